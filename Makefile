@@ -1,0 +1,43 @@
+# The two set-up commands of the README: `make run` (install + main job on the embedded corpus)
+# and `make test` (install + test suite). Everything else here is a helper they call.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU build on a machine without a GPU. On a GPU machine install your CUDA torch into .venv
+# first (or pass TORCH_SPEC); an already installed torch is kept.
+TORCH_SPEC ?= torch==2.13.0
+export DAGSTER_HOME := $(CURDIR)
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+DAGSTER := $(BIN)/dagster asset materialize -m mix_assets.definitions
+
+.PHONY: install run materialize test ui clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install materialize
+
+# The pipeline through the Dagster CLI, stage by stage (shard stages take the whole partition range
+# in one run). MIX_ASSETS_INPUT / MIX_ASSETS_WORK / MIX_ASSETS_WAREHOUSE point it elsewhere.
+materialize:
+	RANGE=$$($(BIN)/mix-assets shards) && echo "shards: $$RANGE" && \
+	$(DAGSTER) --select raw_shards,quality_signals,embeddings --partition-range $$RANGE && \
+	$(DAGSTER) --select centroids && \
+	$(DAGSTER) --select cluster_assignments --partition-range $$RANGE && \
+	$(DAGSTER) --select cluster_stats,pruned_clusters,merged_clusters
+
+test: install
+	$(BIN)/python -m pytest -q
+
+ui: install
+	$(BIN)/dagster dev -w workspace.yaml
+
+clean:
+	rm -rf data/dagster data/work data/warehouse.duckdb data/warehouse.duckdb.wal

@@ -1,0 +1,122 @@
+"""Centroids, per-shard assignments, cluster statistics, pruned clusters and super-clusters."""
+
+import time
+
+import numpy as np
+import polars as pl
+from dagster import AssetCheckResult, AssetExecutionContext, Config, MaterializeResult, asset
+
+from mix_assets import plots
+from mix_assets.assets.corpus import SHARD_ASSET, quality_signals, raw_shards
+from mix_assets.assets.embeddings import embeddings
+from mix_assets.checks import assignment_problems, assignments_check_spec
+from mix_assets.core import kmeans, labels, merge
+from mix_assets.core.storage import read_npy, write_npy, write_parquet
+from mix_assets.resources import EmbeddingModel, ProjectStorage, Warehouse
+
+GROUP = "clusters"
+
+
+def _shards(context: AssetExecutionContext, storage: ProjectStorage, asset: str, suffix: str = ".parquet") -> list[str]:
+    """Registered shard partitions whose `asset` artifact exists, in partition order."""
+    done = set(storage.materialized(asset, suffix))
+    keys = [k for k in context.instance.get_dynamic_partitions("shards") if k in done]
+    if not keys:
+        raise FileNotFoundError(f"no shard has '{asset}' yet under {storage.work_dir}; materialize the shard stages first")
+    return keys
+
+
+class CentroidsConfig(Config):
+    n_clusters: int | None = None  # None: one cluster per `docs_per_cluster` documents, at most 1000 (CLIMB's K)
+    docs_per_cluster: int = 64
+    sample_size: int = 1_000_000  # k-means is fit on a uniform sample of this many documents
+    niter: int = 300
+    seed: int = 42
+
+
+@asset(group_name=GROUP, deps=[embeddings], code_version="1", tags={"dagster/pool": "gpu"},
+       description="K-means centroids (faiss) fit on a seeded sample of all shards' embeddings.")
+def centroids(context: AssetExecutionContext, config: CentroidsConfig, storage: ProjectStorage, embedder: EmbeddingModel) -> MaterializeResult:
+    keys = _shards(context, storage, "embeddings", ".npy")
+    arrays = [read_npy(storage.path("embeddings", k, ".npy")) for k in keys]
+    sizes = [len(a) for a in arrays]
+    k = kmeans.auto_k(sum(sizes), config.n_clusters, config.docs_per_cluster)
+    rows = kmeans.sample_rows(sizes, config.sample_size, config.seed)
+    sample = np.concatenate([np.asarray(a[r], dtype=np.float32) for a, r in zip(arrays, rows)])
+    start = time.perf_counter()
+    gpu = embedder.resolved_device().startswith("cuda") and _faiss_has_gpu()
+    cents, objective = kmeans.fit_centroids(sample, k, config.niter, config.seed, gpu=gpu)
+    write_npy(cents, storage.path("centroids", "all", ".npy"))
+    context.log.info(f"k-means K={k} on {len(sample)} of {sum(sizes)} documents in {time.perf_counter() - start:.1f}s")
+    return MaterializeResult(metadata={"k": k, "sample": len(sample), "documents": sum(sizes), "shards": len(keys),
+                                       "objective": objective, "seconds": round(time.perf_counter() - start, 2), "faiss_gpu": gpu})
+
+
+def _faiss_has_gpu() -> bool:
+    import faiss
+
+    return hasattr(faiss, "get_num_gpus") and faiss.get_num_gpus() > 0
+
+
+@asset(**{**SHARD_ASSET, "group_name": GROUP}, deps=[centroids, embeddings], code_version="1", check_specs=[assignments_check_spec],
+       description="Nearest centroid of every document of the shard, with its squared distance.")
+def cluster_assignments(context: AssetExecutionContext, storage: ProjectStorage) -> MaterializeResult:
+    cents = np.load(storage.path("centroids", "all", ".npy"))
+    problems, counts = [], np.zeros(len(cents), np.int64)
+    for key in context.partition_keys:
+        ids = pl.read_parquet(storage.path("raw_shards", key), columns=["doc_id"])["doc_id"]
+        cluster, dist = kmeans.assign(read_npy(storage.path("embeddings", key, ".npy")), cents)
+        out = pl.DataFrame({"doc_id": ids, "cluster": cluster, "distance": dist})
+        problems += [f"{key}: {p}" for p in assignment_problems(ids, out, len(cents))]
+        write_parquet(out, storage.path("cluster_assignments", key))
+        counts += np.bincount(cluster, minlength=len(cents))
+        context.log.info(f"{key}: assigned {len(ids)} documents, mean distance {float(dist.mean()) if len(dist) else 0:.3f}")
+    return MaterializeResult(
+        metadata={"documents": int(counts.sum()), "clusters_hit": int((counts > 0).sum()), "k": len(cents)},
+        check_results=[AssetCheckResult(check_name=assignments_check_spec.name, passed=not problems, metadata={"problems": "; ".join(problems[:20]) or "none"})],
+    )
+
+
+class ClusterStatsConfig(Config):
+    label_terms: int = 4
+    label_docs_per_cluster: int = 200  # c-TF-IDF labels read at most this many documents per cluster
+    seed: int = 42
+
+
+def documents_table(context: AssetExecutionContext, storage: ProjectStorage) -> pl.DataFrame:
+    """doc_id, shard, cluster, distance, n_tokens, n_bytes, quality for every assigned document."""
+    keys = _shards(context, storage, "cluster_assignments")
+    return (storage.read_all("cluster_assignments", keys)
+            .join(storage.read_all("raw_shards", keys, ["doc_id", "n_tokens", "n_bytes"]), on=["doc_id", "shard"])
+            .join(storage.read_all("quality_signals", keys, ["doc_id", "quality"]), on=["doc_id", "shard"]))
+
+
+def sample_texts(storage: ProjectStorage, docs: pl.DataFrame, group: str, per_group: int, seed: int) -> pl.DataFrame:
+    picked = docs.sample(fraction=1.0, shuffle=True, seed=seed).group_by(group, maintain_order=True).head(per_group)
+    texts = [pl.read_parquet(storage.path("raw_shards", k), columns=["doc_id", "text"]).join(part.select("doc_id", group), on="doc_id")
+             for (k,), part in picked.group_by("shard")]
+    return pl.concat(texts).sort("doc_id")
+
+
+@asset(group_name=GROUP, deps=[cluster_assignments, quality_signals, raw_shards], code_version="1",
+       description="Per cluster: documents, tokens, bytes, mean quality, mean distance and a c-TF-IDF label.")
+def cluster_stats(context: AssetExecutionContext, config: ClusterStatsConfig, storage: ProjectStorage, warehouse: Warehouse) -> MaterializeResult:
+    k = len(np.load(storage.path("centroids", "all", ".npy")))
+    docs = documents_table(context, storage)
+    agg = docs.group_by("cluster").agg(
+        pl.len().alias("n_docs"), pl.col("n_tokens").sum(), pl.col("n_bytes").sum(),
+        pl.col("quality").mean().alias("mean_quality"), pl.col("distance").mean().alias("mean_distance"))
+    sample = sample_texts(storage, docs, "cluster", config.label_docs_per_cluster, config.seed)
+    names = labels.ctfidf_labels(sample["text"].to_list(), sample["cluster"].to_numpy(), config.label_terms)
+    stats = (pl.DataFrame({"cluster": np.arange(k, dtype=np.int64)}).join(agg, on="cluster", how="left")
+             .with_columns(pl.col("n_docs", "n_tokens", "n_bytes").fill_null(0).cast(pl.Int64),
+                           pl.col("cluster").replace_strict(names, default="(empty)", return_dtype=pl.Utf8).alias("label")))
+    write_parquet(stats, storage.path("cluster_stats"))
+    warehouse.replace("cluster_stats", stats)
+    top = stats.sort("n_tokens", descending=True)
+    return MaterializeResult(metadata={
+        "clusters": k, "documents": docs.height, "tokens": int(stats["n_tokens"].sum()),
+        "largest_share": float(top["n_tokens"][0] / max(stats["n_tokens"].sum(), 1)),
+        "cluster_sizes": plots.barh([f"{c}: {lab}" for c, lab in zip(top["cluster"], top["label"])], top["n_tokens"].to_list(), "Tokens per cluster", "tokens"),
+        "largest_clusters": plots.md_table(top.head(15).select("cluster", "n_docs", "n_tokens", "mean_quality", "label")),
+    })

@@ -1,0 +1,95 @@
+"""Raw shards and per-document quality signals, one partition per input shard file."""
+
+import time
+from collections import Counter
+
+import polars as pl
+from dagster import AssetExecutionContext, BackfillPolicy, Config, MaterializeResult, MetadataValue, asset
+
+from mix_assets.core import quality
+from mix_assets.core.ingest import ingest_shard
+from mix_assets.core.storage import write_parquet
+from mix_assets.core.tokens import count_tokens
+from mix_assets.partitions import shard_partitions
+from mix_assets.resources import ProjectStorage, Warehouse
+
+# One run can take a whole range of shards (`--partition-range` on the CLI) and load models once.
+SHARD_ASSET = dict(partitions_def=shard_partitions, backfill_policy=BackfillPolicy.single_run(), group_name="corpus")
+
+
+class RawShardsConfig(Config):
+    text_column: str = "text"
+    id_column: str | None = "doc_id"  # when absent or None, the id is a hash of the content
+    max_doc_bytes: int = 1_000_000
+    tokenizer: str = "all-MiniLM-L6-v2"  # counts tokens; a tokenizer.json path or model folder
+
+
+@asset(**SHARD_ASSET, code_version="1", description="Normalized documents of one input shard; refused rows go to raw_shards_quarantine.")
+def raw_shards(context: AssetExecutionContext, config: RawShardsConfig, storage: ProjectStorage, warehouse: Warehouse) -> MaterializeResult:
+    totals: Counter = Counter()
+    reasons: Counter = Counter()
+    for key in context.partition_keys:
+        start = time.perf_counter()
+        path = storage.shard_file(key)
+        result = ingest_shard(path, config.text_column, config.id_column, config.max_doc_bytes)
+        docs, bad = result.documents, result.quarantine
+        others = [k for k in storage.materialized("raw_shards") if k != key]
+        if others and docs.height:
+            # an id already owned by another shard is refused here: ids stay unique corpus-wide
+            seen = storage.read_all("raw_shards", others, ["doc_id"])
+            dup = docs.join(seen, on="doc_id", how="inner")
+            if dup.height:
+                bad = pl.concat([bad, dup.select(
+                    pl.lit(str(path)).alias("file"), "row",
+                    pl.format("duplicate id '{}' already in shard {}", "doc_id", "shard").alias("reason"),
+                    pl.col("text").str.slice(0, 200).alias("raw"),
+                )])
+                docs = docs.join(seen, on="doc_id", how="anti")
+        docs = docs.with_columns(pl.Series("n_tokens", count_tokens(docs["text"].to_list(), config.tokenizer), dtype=pl.Int64))
+        write_parquet(docs, storage.path("raw_shards", key))
+        write_parquet(bad, storage.path("raw_shards_quarantine", key))
+        for reason in bad["reason"].to_list():
+            reasons[reason.split(" (")[0].split(" '")[0]] += 1
+        summary = pl.DataFrame({
+            "shard": [key], "file": [str(path)], "n_docs": [docs.height], "n_quarantined": [bad.height],
+            "n_bytes": [int(docs["n_bytes"].sum())], "n_tokens": [int(docs["n_tokens"].sum())],
+        })
+        warehouse.replace("shard_summaries", summary, where={"shard": key})
+        totals.update(docs=docs.height, quarantined=bad.height, bytes=int(docs["n_bytes"].sum()), tokens=int(docs["n_tokens"].sum()))
+        context.log.info(f"{key}: {docs.height} documents, {bad.height} quarantined ({time.perf_counter() - start:.1f}s) from {path}")
+    return MaterializeResult(metadata={
+        "shards": len(context.partition_keys), "documents": totals["docs"], "quarantined": totals["quarantined"],
+        "bytes": totals["bytes"], "tokens": totals["tokens"],
+        "quarantine_reasons": MetadataValue.json(dict(reasons)),
+        "quarantine_files": MetadataValue.path(str(storage.path("raw_shards_quarantine", "*"))),
+    })
+
+
+class QualitySignalsConfig(Config):
+    """Gopher rule thresholds (QualityRules defaults) and an optional learned classifier."""
+
+    rules: dict[str, float] = {}  # overrides of QualityRules fields, e.g. {"min_words": 20}
+    classifier_path: str | None = None  # joblib scikit-learn pipeline or fastText .bin
+    classifier_weight: float = 0.5
+    classifier_positive_label: str = "__label__hq"
+
+
+@asset(**SHARD_ASSET, deps=[raw_shards], code_version="1", description="Per-document Gopher/C4 quality signals and a combined score in [0, 1].")
+def quality_signals(context: AssetExecutionContext, config: QualitySignalsConfig, storage: ProjectStorage) -> MaterializeResult:
+    unknown = set(config.rules) - set(quality.rule_fields())
+    if unknown:
+        raise ValueError(f"unknown quality rules {sorted(unknown)}; known: {quality.rule_fields()}")
+    rules = quality.QualityRules(**config.rules)
+    clf = quality.load_classifier(config.classifier_path) if config.classifier_path else None
+    scores = []
+    for key in context.partition_keys:
+        docs = pl.read_parquet(storage.path("raw_shards", key), columns=["doc_id", "text"])
+        q = quality.score_documents(docs["text"].to_list(), rules, clf, config.classifier_weight)
+        write_parquet(pl.concat([docs.select("doc_id"), q], how="horizontal"), storage.path("quality_signals", key))
+        scores.append(q["quality"])
+        context.log.info(f"{key}: scored {docs.height} documents, mean quality {q['quality'].mean():.3f}")
+    allq = pl.concat(scores)
+    return MaterializeResult(metadata={
+        "documents": len(allq), "mean_quality": float(allq.mean() or 0.0),
+        "share_below_0.5": float((allq < 0.5).mean() or 0.0), "classifier": config.classifier_path or "none (rules only)",
+    })

@@ -1,0 +1,75 @@
+"""Pruned clusters (quality threshold) and merged super-clusters: the domains the search mixes."""
+
+import numpy as np
+import polars as pl
+from dagster import AssetExecutionContext, Config, MaterializeResult, asset
+
+from mix_assets import plots
+from mix_assets.assets.clusters import GROUP, centroids, cluster_stats, documents_table, sample_texts
+from mix_assets.core import labels, merge
+from mix_assets.core.storage import write_parquet
+from mix_assets.resources import SCHEMA, ProjectStorage, Warehouse
+
+
+class PrunedClustersConfig(Config):
+    # CLIMB drops a cluster whose mean classifier score is under a threshold; 0.8 of the Gopher
+    # rules passed keeps prose, code and formulas and drops boilerplate-heavy clusters.
+    min_mean_quality: float = 0.8
+    min_docs: int = 1
+
+
+@asset(group_name=GROUP, deps=[cluster_stats], code_version="1", description="Every cluster with kept / dropped and the reason.")
+def pruned_clusters(context: AssetExecutionContext, config: PrunedClustersConfig, storage: ProjectStorage, warehouse: Warehouse) -> MaterializeResult:
+    stats = pl.read_parquet(storage.path("cluster_stats"))
+    pruned = merge.prune(stats, config.min_mean_quality, config.min_docs)
+    write_parquet(pruned, storage.path("pruned_clusters"))
+    warehouse.replace("pruned_clusters", pruned)
+    dropped = pruned.filter(~pl.col("kept"))
+    context.log.info(f"kept {pruned.height - dropped.height} of {pruned.height} clusters")
+    return MaterializeResult(metadata={
+        "clusters": pruned.height, "kept": pruned.height - dropped.height, "dropped": dropped.height,
+        "dropped_tokens_share": float(dropped["n_tokens"].sum() / max(stats["n_tokens"].sum(), 1)),
+        "dropped_clusters": plots.md_table(dropped.select("cluster", "n_docs", "mean_quality", "reason", "label")),
+    })
+
+
+class MergedClustersConfig(Config):
+    method: str = "ward"  # "ward" (NVIDIA recipe) or "threshold" (merge if centroid distance < distance)
+    distance: float = 1.5
+    label_terms: int = 5
+    label_docs_per_cluster: int = 300
+    seed: int = 42
+
+
+@asset(group_name=GROUP, deps=[pruned_clusters, centroids], code_version="1",
+       description="Super-clusters of the kept clusters; mapping cluster -> super-cluster and token counts (the mixture prior).")
+def merged_clusters(context: AssetExecutionContext, config: MergedClustersConfig, storage: ProjectStorage, warehouse: Warehouse) -> MaterializeResult:
+    pruned = pl.read_parquet(storage.path("pruned_clusters"))
+    kept = pruned.filter("kept")
+    cents = np.load(storage.path("centroids", "all", ".npy"))
+    raw = merge.merge(cents[kept["cluster"].to_numpy()], config.method, config.distance)
+    # number super-clusters by size (0 = most tokens) so ids read naturally and stay stable
+    by_size = kept.with_columns(pl.Series("raw", raw)).group_by("raw").agg(pl.col("n_tokens").sum()).sort(["n_tokens", "raw"], descending=[True, False])
+    rank = dict(zip(by_size["raw"].to_list(), range(by_size.height)))
+    mapping = kept.select("cluster", pl.Series("super_cluster", [rank[r] for r in raw], dtype=pl.Int64))
+    docs = documents_table(context, storage).join(mapping, on="cluster")
+    sample = sample_texts(storage, docs, "super_cluster", config.label_docs_per_cluster, config.seed)
+    names = labels.ctfidf_labels(sample["text"].to_list(), sample["super_cluster"].to_numpy(), config.label_terms)
+    supers = (docs.group_by("super_cluster").agg(
+        pl.col("cluster").n_unique().alias("n_clusters"), pl.len().alias("n_docs"), pl.col("n_tokens").sum(),
+        pl.col("quality").mean().alias("mean_quality"))
+        .sort("super_cluster")
+        .with_columns((pl.col("n_tokens") / pl.col("n_tokens").sum()).alias("token_share"),
+                      pl.col("super_cluster").replace_strict(names, default="", return_dtype=pl.Utf8).alias("label")))
+    write_parquet(mapping, storage.path("cluster_mapping"))
+    write_parquet(supers, storage.path("merged_clusters"))
+    warehouse.replace("cluster_mapping", mapping)
+    warehouse.replace("super_clusters", supers)
+    context.log.info(f"merged {kept.height} clusters into {supers.height} super-clusters ({config.method}, distance {config.distance})")
+    return MaterializeResult(metadata={
+        "super_clusters": supers.height, "kept_clusters": kept.height, "method": config.method, "distance": config.distance,
+        "token_shares": plots.barh([f"{s}: {lab}" for s, lab in zip(supers["super_cluster"], supers["label"])],
+                                   supers["token_share"].to_list(), "Natural mixture (token share) per super-cluster", "share"),
+        "super_clusters_table": plots.md_table(supers),
+        "warehouse_tables": f"{SCHEMA}.cluster_mapping, {SCHEMA}.super_clusters",
+    })

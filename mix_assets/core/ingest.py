@@ -1,0 +1,164 @@
+"""Read one raw shard (parquet or JSONL, optionally gzipped) into normalized documents.
+
+Every input row ends in exactly one of two outputs: a document, or a quarantine row that says
+which file, which row and what was wrong. File-level problems (unreadable file, missing or
+mistyped text column) raise `ShardError` instead, because no row of such a file can be trusted.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SHARD_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".json.gz", ".ndjson")
+# C0/C1 controls other than tab and newline carry no meaning in text and break tokenizers.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+class ShardError(ValueError):
+    """A whole shard is unusable; the message names the file and how to fix it."""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    documents: pl.DataFrame  # doc_id, text, n_bytes, row
+    quarantine: pl.DataFrame  # file, row, reason, raw
+
+
+QUARANTINE_SCHEMA = {"file": pl.Utf8, "row": pl.Int64, "reason": pl.Utf8, "raw": pl.Utf8}
+DOCUMENT_SCHEMA = {"doc_id": pl.Utf8, "text": pl.Utf8, "n_bytes": pl.Int64, "row": pl.Int64}
+
+
+def shard_key(path: Path) -> str:
+    """Partition key of a shard file: its name without the shard suffix."""
+    name = path.name
+    for suffix in sorted(SHARD_SUFFIXES, key=len, reverse=True):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    raise ShardError(f"{path}: not a shard file (expected one of {', '.join(SHARD_SUFFIXES)})")
+
+
+def discover_shards(folder: str | Path) -> dict[str, Path]:
+    """Partition key -> shard file for every shard directly inside `folder`."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ShardError(f"{folder}: input folder does not exist")
+    found: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or not path.name.endswith(SHARD_SUFFIXES):
+            continue
+        key = shard_key(path)
+        if key in found:
+            raise ShardError(f"{path}: same shard name as {found[key]}; rename one of them")
+        found[key] = path
+    return found
+
+
+def content_id(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def normalize_text(text: str) -> str:
+    text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    return unicodedata.normalize("NFC", _CONTROL.sub("", text))
+
+
+def _jsonl_rows(path: Path, text_column: str, id_column: str | None) -> Iterator[tuple[int, object, object, str | None]]:
+    """(row, text, id, problem) per line; row is 1-based, as editors number lines."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            for row, raw in enumerate(f, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    yield row, raw[:200].decode("utf-8", "replace"), None, f"invalid UTF-8 at byte {e.start}"
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as e:
+                    yield row, line[:200], None, f"malformed JSON: {e.msg} at column {e.colno}"
+                    continue
+                if not isinstance(obj, dict) or text_column not in obj:
+                    yield row, line[:200], None, f"no '{text_column}' field"
+                    continue
+                yield row, obj[text_column], obj.get(id_column) if id_column else None, None
+    except (OSError, EOFError) as e:
+        raise ShardError(f"{path}: cannot read ({e}); the file is truncated or not {opener.__name__}-readable") from e
+
+
+def _parquet_rows(path: Path, text_column: str, id_column: str | None) -> Iterator[tuple[int, object, object, str | None]]:
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as e:
+        raise ShardError(f"{path}: cannot read parquet ({e}); the file is truncated or not parquet") from e
+    if text_column not in table.column_names:
+        raise ShardError(
+            f"{path}: no column '{text_column}' (columns: {', '.join(table.column_names)}); "
+            "set text_column in the raw_shards config"
+        )
+    ttype = table.schema.field(text_column).type
+    if not (pa.types.is_string(ttype) or pa.types.is_large_string(ttype) or pa.types.is_binary(ttype) or pa.types.is_large_binary(ttype)):
+        raise ShardError(f"{path}: column '{text_column}' has type {ttype}, expected string")
+    ids = table.column(id_column).to_pylist() if id_column and id_column in table.column_names else [None] * table.num_rows
+    for row, (text, doc_id) in enumerate(zip(table.column(text_column).to_pylist(), ids), start=1):
+        if isinstance(text, bytes):
+            try:
+                text = text.decode("utf-8")
+            except UnicodeDecodeError as e:
+                yield row, text[:200].decode("utf-8", "replace"), None, f"invalid UTF-8 at byte {e.start}"
+                continue
+        yield row, text, doc_id, None
+
+
+def ingest_shard(path: str | Path, text_column: str = "text", id_column: str | None = "doc_id", max_doc_bytes: int = 1_000_000) -> IngestResult:
+    path = Path(path)
+    if not path.exists():
+        raise ShardError(f"{path}: shard file does not exist")
+    if path.stat().st_size == 0:
+        raise ShardError(f"{path}: file is empty (0 bytes); remove it or replace it with a valid shard")
+    rows = _parquet_rows if path.name.endswith(".parquet") else _jsonl_rows
+    docs: dict[str, list] = {k: [] for k in DOCUMENT_SCHEMA}
+    bad: dict[str, list] = {k: [] for k in QUARANTINE_SCHEMA}
+    first_row: dict[str, int] = {}
+
+    def refuse(row: int, reason: str, raw: object) -> None:
+        bad["file"].append(str(path))
+        bad["row"].append(row)
+        bad["reason"].append(reason)
+        bad["raw"].append(str(raw)[:200])
+
+    for row, text, doc_id, problem in rows(path, text_column, id_column):
+        if problem:
+            refuse(row, problem, text)
+            continue
+        if not isinstance(text, str):
+            refuse(row, f"'{text_column}' is {type(text).__name__}, expected string", text)
+            continue
+        text = normalize_text(text)
+        n_bytes = len(text.encode("utf-8"))
+        if not text.strip():
+            refuse(row, "empty or whitespace-only text", text)
+            continue
+        if n_bytes > max_doc_bytes:
+            refuse(row, f"document is {n_bytes} bytes, over max_doc_bytes={max_doc_bytes}", text)
+            continue
+        doc_id = content_id(text) if doc_id is None else str(doc_id)
+        if doc_id in first_row:
+            refuse(row, f"duplicate id '{doc_id}' (first at row {first_row[doc_id]})", text)
+            continue
+        first_row[doc_id] = row
+        for k, v in zip(DOCUMENT_SCHEMA, (doc_id, text, n_bytes, row)):
+            docs[k].append(v)
+    return IngestResult(pl.DataFrame(docs, schema=DOCUMENT_SCHEMA), pl.DataFrame(bad, schema=QUARANTINE_SCHEMA))

@@ -1,0 +1,18 @@
+"""Jobs named for what users run. Shard stages and whole-corpus stages are separate jobs because a
+job's assets share one partitioning."""
+from dagster import AssetSelection, define_asset_job
+
+from mix_assets.partitions import shard_partitions
+
+ingest_shards_job = define_asset_job(
+    "ingest_shards", AssetSelection.assets("raw_shards", "quality_signals", "embeddings"), partitions_def=shard_partitions,
+    description="Normalize, score and embed shards (pick one shard or a range).")
+fit_clusters_job = define_asset_job("fit_clusters", AssetSelection.assets("centroids"), description="Fit k-means centroids on all embedded shards.")
+assign_shards_job = define_asset_job(
+    "assign_shards", AssetSelection.assets("cluster_assignments"), partitions_def=shard_partitions,
+    description="Assign shards' documents to the current centroids.")
+summarize_clusters_job = define_asset_job(
+    "summarize_clusters", AssetSelection.assets("cluster_stats", "pruned_clusters", "merged_clusters"),
+    description="Cluster statistics, pruning and super-clusters.")
+
+all_jobs = [ingest_shards_job, fit_clusters_job, assign_shards_job, summarize_clusters_job]

@@ -1,0 +1,95 @@
+"""Where artifacts live, the DuckDB warehouse, and the embedding model."""
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import polars as pl
+from dagster import ConfigurableResource
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from mix_assets.core import embed
+from mix_assets.core.ingest import discover_shards
+
+SCHEMA = "mix"  # the file is warehouse.duckdb (catalog "warehouse"): the schema must differ
+
+
+class ProjectStorage(ConfigurableResource):
+    """Input shards and the artifact root: `<work_dir>/<asset>/<partition>.<ext>`."""
+
+    input_dir: str = Field(default_factory=lambda: os.environ.get("MIX_ASSETS_INPUT", "data/corpus"))
+    work_dir: str = Field(default_factory=lambda: os.environ.get("MIX_ASSETS_WORK", "data/work"))
+
+    def path(self, asset: str, partition: str = "all", suffix: str = ".parquet") -> Path:
+        return Path(self.work_dir) / asset / f"{partition}{suffix}"
+
+    def shard_files(self) -> dict[str, Path]:
+        return discover_shards(self.input_dir)
+
+    def shard_file(self, key: str) -> Path:
+        files = self.shard_files()
+        if key not in files:
+            raise FileNotFoundError(f"shard partition '{key}' has no file in {self.input_dir} (found: {', '.join(files) or 'none'})")
+        return files[key]
+
+    def materialized(self, asset: str, suffix: str = ".parquet") -> list[str]:
+        """Partition keys that have a complete artifact for `asset` (temp files are hidden)."""
+        folder = Path(self.work_dir) / asset
+        if not folder.is_dir():
+            return []
+        return sorted(p.name[: -len(suffix)] for p in folder.iterdir() if p.name.endswith(suffix) and not p.name.startswith("."))
+
+    def read_all(self, asset: str, keys: list[str] | None = None, columns: list[str] | None = None) -> pl.DataFrame:
+        keys = self.materialized(asset) if keys is None else keys
+        if not keys:
+            raise FileNotFoundError(f"no materialized partition of '{asset}' under {self.work_dir}; materialize it first")
+        frames = [pl.read_parquet(self.path(asset, k), columns=columns).with_columns(pl.lit(k).alias("shard")) for k in keys]
+        return pl.concat(frames)
+
+
+class Warehouse(DuckDBResource):
+    """The DuckDB file with the small tables; connections are short so concurrent runs interleave.
+
+    DuckDBResource.get_connection retries with backoff while another process holds the file lock.
+    """
+
+    database: str = Field(default_factory=lambda: os.environ.get("MIX_ASSETS_WAREHOUSE", "data/warehouse.duckdb"))
+
+    def replace(self, table: str, df: pl.DataFrame, where: dict[str, str] | None = None) -> None:
+        """Idempotent write: the whole table, or only the rows matching `where` (e.g. one shard)."""
+        Path(self.database).parent.mkdir(parents=True, exist_ok=True)
+        arrow = df.to_arrow()  # noqa: F841 - referenced by name in the SQL below
+        name = f"{SCHEMA}.{table}"
+        with self.get_connection() as con:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+            con.execute("BEGIN TRANSACTION")
+            if where is None:
+                con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM arrow")
+            else:
+                con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM arrow LIMIT 0")
+                cond = " AND ".join(f"{k} = ?" for k in where)
+                con.execute(f"DELETE FROM {name} WHERE {cond}", list(where.values()))
+                con.execute(f"INSERT INTO {name} SELECT * FROM arrow")
+            con.execute("COMMIT")
+
+    def query(self, sql: str, params: list | None = None) -> pl.DataFrame:
+        with self.get_connection() as con:
+            return con.execute(sql, params or []).pl()
+
+
+class EmbeddingModel(ConfigurableResource):
+    """A sentence-transformers model: the bundled all-MiniLM-L6-v2, a local path or a model name."""
+
+    model: str = embed.DEFAULT_MODEL
+    device: str = Field(default="auto", description="auto (CUDA when present), cpu, cuda, cuda:1, ...")
+    precision: str = Field(default="auto", description="auto (bf16 where the hardware has it), fp32, bf16")
+    batch_size: int = 64
+    max_seq_length: int = 256
+
+    def encode(self, texts: list[str], on_progress: Callable[[int, int, float], None] | None = None) -> np.ndarray:
+        return embed.encode(texts, self.model, self.device, self.precision, self.batch_size, self.max_seq_length, on_progress=on_progress)
+
+    def resolved_device(self) -> str:
+        return embed.resolve_device(self.device)

@@ -1,0 +1,100 @@
+"""The whole foundation pipeline through a real Dagster instance and a real DuckDB warehouse."""
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+from dagster import AssetKey
+
+from mix_assets.core.storage import read_npy
+from mix_assets_tests.conftest import CLUSTER_STAGES, SHARD_STAGES, corpus_sample, write_shards
+
+SMALL = {"centroids": {"config": {"n_clusters": 12}}, "merged_clusters": {"config": {"distance": 0.8}}}
+
+
+def materialized_partitions(instance, asset: str) -> list[str]:
+    records = instance.fetch_materializations(AssetKey(asset), limit=1000).records
+    return sorted(r.partition_key for r in records)
+
+
+def metadata(result, asset: str) -> dict:
+    [mat] = result.asset_materializations_for_node(asset)
+    return {k: v.value for k, v in mat.metadata.items()}
+
+
+@pytest.fixture
+def small(project):
+    keys = write_shards(corpus_sample(12, seed=1), project.input, 2)
+    project.add_shards(keys)
+    project.results = project.run_all(keys, SMALL)
+    return project, keys
+
+
+def test_every_stage_writes_its_artifacts_tables_and_checks(small):
+    project, keys = small
+    storage = project.storage
+    docs = storage.read_all("raw_shards")
+    assert docs.height == 8 * 12
+    for key in keys:
+        n = pl.read_parquet(storage.path("raw_shards", key)).height
+        emb = read_npy(storage.path("embeddings", key, ".npy"))
+        assert emb.shape == (n, 384) and np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-4)
+        assert pl.read_parquet(storage.path("cluster_assignments", key)).height == n
+        assert pl.read_parquet(storage.path("quality_signals", key))["quality"].is_between(0, 1).all()
+    stats = project.table("cluster_stats")
+    assert stats.height == 12 and stats["n_docs"].sum() == docs.height and stats["n_tokens"].sum() == docs["n_tokens"].sum()
+    assert (stats["label"].str.len_chars() > 0).all()
+    pruned, mapping, supers = project.table("pruned_clusters"), project.table("cluster_mapping"), project.table("super_clusters")
+    assert set(mapping["cluster"]) == set(pruned.filter("kept")["cluster"])
+    assert supers["n_tokens"].sum() == stats.join(pruned.filter("kept").select("cluster"), on="cluster")["n_tokens"].sum()
+    assert abs(supers["token_share"].sum() - 1) < 1e-9 and 1 < supers.height < 12
+    summaries = project.table("shard_summaries").sort("shard")
+    assert summaries["shard"].to_list() == keys and summaries["n_docs"].sum() == docs.height
+    checks = {e.check_name: e.passed for r in project.results for e in r.get_asset_check_evaluations()}
+    assert checks == {"finite_unit_norm": True, "every_document_assigned": True, "mapping_covers_kept_clusters": True,
+                      "no_empty_cluster": True, "ids_unique_across_shards": True}
+
+
+def test_adding_a_shard_materializes_only_that_shard(small):
+    project, keys = small
+    storage = project.storage
+    before = {(a, k): storage.path(a, k, s).stat().st_mtime_ns for a, s in
+              [("raw_shards", ".parquet"), ("embeddings", ".npy"), ("cluster_assignments", ".parquet")] for k in keys}
+    extra = corpus_sample(12, seed=2).join(storage.read_all("raw_shards", columns=["doc_id"]), on="doc_id", how="anti").head(30)
+    [new] = write_shards(extra, project.input, 1, prefix="late")
+    project.add_shards([new])
+    project.run(SHARD_STAGES, [new])
+    project.run(["cluster_assignments"], [new])
+    project.run(CLUSTER_STAGES, config={"merged_clusters": SMALL["merged_clusters"]})
+    after = {key: storage.path(key[0], key[1], ".npy" if key[0] == "embeddings" else ".parquet").stat().st_mtime_ns for key in before}
+    assert after == before  # old shards untouched
+    for asset in ("raw_shards", "embeddings", "cluster_assignments"):
+        assert materialized_partitions(project.instance, asset) == sorted([*keys, new])  # one event each
+    assert len(project.instance.fetch_materializations(AssetKey("centroids"), limit=10).records) == 1
+    assert project.table("cluster_stats")["n_docs"].sum() == storage.read_all("raw_shards").height
+
+
+def test_bad_rows_are_quarantined_and_counted_in_metadata(project):
+    project.input.mkdir(parents=True)
+    lines = [json.dumps({"text": t, "doc_id": f"d{i}"}) for i, t in enumerate(corpus_sample(3)["text"])]
+    lines += ["{not json", json.dumps({"text": "  ", "doc_id": "blank"}), json.dumps({"text": "dup", "doc_id": "d0"})]
+    (project.input / "messy.jsonl").write_text("\n".join(lines) + "\n")
+    project.add_shards(["messy"])
+    result = project.run(["raw_shards"], ["messy"])
+    meta = metadata(result, "raw_shards")
+    assert meta["documents"] == 24 and meta["quarantined"] == 3
+    assert meta["quarantine_reasons"] == {"malformed JSON: Expecting property name enclosed in double quotes at column 2": 1,
+                                          "empty or whitespace-only text": 1, "duplicate id": 1}
+    quarantine = pl.read_parquet(project.storage.path("raw_shards_quarantine", "messy"))
+    assert quarantine["row"].to_list() == [25, 26, 27]
+
+
+def test_unreadable_shard_fails_its_run_with_the_file_named(project):
+    project.input.mkdir(parents=True)
+    (project.input / "empty.parquet").write_bytes(b"")
+    project.add_shards(["empty"])
+    result = project.run(["raw_shards"], ["empty"], raise_on_error=False)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    error = failure.step_failure_data.error.cause
+    assert error.cls_name == "ShardError" and "empty.parquet: file is empty (0 bytes)" in error.message
