@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 DAGSTER := $(BIN)/dagster asset materialize -m mix_assets.definitions
 
-.PHONY: install run materialize test ui clean
+.PHONY: install run materialize search test ui clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-run: install materialize
+run: install materialize search
 
 # The pipeline through the Dagster CLI, stage by stage (shard stages take the whole partition range
 # in one run). MIX_ASSETS_INPUT / MIX_ASSETS_WORK / MIX_ASSETS_WAREHOUSE point it elsewhere.
@@ -32,6 +32,14 @@ materialize:
 	$(DAGSTER) --select centroids && \
 	$(DAGSTER) --select cluster_assignments --partition-range $$RANGE && \
 	$(DAGSTER) --select cluster_stats,pruned_clusters,merged_clusters
+
+# The bootstrap search: one `rounds next` + one run per round, then the final mixture.
+search:
+	$(DAGSTER) --select proxy_corpus && \
+	while R=$$($(BIN)/mix-assets rounds next 2>/dev/null); do \
+	  echo "round: $$R" && $(DAGSTER) --select mixture_candidates,proxy_trials,proxy_scores,predictor --partition $$R || exit 1; \
+	done && \
+	$(DAGSTER) --select final_mixture
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -23,13 +23,85 @@ def register_shards(input_dir: str | None = None) -> list[str]:
     return keys
 
 
+def add_next_round() -> str | None:
+    """Register and return the round to run next (see sensors.next_round); None when the schedule is done."""
+    from dagster import DagsterInstance
+
+    from mix_assets.partitions import round_partitions
+    from mix_assets.resources import SearchSettings
+    from mix_assets.sensors import next_round
+
+    instance = DagsterInstance.get()
+    key = next_round(instance, SearchSettings())
+    if key is not None and key not in instance.get_dynamic_partitions(round_partitions.name):
+        instance.add_dynamic_partitions(round_partitions.name, [key])
+    return key
+
+
+def fit_results(args) -> dict:
+    """Fit the predictor on a results table, report held-out quality and propose a mixture."""
+    import numpy as np
+
+    from mix_assets.core import mixtures, predictor, results
+
+    train = results.load(args.mixtures, args.results, args.id_column)
+    x, y, dropped = results.finite_rows(train, args.metric)
+    settings = predictor.PredictorSettings.preset(args.preset, seed=args.seed)
+    cv = predictor.cross_validate(x, y, settings, folds=args.folds)
+    model = predictor.fit(x, y, settings)
+    report = {"metric": args.metric, "direction": "minimize" if args.minimize else "maximize", "preset": args.preset,
+              "train_rows": len(y), "dropped_non_finite": dropped, "domains": train.domains,
+              "cv": {"spearman": round(cv["spearman"], 4), "mae": round(cv["mae"], 5), "folds": cv["folds"]}, "test": {}}
+    for mix_path, res_path in zip(args.test_mixtures or [], args.test_results or []):
+        test = results.load(mix_path, res_path, args.id_column)
+        if test.domains != train.domains:
+            raise SystemExit(f"{mix_path}: domains differ from the training mixtures")
+        tx, ty, _ = results.finite_rows(test, args.metric)
+        report["test"][str(res_path)] = {k: round(v, 4) if isinstance(v, float) else v for k, v in predictor.evaluate(model, tx, ty).items()}
+    # no token counts for results from elsewhere: the mean training mixture is the prior, no epoch bound
+    prior_tokens = x.mean(axis=0) + 1e-9
+    gen = mixtures.GeneratorSettings(max_epochs=np.inf)
+    best = mixtures.best_mixture(model.predict, prior_tokens, 1.0, gen, seed=args.seed, pool_size=args.pool,
+                                 minimize=args.minimize, method=args.final, top_k=args.top_k)
+    report["proposed_mixture"] = {d: round(float(v), 4) for d, v in zip(train.domains, best) if v > 0}
+    report["proposed_predicted"] = round(float(model.predict(best[None, :])[0]), 5)
+    report["best_measured"] = round(float(y.min() if args.minimize else y.max()), 5)
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="mix-assets", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
     sh = sub.add_parser("shards", help="register the input folder's shards as partitions; print the partition range")
     sh.add_argument("--input", help="input folder (default: $MIX_ASSETS_INPUT or data/corpus)")
     sh.add_argument("--json", action="store_true", help="print every key as JSON instead of the range")
+    rd = sub.add_parser("rounds", help="bootstrap rounds: `next` registers and prints the next round (exit 1 when none is due)")
+    rd.add_argument("action", choices=["next"])
+    ft = sub.add_parser("fit", help="fit the predictor on results produced elsewhere; JSON report on stdout (no Dagster instance)")
+    ft.add_argument("--mixtures", required=True, help="CSV/parquet: id column + one weight column per domain")
+    ft.add_argument("--results", help="CSV/parquet: id column + metric columns (omit if --mixtures holds both)")
+    ft.add_argument("--metric", required=True)
+    ft.add_argument("--test-mixtures", nargs="*", help="held-out mixtures (one or more files)")
+    ft.add_argument("--test-results", nargs="*", help="their results, in the same order")
+    ft.add_argument("--minimize", action="store_true", help="lower is better (losses); default: higher is better")
+    ft.add_argument("--id-column", help="id column joining mixtures and results (default: auto)")
+    ft.add_argument("--preset", default="regmix", choices=["regmix", "climb"], help="LightGBM settings (default: RegMix's)")
+    ft.add_argument("--final", default="topk_mean", choices=["topk_mean", "argmax"])
+    ft.add_argument("--top-k", type=int, default=128)
+    ft.add_argument("--pool", type=int, default=100_000)
+    ft.add_argument("--folds", type=int, default=5)
+    ft.add_argument("--seed", type=int, default=42)
     args = ap.parse_args(argv)
+    if args.command == "rounds":
+        key = add_next_round()
+        if key is None:
+            print("no round due: the schedule is complete", file=sys.stderr)
+            return 1
+        print(key)
+        return 0
+    if args.command == "fit":
+        print(json.dumps(fit_results(args), indent=1))
+        return 0
     if args.command == "shards":
         keys = register_shards(args.input)
         if not keys:

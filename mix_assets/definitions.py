@@ -4,13 +4,13 @@ from dagster import Definitions
 from mix_assets.assets import all_assets
 from mix_assets.checks import all_checks
 from mix_assets.jobs import all_jobs
-from mix_assets.resources import EmbeddingModel, ProjectStorage, Warehouse
-from mix_assets.sensors import new_shards_sensor
+from mix_assets.resources import EmbeddingModel, ProjectStorage, SearchSettings, Warehouse
+from mix_assets.sensors import new_shards_sensor, search_rounds_sensor
 
 defs = Definitions(
     assets=all_assets,
     asset_checks=all_checks,
     jobs=all_jobs,
-    sensors=[new_shards_sensor],
-    resources={"storage": ProjectStorage(), "warehouse": Warehouse(), "embedder": EmbeddingModel()},
+    sensors=[new_shards_sensor, search_rounds_sensor],
+    resources={"storage": ProjectStorage(), "warehouse": Warehouse(), "embedder": EmbeddingModel(), "search": SearchSettings()},
 )

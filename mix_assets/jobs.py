@@ -2,7 +2,7 @@
 job's assets share one partitioning."""
 from dagster import AssetSelection, define_asset_job
 
-from mix_assets.partitions import shard_partitions
+from mix_assets.partitions import round_partitions, shard_partitions
 
 ingest_shards_job = define_asset_job(
     "ingest_shards", AssetSelection.assets("raw_shards", "quality_signals", "embeddings"), partitions_def=shard_partitions,
@@ -15,4 +15,9 @@ summarize_clusters_job = define_asset_job(
     "summarize_clusters", AssetSelection.assets("cluster_stats", "pruned_clusters", "merged_clusters"),
     description="Cluster statistics, pruning and super-clusters.")
 
-all_jobs = [ingest_shards_job, fit_clusters_job, assign_shards_job, summarize_clusters_job]
+search_round_job = define_asset_job(
+    "search_round", AssetSelection.assets("mixture_candidates", "proxy_trials", "proxy_scores", "predictor"), partitions_def=round_partitions,
+    description="One bootstrap round: candidates, proxy trials, scores, predictor.")
+final_mixture_job = define_asset_job("choose_final_mixture", AssetSelection.assets("final_mixture"), description="The final mixture from the latest round.")
+
+all_jobs = [ingest_shards_job, fit_clusters_job, assign_shards_job, summarize_clusters_job, search_round_job, final_mixture_job]

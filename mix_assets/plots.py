@@ -36,3 +36,28 @@ def md_table(df) -> MetadataValue:
     lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.iter_rows()]
     return MetadataValue.md("\n".join(lines))
+
+
+def scatter(x, y, title: str, xlabel: str, ylabel: str) -> MetadataValue:
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.scatter(x, y, s=12, alpha=0.7)
+    lo, hi = min(min(x), min(y)), max(max(x), max(y))
+    ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    return to_markdown(fig)
+
+
+def grouped_barh(labels: list[str], series: dict[str, list[float]], title: str) -> MetadataValue:
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(labels) + 1))
+    h = 0.8 / len(series)
+    for i, (name, values) in enumerate(series.items()):
+        ax.barh(np.arange(len(labels)) + i * h, values, height=h, label=name)
+    ax.set_yticks(np.arange(len(labels)) + 0.4 - h / 2, [s[:48] for s in labels], fontsize=7)
+    ax.invert_yaxis()
+    ax.legend(fontsize=7)
+    ax.set_title(title)
+    return to_markdown(fig)

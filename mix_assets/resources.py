@@ -25,6 +25,10 @@ class ProjectStorage(ConfigurableResource):
     def path(self, asset: str, partition: str = "all", suffix: str = ".parquet") -> Path:
         return Path(self.work_dir) / asset / f"{partition}{suffix}"
 
+    def folder(self, asset: str) -> Path:
+        """For assets made of several files (proxy_corpus, proxy_trials/<round>/)."""
+        return Path(self.work_dir) / asset
+
     def shard_files(self) -> dict[str, Path]:
         return discover_shards(self.input_dir)
 
@@ -77,6 +81,40 @@ class Warehouse(DuckDBResource):
     def query(self, sql: str, params: list | None = None) -> pl.DataFrame:
         with self.get_connection() as con:
             return con.execute(sql, params or []).pl()
+
+
+def _env_list(name: str, default: str) -> list[int]:
+    return [int(v) for v in os.environ.get(name, default).split(",") if v.strip()]
+
+
+class SearchSettings(ConfigurableResource):
+    """What the mixture is for and how the bootstrap search runs: shared by every search asset and
+    the round sensor, so one place says how many rounds there are and what they optimise."""
+
+    targets: dict[str, float] = Field(
+        default_factory=lambda: {"data/targets/mathematics.parquet": 0.5, "data/targets/all_domains.parquet": 0.5},
+        description="target text file (parquet / JSONL with a text column) -> weight in the objective")
+    target_text_column: str = "text"
+    minimize: bool = Field(default=True, description="True: lower objective is better (losses); False: higher (accuracies)")
+    proxies_per_round: list[int] = Field(default_factory=lambda: _env_list("MIX_ASSETS_ROUNDS", "64,32,16"),
+                                         description="CLIMB's 64/32/16 schedule; its length is the number of rounds")
+    token_budget: int = Field(default=1_000_000, description="proxy training tokens per trial (proxy BPE tokens)")
+    max_epochs: float = 15.0
+    backend: str = Field(default="ngram", description="ngram | gpt | external | import")
+    seed: int = 42
+
+    external_command: list[str] = Field(default_factory=list, description="backend=external: command run per trial through Dagster Pipes")
+    import_results: str | None = Field(default=None, description="backend=import: results table (mixture_id or w0..wN columns + metric columns)")
+
+    def target_names(self) -> list[str]:
+        """Targets are named by file stem (mathematics.parquet -> mathematics)."""
+        names = [Path(p).name.split(".")[0] for p in self.targets]
+        if len(set(names)) != len(names):
+            raise ValueError(f"two targets share a file name: {list(self.targets)}; rename one")
+        return names
+
+    def weights_by_name(self) -> dict[str, float]:
+        return dict(zip(self.target_names(), self.targets.values()))
 
 
 class EmbeddingModel(ConfigurableResource):

@@ -132,15 +132,21 @@ def main() -> int:
     ap.add_argument("--labels", default="data/eval/true_domains.parquet")
     ap.add_argument("--shards", type=int, default=8)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--targets", default="data/targets")
+    ap.add_argument("--heldout", type=int, default=60, help="documents per domain kept out of the shards for targets")
+    ap.add_argument("--target-domain", default="mathematics")
     args = ap.parse_args()
     src, rng = Path(args.sources), random.Random(args.seed)
-    rows, seen = [], set()
+    rows, seen, heldout = [], set(), []
     for domain, budget in BUDGETS.items():
         groups = globals()[domain](src)
         docs = [d for g in groups for d in chunk(g, rng)]
         rng.shuffle(docs)
         used = 0
-        for d in docs:
+        for d in docs[: args.heldout]:  # never in a shard: target text the search has not trained on
+            seen.add(hashlib.sha256(d.encode()).hexdigest()[:16])
+            heldout.append((hashlib.sha256(d.encode()).hexdigest()[:16], domain, d))
+        for d in docs[args.heldout :]:
             if used >= budget:
                 break
             doc_id = hashlib.sha256(d.encode()).hexdigest()[:16]
@@ -161,6 +167,12 @@ def main() -> int:
         pa.table({"doc_id": [r[0] for r in rows], "domain": [r[1] for r in rows]}),
         args.labels, compression="zstd",
     )
+    os.makedirs(args.targets, exist_ok=True)
+    one = [r for r in heldout if r[1] == args.target_domain]
+    spread = [r for dom in BUDGETS for r in [h for h in heldout if h[1] == dom][:10]]
+    for name, part in [(args.target_domain, one), ("all_domains", spread)]:
+        pq.write_table(pa.table({"doc_id": [r[0] for r in part], "text": [r[2] for r in part]}),
+                       f"{args.targets}/{name}.parquet", compression="zstd", compression_level=19)
     print(f"total {sum(len(r[2].encode()) for r in rows)/1e6:.2f} MB, {len(rows)} docs", file=sys.stderr)
     return 0
 

@@ -1,0 +1,176 @@
+"""The proxies' corpus and, per bootstrap round: mixture candidates, proxy trials and their scores."""
+import json
+import time
+
+import numpy as np
+import polars as pl
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+
+from mix_assets import plots
+from mix_assets.assets.super_clusters import merged_clusters
+from mix_assets.assets.trials import run_trial, trial_path
+from mix_assets.core import mixtures
+from mix_assets.core.ingest import ingest_shard
+from mix_assets.core.predictor import Predictor
+from mix_assets.core.proxies import bpe
+from mix_assets.core.storage import atomic_path, write_npy, write_parquet
+from mix_assets.partitions import round_index, round_key, round_partitions
+from mix_assets.resources import ProjectStorage, SearchSettings, Warehouse
+
+GROUP = "search"
+ROUND_ASSET = dict(partitions_def=round_partitions, group_name=GROUP)
+
+
+class ProxyCorpusConfig(Config):
+    vocab_size: int = 4096  # the proxies' own BPE vocabulary (2-4k, as the gpt proxy wants)
+    max_train_docs: int = 50_000  # BPE is trained on at most this many sampled documents
+    seed: int = 42
+
+
+@asset(group_name=GROUP, deps=[merged_clusters], code_version="1",
+       description="BPE vocabulary trained on the kept documents; their token ids by super-cluster, and the tokenized targets.")
+def proxy_corpus(context: AssetExecutionContext, config: ProxyCorpusConfig, storage: ProjectStorage, search: SearchSettings) -> MaterializeResult:
+    mapping = pl.read_parquet(storage.path("cluster_mapping"))
+    supers = pl.read_parquet(storage.path("merged_clusters"))
+    docs = (storage.read_all("cluster_assignments", columns=["doc_id", "cluster"]).join(mapping, on="cluster")
+            .join(storage.read_all("raw_shards", columns=["doc_id", "text"]), on=["doc_id", "shard"]).sort(["shard", "doc_id"]))
+    start = time.perf_counter()
+    train = docs.sample(min(config.max_train_docs, docs.height), seed=config.seed)["text"].to_list()
+    tok = bpe.train_bpe(train, config.vocab_size)
+    flat, offsets = bpe.encode(tok, docs["text"].to_list())
+    folder = storage.folder("proxy_corpus")
+    write_npy(flat, folder / "tokens.npy")
+    write_npy(offsets, folder / "offsets.npy")
+    write_parquet(docs.select("doc_id", "super_cluster", pl.Series("n_tokens", np.diff(offsets))), folder / "docs.parquet")
+    weights = {}
+    for (path, weight), name in zip(search.targets.items(), search.target_names()):
+        result = ingest_shard(path, search.target_text_column, id_column=None)
+        if result.documents.height == 0:
+            raise ValueError(f"{path}: target has no usable text ({result.quarantine.height} rows refused); give a file with a '{search.target_text_column}' column")
+        t_flat, t_off = bpe.encode(tok, result.documents["text"].to_list())
+        write_npy(t_flat, folder / f"target-{name}.npy")
+        write_npy(t_off, folder / f"target-{name}.offsets.npy")
+        weights[name] = weight
+    with atomic_path(folder / "tokenizer.json") as tmp:
+        tok.save(str(tmp))
+    per_domain = np.bincount(docs["super_cluster"].to_numpy(), weights=np.diff(offsets), minlength=supers.height).astype(np.int64)
+    meta = {"vocab_size": tok.get_vocab_size(), "target_weights": weights, "domain_tokens": per_domain.tolist(),
+            "labels": supers["label"].to_list()}
+    with atomic_path(folder / "meta.json") as tmp:
+        tmp.write_text(json.dumps(meta))
+    context.log.info(f"proxy corpus: {docs.height} documents, {len(flat)} tokens, vocab {tok.get_vocab_size()}, {time.perf_counter() - start:.1f}s")
+    return MaterializeResult(metadata={"documents": docs.height, "tokens": int(len(flat)), "vocab_size": tok.get_vocab_size(),
+                                       "targets": MetadataValue.json(weights), "tokens_per_super_cluster": MetadataValue.json(per_domain.tolist())})
+
+
+def load_meta(storage: ProjectStorage) -> dict:
+    return json.loads((storage.folder("proxy_corpus") / "meta.json").read_text())
+
+
+def weight_columns(n: int) -> list[str]:
+    return [f"w{i}" for i in range(n)]
+
+
+def scored_rows(warehouse: Warehouse, upto_round: str) -> pl.DataFrame:
+    """Every successful trial of this and earlier rounds (empty before the first round is scored)."""
+    try:
+        return warehouse.query("SELECT * FROM mix.proxy_scores WHERE round <= ? AND status = 'ok'", [upto_round])
+    except Exception as e:  # noqa: BLE001 - duckdb raises CatalogException before the table exists
+        if "does not exist" in str(e):
+            return pl.DataFrame()
+        raise
+
+
+class MixtureCandidatesConfig(Config):
+    """The generator's published settings (METHODS §1) and the later rounds' pool."""
+
+    temperature: float = 0.5
+    min_strength: float = 0.1
+    max_strength: float = 5.0
+    n_strengths: int = 15
+    min_weight: float = 2e-4
+    grid: float = 2e-4
+    dedup_l1: float = 1e-5
+    pool_size: int = 100_000
+    baselines: bool = True  # round 0 also trains the natural and uniform mixtures
+
+
+def generator_settings(config: MixtureCandidatesConfig, search: SearchSettings) -> mixtures.GeneratorSettings:
+    return mixtures.GeneratorSettings(config.temperature, config.min_strength, config.max_strength, config.n_strengths,
+                                      search.max_epochs, config.min_weight, config.grid, config.dedup_l1)
+
+
+@asset(**ROUND_ASSET, deps=[proxy_corpus], code_version="1",
+       description="Round 0: Dirichlet mixtures around the token prior; later rounds: predicted best of a large pool, sampled.")
+def mixture_candidates(context: AssetExecutionContext, config: MixtureCandidatesConfig, storage: ProjectStorage,
+                       warehouse: Warehouse, search: SearchSettings) -> MaterializeResult:
+    r = round_index(context.partition_key)
+    if r >= len(search.proxies_per_round):
+        raise ValueError(f"round {context.partition_key} is beyond the schedule {search.proxies_per_round}")
+    m = search.proxies_per_round[r]
+    tokens = np.asarray(load_meta(storage)["domain_tokens"], dtype=np.float64)
+    gen = generator_settings(config, search)
+    tried = scored_rows(warehouse, round_key(r - 1)) if r > 0 else pl.DataFrame()
+    exclude = set(tried["mixture_id"].to_list()) if tried.height else set()
+    seed = search.seed + 1000 * r
+    if r == 0:
+        weights, predicted, kinds = mixtures.generate(tokens, m, search.token_budget, gen, seed, exclude), np.full(m, np.nan), ["dirichlet"] * m
+        if config.baselines:
+            bound = mixtures.upper_bounds(tokens, search.token_budget, search.max_epochs)
+            for kind, w in (("natural", tokens / tokens.sum()), ("uniform", np.full(len(tokens), 1 / len(tokens)))):
+                w = mixtures.to_grid(w[None, :], config.grid)[0]
+                if (w <= bound + 1e-12).all():
+                    weights, predicted, kinds = np.vstack([weights, w]), np.append(predicted, np.nan), kinds + [kind]
+                else:
+                    context.log.warning(f"{kind} baseline skipped: it breaks the max-epochs bound {np.round(bound, 4).tolist()}")
+    else:
+        model_path = storage.path("predictor", round_key(r - 1), ".json")
+        if not model_path.exists():
+            raise FileNotFoundError(f"round {context.partition_key} needs the predictor of {round_key(r - 1)}; materialize it first")
+        model = Predictor.load(model_path)
+        weights, predicted = mixtures.propose(model.predict, tokens, m, search.token_budget, gen, seed, config.pool_size, search.minimize, exclude)
+        kinds = ["predicted"] * m
+    ids = [mixtures.mixture_id(w, config.grid) for w in weights]
+    table = pl.DataFrame({"round": context.partition_key, "mixture_id": ids, "kind": kinds, "predicted": predicted}).hstack(
+        pl.DataFrame(weights, schema=weight_columns(len(tokens))))
+    write_parquet(table, storage.path("mixture_candidates", context.partition_key))
+    warehouse.replace("mixture_candidates", table, where={"round": context.partition_key})
+    labels = load_meta(storage)["labels"]
+    return MaterializeResult(metadata={
+        "candidates": table.height, "round": r, "proxies_planned": m,
+        "mean_weights": plots.barh([f"{i}: {lab}" for i, lab in enumerate(labels)], weights.mean(axis=0).tolist(),
+                                   f"Mean candidate weight per super-cluster, round {r}", "weight"),
+    })
+
+
+class ProxyTrialsConfig(Config):
+    ngram_order: int = 3
+    ngram_discount: float = 0.75
+    min_successful: int = 2  # fewer successful trials than this fails the round
+
+
+@asset(**ROUND_ASSET, deps=[mixture_candidates, proxy_corpus], code_version="1", pool="proxy",
+       description="One proxy training per candidate, scored on the targets; each trial is saved as it finishes, so a rerun does only what is missing.")
+def proxy_trials(context: AssetExecutionContext, config: ProxyTrialsConfig, storage: ProjectStorage, search: SearchSettings) -> MaterializeResult:
+    candidates = pl.read_parquet(storage.path("mixture_candidates", context.partition_key))
+    wcols = [c for c in candidates.columns if c.startswith("w") and c[1:].isdigit()]
+    done, ran, failed, seconds = 0, 0, 0, 0.0
+    for row in candidates.iter_rows(named=True):
+        path = trial_path(storage, context.partition_key, row["mixture_id"])
+        if path.exists() and json.loads(path.read_text())["status"] == "ok":
+            done += 1
+            continue
+        record = run_trial(context, search, storage, row["mixture_id"], np.array([row[c] for c in wcols]), config.ngram_order, config.ngram_discount)
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(record))
+        ran += 1
+        failed += record["status"] != "ok"
+        seconds += record["seconds"]
+        context.log.info(f"trial {ran + done}/{candidates.height} {row['mixture_id']} ({row['kind']}): {record['status']} "
+                         f"objective={record['metrics'].get('objective', float('nan')):.4f} in {record['seconds']:.1f}s")
+    ok = candidates.height - failed
+    if ok < config.min_successful:
+        raise RuntimeError(f"round {context.partition_key}: only {ok} of {candidates.height} trials succeeded (min_successful={config.min_successful}); see the failed trials' reasons in {trial_path(storage, context.partition_key, '*')}")
+    return MaterializeResult(metadata={"trials": candidates.height, "ran_now": ran, "reused": done, "failed": failed,
+                                       "seconds": round(seconds, 2), "backend": search.backend,
+                                       "trials_per_minute": round(60 * ran / seconds, 1) if seconds else 0.0})

@@ -1,0 +1,110 @@
+"""Proxy backends behind one call: run_trial(...) -> a record saved as `proxy_trials/<round>/<id>.json`."""
+import math
+import time
+import traceback
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from dagster import AssetExecutionContext, PipesSubprocessClient
+
+from mix_assets.core import mixtures
+from mix_assets.core.proxies.corpus import ProxyCorpus, ngram_trial, objective, trial_seed
+from mix_assets.resources import ProjectStorage, SearchSettings
+
+BACKENDS = ("ngram", "external", "import")
+
+
+def trial_path(storage: ProjectStorage, round_key: str, mixture_id: str) -> Path:
+    return storage.folder("proxy_trials") / round_key / f"{mixture_id}.json"
+
+
+@lru_cache(maxsize=2)
+def _corpus(folder: str, stamp: float) -> ProxyCorpus:
+    return ProxyCorpus.load(folder)
+
+
+def load_corpus(storage: ProjectStorage) -> ProxyCorpus:
+    folder = storage.folder("proxy_corpus")
+    meta = folder / "meta.json"
+    if not meta.exists():
+        raise FileNotFoundError(f"{folder}: no proxy corpus; materialize proxy_corpus first")
+    return _corpus(str(folder), meta.stat().st_mtime)  # reloaded when proxy_corpus is rematerialized
+
+
+def run_trial(context: AssetExecutionContext, search: SearchSettings, storage: ProjectStorage, mixture_id: str,
+              weights: np.ndarray, ngram_order: int = 3, ngram_discount: float = 0.75, seed: int | None = None) -> dict:
+    """Never raises for a trial's own failure: the record says `failed` and why, so the round goes on."""
+    if search.backend not in BACKENDS:
+        raise ValueError(f"unknown proxy backend {search.backend!r}; choose one of {BACKENDS}")
+    seed = search.seed if seed is None else seed
+    start = time.perf_counter()
+    round_label = context.partition_key if context.has_partition_key else "final"
+    record = {"mixture_id": mixture_id, "round": round_label, "weights": [float(w) for w in weights],
+              "backend": search.backend, "status": "ok", "reason": "", "metrics": {}}
+    try:
+        if search.backend == "ngram":
+            metrics = ngram_trial(load_corpus(storage), weights, search.token_budget, trial_seed(mixture_id, seed),
+                                  search.max_epochs, ngram_order, ngram_discount)
+        elif search.backend == "external":
+            metrics = external_trial(context, search, storage, mixture_id, weights, seed)
+        else:
+            metrics = imported_trial(search, mixture_id, len(weights))
+        bad = {k: v for k, v in metrics.items() if not isinstance(v, (int, float)) or not math.isfinite(v)}
+        if bad:
+            raise ValueError(f"non-finite metrics {bad}")
+        record["metrics"] = {k: float(v) for k, v in metrics.items()}
+    except Exception as e:  # noqa: BLE001 - a trial's failure is data, recorded with its reason
+        record["status"], record["reason"] = ("missing" if isinstance(e, KeyError) else "failed"), f"{type(e).__name__}: {e}"
+        context.log.warning(f"trial {mixture_id} {record['status']}: {record['reason']}\n{traceback.format_exc(limit=3)}")
+    record["seconds"] = time.perf_counter() - start
+    return record
+
+
+def external_trial(context: AssetExecutionContext, search: SearchSettings, storage: ProjectStorage, mixture_id: str, weights: np.ndarray, seed: int) -> dict:
+    """Run the user's command through Dagster Pipes. It reads the mixture from the Pipes extras and
+    reports `{"metrics": {target: value, ...}}` with `report_custom_message`."""
+    if not search.external_command:
+        raise ValueError("backend=external needs search.external_command (e.g. ['python', 'train_proxy.py'])")
+    extras = {"mixture_id": mixture_id, "weights": [float(w) for w in weights], "round": context.partition_key if context.has_partition_key else "final",
+              "token_budget": search.token_budget, "seed": trial_seed(mixture_id, seed), "max_epochs": search.max_epochs,
+              "targets": search.weights_by_name(), "proxy_corpus": str(storage.folder("proxy_corpus").resolve())}
+    invocation = PipesSubprocessClient().run(command=list(search.external_command), context=context, extras=extras)
+    messages = [m for m in invocation.get_custom_messages() if isinstance(m, dict) and "metrics" in m]
+    if not messages:
+        raise ValueError(f"{search.external_command} reported no metrics (report_custom_message({{'metrics': ...}}))")
+    metrics = dict(messages[-1]["metrics"])
+    missing = [t for t in search.target_names() if t not in metrics]
+    if missing:
+        raise ValueError(f"external command reported no value for targets {missing}")
+    metrics.setdefault("objective", objective(metrics, search.weights_by_name()))
+    return metrics
+
+
+@lru_cache(maxsize=4)
+def _results_by_id(path: str, n_domains: int, stamp: float) -> dict[str, dict]:
+    from mix_assets.core import results
+
+    table = results.read_table(path)
+    if "mixture_id" not in table.columns:
+        wcols = [f"w{i}" for i in range(n_domains)]
+        if not set(wcols) <= set(table.columns):
+            raise ValueError(f"{path}: needs a mixture_id column or weight columns {wcols[0]}..{wcols[-1]}")
+        ids = [mixtures.mixture_id(w) for w in table.select(wcols).to_numpy()]
+        table = table.with_columns(pl.Series("mixture_id", ids))
+    metric_cols = [c for c in table.columns if c != "mixture_id" and not (c[0] == "w" and c[1:].isdigit()) and c not in ("round", "kind")]
+    return {r["mixture_id"]: {c: r[c] for c in metric_cols} for r in table.iter_rows(named=True)}
+
+
+def imported_trial(search: SearchSettings, mixture_id: str, n_domains: int) -> dict:
+    """Look the mixture up, by id, in a results table produced elsewhere (missing: KeyError -> 'missing')."""
+    if not search.import_results:
+        raise ValueError("backend=import needs search.import_results")
+    table = _results_by_id(search.import_results, n_domains, Path(search.import_results).stat().st_mtime)
+    if mixture_id not in table:
+        raise KeyError(f"{mixture_id} not in {search.import_results}")
+    metrics = {k: float(v) if v is not None else float("nan") for k, v in table[mixture_id].items()}
+    if "objective" not in metrics:
+        metrics["objective"] = objective(metrics, search.weights_by_name())
+    return metrics

@@ -1,0 +1,33 @@
+"""Training samples for proxies: documents drawn per domain until each domain's token share is met."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def draw(domains: np.ndarray, lengths: np.ndarray, weights: np.ndarray, token_budget: int, seed: int,
+         max_epochs: float = np.inf) -> np.ndarray:
+    """Document indices whose tokens follow `weights` over `domains` at `token_budget` tokens.
+
+    Each domain's documents are taken in a seeded random order, cycling again (a new epoch) when
+    the domain runs out; more than `max_epochs` passes is refused, not silently allowed.
+    """
+    domains, lengths = np.asarray(domains), np.asarray(lengths, dtype=np.int64)
+    weights = np.asarray(weights, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    picked = []
+    for d, w in enumerate(weights):
+        want = int(round(w * token_budget))
+        if want <= 0:
+            continue
+        docs = np.flatnonzero(domains == d)
+        have = int(lengths[docs].sum())
+        if have == 0:
+            raise ValueError(f"domain {d} has weight {w:.4f} but no tokens")
+        epochs = want / have
+        if epochs > max_epochs + 1e-9:
+            raise ValueError(f"domain {d} would be repeated {epochs:.1f} times (weight {w:.4f} x {token_budget} tokens "
+                             f"over its {have} tokens), over max_epochs={max_epochs}")
+        order = np.concatenate([rng.permutation(docs) for _ in range(int(np.ceil(epochs)) or 1)])
+        cum = np.cumsum(lengths[order])
+        picked.append(order[: int(np.searchsorted(cum, want)) + 1])
+    return np.concatenate(picked) if picked else np.zeros(0, dtype=np.int64)
