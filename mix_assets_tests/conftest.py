@@ -4,17 +4,19 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from dagster import AssetSelection, DagsterInstance, materialize
+from dagster import AssetMaterialization, AssetSelection, DagsterInstance, materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from mix_assets.assets import all_assets
 from mix_assets.checks import all_checks
-from mix_assets.resources import EmbeddingModel, ProjectStorage, Warehouse
+from mix_assets.resources import EmbeddingModel, ProjectStorage, SearchSettings, Warehouse
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "data" / "corpus"
 TRUE_DOMAINS = ROOT / "data" / "eval" / "true_domains.parquet"
+TARGETS = {str(ROOT / "data" / "targets" / "mathematics.parquet"): 0.5, str(ROOT / "data" / "targets" / "all_domains.parquet"): 0.5}
+ROUND_STAGES = ["mixture_candidates", "proxy_trials", "proxy_scores", "predictor"]
 SHARD_STAGES = ["raw_shards", "quality_signals", "embeddings"]
 CLUSTER_STAGES = ["cluster_stats", "pruned_clusters", "merged_clusters"]
 
@@ -38,12 +40,20 @@ def write_shards(docs: pl.DataFrame, folder: Path, n_shards: int, prefix: str = 
 class Project:
     """One isolated project: input folder, artifact root, warehouse and a real Dagster instance."""
 
-    def __init__(self, tmp: Path, instance: DagsterInstance):
+    def __init__(self, tmp: Path, instance: DagsterInstance, **search):
         self.input, self.work = tmp / "input", tmp / "work"
         self.instance = instance
         self.storage = ProjectStorage(input_dir=str(self.input), work_dir=str(self.work))
         self.warehouse = Warehouse(database=str(tmp / "warehouse.duckdb"))
-        self.resources = {"storage": self.storage, "warehouse": self.warehouse, "embedder": EmbeddingModel()}
+        self.search = SearchSettings(**{"targets": TARGETS, "proxies_per_round": [16, 8, 8], "token_budget": 150_000, **search})
+        self.resources = {"storage": self.storage, "warehouse": self.warehouse, "embedder": EmbeddingModel(), "search": self.search}
+
+    def run_round(self, key: str, config: dict | None = None, raise_on_error: bool = True, stages: list[str] = ROUND_STAGES):
+        if key not in self.instance.get_dynamic_partitions("rounds"):
+            self.instance.add_dynamic_partitions("rounds", [key])
+        return materialize([*all_assets, *all_checks], instance=self.instance, resources=self.resources,
+                           selection=AssetSelection.assets(*stages), partition_key=key,
+                           run_config={"ops": config or {}}, raise_on_error=raise_on_error)
 
     def add_shards(self, keys: list[str]) -> None:
         self.instance.add_dynamic_partitions("shards", keys)
@@ -76,3 +86,39 @@ def project(tmp_path):
 
     with instance_for_test() as instance:
         yield Project(tmp_path, instance)
+
+
+SMALL_CLUSTERS = {"centroids": {"config": {"n_clusters": 12}}, "merged_clusters": {"config": {"distance": 0.8}}}
+
+
+@pytest.fixture(scope="module")
+def clustered(tmp_path_factory):
+    """A small corpus taken through every foundation stage and proxy_corpus, once per module."""
+    from dagster import instance_for_test
+
+    base = tmp_path_factory.mktemp("clustered")
+    with instance_for_test() as instance:
+        p = Project(base, instance)
+        # ~750 documents: on much less, every skewed mixture repeats documents and the natural one wins
+        keys = write_shards(corpus_sample(100, seed=3), p.input, 2)
+        p.add_shards(keys)
+        p.run_all(keys, {"centroids": {"config": {"n_clusters": 16}}, "merged_clusters": {"config": {"distance": 0.8}}})
+        p.run(["proxy_corpus"])
+    return base
+
+
+@pytest.fixture
+def searcher(clustered, tmp_path):
+    """A fresh instance over a copy of the clustered project's files: each search test starts clean."""
+    import shutil
+
+    from dagster import instance_for_test
+
+    shutil.copytree(clustered / "work", tmp_path / "work")
+    shutil.copy(clustered / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    shutil.copytree(clustered / "input", tmp_path / "input")
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions("shards", sorted(p.stem for p in (tmp_path / "input").iterdir()))
+        # the copied files were materialized elsewhere: tell this instance, as the round sensor reads events
+        instance.report_runless_asset_event(AssetMaterialization("proxy_corpus", description="copied from the module's project"))
+        yield lambda **search: Project(tmp_path, instance, **search)

@@ -101,6 +101,7 @@ class FinalMixtureConfig(Config):
     pool_size: int = 100_000
     evaluate: bool = True  # train proxies on the final, natural and uniform mixtures (another seed) to compare
     eval_seed_offset: int = 99_991  # evaluation trials use seed + offset: not the samples the search saw
+    eval_repeats: int = 3  # proxy scores vary with the sampled documents: average a few draws
 
 
 @asset(group_name=GROUP, deps=[predictor], code_version="1",
@@ -119,18 +120,20 @@ def final_mixture(context: AssetExecutionContext, config: FinalMixtureConfig, st
     scored = scored_rows(warehouse, last)
     best_trial = scored.sort("m_objective", descending=not search.minimize).row(0, named=True)
     side = {"final": best, "natural": natural, "uniform": uniform}
-    measured = {}
+    measured, spread = {}, {}
     if config.evaluate:
         trials = ProxyTrialsConfig()
         for name, w in side.items():
-            rec = run_trial(context, search, storage, mixtures.mixture_id(w), w, trials.ngram_order, trials.ngram_discount,
-                            seed=search.seed + config.eval_seed_offset)
-            measured[name] = rec["metrics"].get("objective", float("nan"))
+            runs = [run_trial(context, search, storage, mixtures.mixture_id(w), w, trials.ngram_order, trials.ngram_discount,
+                              seed=search.seed + config.eval_seed_offset + i)["metrics"].get("objective", float("nan"))
+                    for i in range(config.eval_repeats)]
+            measured[name] = float(np.mean(runs))
+            spread[name] = float(np.std(runs))
     table = pl.DataFrame({"super_cluster": np.arange(len(tokens)), "label": meta["labels"], "weight": best, "natural": natural, "uniform": uniform})
     write_parquet(table, storage.path("final_mixture"))
     warehouse.replace("final_mixture", table)
     summary = {"round": last, "method": config.method, "mixture_id": mixtures.mixture_id(best), "predicted": float(model.predict(best[None, :])[0]),
-               "measured": measured, "best_trial": {"mixture_id": best_trial["mixture_id"], "objective": best_trial["m_objective"]},
+               "measured": measured, "measured_std": spread, "best_trial": {"mixture_id": best_trial["mixture_id"], "objective": best_trial["m_objective"]},
                "weights": {str(i): float(w) for i, w in enumerate(best)}}
     with atomic_path(storage.path("final_mixture", "all", ".json")) as tmp:
         tmp.write_text(json.dumps(summary, indent=1))

@@ -19,6 +19,9 @@ class PredictorSettings:
     reg_alpha: float = 1.0
     reg_lambda: float = 1.0
     holdout: float = 0.1  # early stopping on this share of the rows (0: no early stopping)
+    # ...once that share is at least this many rows: stopping on a handful of noisy scores halts
+    # the fit after a few trees (measured: CV Spearman 0.56 instead of 0.81 with 32 rows)
+    min_holdout_rows: int = 20
     early_stopping_rounds: int = 100
     min_rows: int = 8
     seed: int = 42
@@ -86,7 +89,7 @@ def fit(x: np.ndarray, y: np.ndarray, s: PredictorSettings = PredictorSettings()
               "num_leaves": s.num_leaves, "min_child_samples": s.min_child_samples, "reg_alpha": s.reg_alpha,
               "reg_lambda": s.reg_lambda, "seed": s.seed, "deterministic": True, "num_threads": 1, "verbose": -1}
     n_hold = int(round(s.holdout * len(y)))
-    if s.holdout > 0 and n_hold >= 2 and len(y) - n_hold >= s.min_rows:
+    if s.holdout > 0 and n_hold >= s.min_holdout_rows and len(y) - n_hold >= s.min_rows:
         idx = np.random.default_rng(s.seed).permutation(len(y))
         hold, train = idx[:n_hold], idx[n_hold:]
         booster = lgb.train(params, lgb.Dataset(x[train], z[train]), s.n_estimators,

@@ -1,0 +1,23 @@
+"""A proxy trainer that the `external` backend runs through Dagster Pipes, as a user's GPU job would be.
+
+It reads the mixture from the Pipes extras, trains the n-gram proxy on the shared proxy corpus and
+reports the metrics back. FAIL_ONCE_ID / FAIL_ONCE_MARKER make one mixture fail on its first try.
+"""
+import os
+import sys
+
+import numpy as np
+from dagster_pipes import open_dagster_pipes
+
+from mix_assets.core.proxies.corpus import ProxyCorpus, ngram_trial
+
+with open_dagster_pipes() as pipes:
+    extras = pipes.extras
+    marker = os.environ.get("FAIL_ONCE_MARKER")
+    if marker and extras["mixture_id"] == os.environ.get("FAIL_ONCE_ID") and not os.path.exists(marker):
+        open(marker, "w").close()
+        sys.exit(3)
+    corpus = ProxyCorpus.load(extras["proxy_corpus"])
+    metrics = ngram_trial(corpus, np.array(extras["weights"]), extras["token_budget"], extras["seed"], extras["max_epochs"])
+    pipes.log.info(f"trained proxy for {extras['mixture_id']}: {metrics}")
+    pipes.report_custom_message({"metrics": metrics})

@@ -1,0 +1,110 @@
+"""Bootstrap rounds as partitions through a real instance: backends, resume, join by id, the round sensor."""
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from dagster import AssetSelection, build_sensor_context, materialize
+
+from mix_assets.assets import all_assets
+from mix_assets.core.mixtures import mixture_id
+from mix_assets.core.proxies.corpus import ProxyCorpus, ngram_trial, trial_seed
+from mix_assets.definitions import defs
+from mix_assets.sensors import search_rounds_sensor
+
+
+def meta(result, asset):
+    [mat] = result.asset_materializations_for_node(asset)
+    return {k: v.value for k, v in mat.metadata.items()}
+
+
+def scores(project, key="r0000") -> dict[str, float]:
+    t = project.warehouse.query("SELECT mixture_id, m_objective FROM mix.proxy_scores WHERE round = ? AND status = 'ok'", [key])
+    return dict(zip(t["mixture_id"], t["m_objective"]))
+
+
+def sensor_tick(project):
+    ctx = build_sensor_context(instance=project.instance, resources={"search": project.search}, definitions=defs)
+    return search_rounds_sensor(ctx)
+
+
+def test_full_search_driven_by_the_sensor_beats_natural_and_uniform(searcher):
+    p = searcher()
+    for expected in ("r0000", "r0001", "r0002"):
+        tick = sensor_tick(p)
+        [request] = tick.run_requests
+        assert request.partition_key == expected
+        assert list(tick.dynamic_partitions_requests[0].partition_keys) == [expected]
+        p.run_round(expected)
+    final = sensor_tick(p).run_requests[0]
+    assert [k.to_user_string() for k in final.asset_selection] == ["final_mixture"]
+    result = materialize(all_assets, instance=p.instance, resources=p.resources, selection=AssetSelection.assets("final_mixture"))
+    m = meta(result, "final_mixture")
+    assert m["measured_final"] < m["measured_natural"] and m["measured_final"] < m["measured_uniform"]
+    rounds = p.warehouse.query("SELECT round, min(m_objective) AS best, count(*) AS n FROM mix.proxy_scores GROUP BY round ORDER BY round")
+    assert rounds["n"].to_list() == [18, 8, 8]  # 16 generated + natural + uniform, then 8 and 8
+    assert rounds["best"][2] < rounds["best"][0]  # later rounds, guided by the predictor, find better mixtures
+    weights = p.table("final_mixture")
+    assert abs(weights["weight"].sum() - 1) < 1e-9 and weights.height == len(weights["super_cluster"].unique())
+
+
+def test_rerun_of_a_round_trains_only_missing_trials(searcher):
+    p = searcher(proxies_per_round=[10])
+    p.run_round("r0000")
+    before = scores(p)
+    trials = sorted((p.work / "proxy_trials" / "r0000").glob("*.json"))
+    for path in trials[:3]:
+        path.unlink()
+    (trials[3].parent / f".{trials[3].name}.tmp").write_text("{half a json")  # a crash mid-write leaves only this
+    again = p.run_round("r0000", stages=["proxy_trials", "proxy_scores"])
+    m = meta(again, "proxy_trials")
+    assert (m["ran_now"], m["reused"]) == (3, 9)  # 10 generated + 2 baselines
+    assert scores(p) == before  # deterministic n-gram proxies: the same numbers again
+
+
+def test_external_backend_through_pipes(searcher, monkeypatch, tmp_path):
+    script = Path(__file__).with_name("external_proxy.py")
+    p = searcher(backend="external", external_command=[sys.executable, str(script)], proxies_per_round=[5])
+    p.run_round("r0000", stages=["mixture_candidates"])
+    cands = pl.read_parquet(p.storage.path("mixture_candidates", "r0000"))
+    fail_id = cands["mixture_id"][1]
+    monkeypatch.setenv("FAIL_ONCE_ID", fail_id)
+    monkeypatch.setenv("FAIL_ONCE_MARKER", str(tmp_path / "failed-once"))
+    first = p.run_round("r0000", stages=["proxy_trials", "proxy_scores"])
+    assert meta(first, "proxy_trials")["failed"] == 1
+    record = json.loads((p.work / "proxy_trials" / "r0000" / f"{fail_id}.json").read_text())
+    assert record["status"] == "failed" and "DagsterPipesExecutionError" in record["reason"]
+    corpus = ProxyCorpus.load(p.work / "proxy_corpus")
+    got = scores(p)
+    for row in cands.filter(pl.col("mixture_id") != fail_id).iter_rows(named=True):
+        w = np.array([row[c] for c in cands.columns if c.startswith("w") and c[1:].isdigit()])
+        direct = ngram_trial(corpus, w, p.search.token_budget, trial_seed(row["mixture_id"], p.search.seed), p.search.max_epochs)
+        assert got[row["mixture_id"]] == direct["objective"]
+    second = p.run_round("r0000", stages=["proxy_trials", "proxy_scores"])
+    assert (meta(second, "proxy_trials")["ran_now"], meta(second, "proxy_trials")["failed"]) == (1, 0)
+    assert len(scores(p)) == cands.height
+
+
+def test_import_backend_joins_shuffled_results_by_id(searcher, tmp_path):
+    p = searcher(proxies_per_round=[8])
+    p.run_round("r0000")
+    measured = p.warehouse.query("SELECT * FROM mix.proxy_scores WHERE round = 'r0000'")
+    wcols = [c for c in measured.columns if c.startswith("w") and c[1:].isdigit()]
+    exported = (measured.select(*wcols, pl.col("m_mathematics").alias("mathematics"), pl.col("m_all_domains").alias("all_domains"))
+                .sample(fraction=1.0, shuffle=True, seed=1))
+    dropped = exported.row(0, named=True)
+    exported = exported.slice(1)  # one candidate was never run elsewhere
+    stranger = {c: 0.0 for c in exported.columns} | {"w0": 1.0, "mathematics": 1.0, "all_domains": 1.0}
+    pl.concat([exported, pl.DataFrame([stranger])]).write_csv(tmp_path / "results.csv")
+    shutil.rmtree(p.work / "proxy_trials" / "r0000")
+    imp = searcher(backend="import", import_results=str(tmp_path / "results.csv"), proxies_per_round=[8])
+    imp.run_round("r0000", stages=["proxy_trials", "proxy_scores"])
+    table = imp.warehouse.query("SELECT mixture_id, status, m_objective FROM mix.proxy_scores WHERE round = 'r0000'")
+    original = dict(zip(measured["mixture_id"], measured["m_objective"]))
+    missing = table.filter(pl.col("status") == "missing")
+    assert missing.height == 1
+    assert missing["mixture_id"][0] == mixture_id(np.array([dropped[c] for c in wcols]))
+    for mid, obj in zip(*table.filter(pl.col("status") == "ok").select("mixture_id", "m_objective")):
+        assert abs(obj - original[mid]) < 1e-9

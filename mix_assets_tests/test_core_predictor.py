@@ -1,0 +1,69 @@
+"""The predictor on RegMix's 1,088 published trainings (../shared/data/regmix), which no one here produced."""
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from mix_assets.cli import main
+from mix_assets.core import predictor, results
+
+REGMIX = Path(__file__).resolve().parents[2] / "shared" / "data" / "regmix"
+PILE_CC = "metric/the_pile_pile_cc_val_loss"
+needs_regmix = pytest.mark.skipif(not REGMIX.exists(), reason="../shared/data/regmix is not beside this checkout")
+
+
+@needs_regmix
+def test_cli_fit_reaches_published_spearman_on_pile_cc(capsys):
+    assert main(["fit", "--mixtures", str(REGMIX / "train_mixture_1m.csv"), "--results", str(REGMIX / "train_pile_loss_1m.csv"),
+                 "--metric", PILE_CC, "--minimize", "--pool", "20000",
+                 "--test-mixtures", *(str(REGMIX / f"test_mixture_{s}.csv") for s in ("1m", "60m", "1B")),
+                 "--test-results", *(str(REGMIX / f"test_pile_loss_{s}.csv") for s in ("1m", "60m", "1B"))]) == 0
+    report = json.loads(capsys.readouterr().out)
+    test = report["test"]
+    assert report["train_rows"] == 512 and test[str(REGMIX / "test_pile_loss_1m.csv")]["n"] == 256
+    assert test[str(REGMIX / "test_pile_loss_1m.csv")]["spearman"] >= 0.99  # measured 0.9904
+    assert test[str(REGMIX / "test_pile_loss_60m.csv")]["spearman"] >= 0.98  # transfer to 60M: 0.9860
+    assert test[str(REGMIX / "test_pile_loss_1B.csv")]["spearman"] >= 0.95  # transfer to 1B: 0.9617
+    assert sum(report["proposed_mixture"].values()) == pytest.approx(1, abs=1e-3)
+    assert report["proposed_predicted"] <= np.percentile(pl.read_csv(REGMIX / "train_pile_loss_1m.csv")[PILE_CC].to_numpy(), 5)
+
+
+@needs_regmix
+def test_rows_join_by_id_not_position(tmp_path):
+    res = pl.read_csv(REGMIX / "train_pile_loss_1m.csv")
+    res.sample(fraction=1.0, shuffle=True, seed=0).write_csv(tmp_path / "shuffled.csv")
+    a = results.load(REGMIX / "train_mixture_1m.csv", REGMIX / "train_pile_loss_1m.csv")
+    b = results.load(REGMIX / "train_mixture_1m.csv", tmp_path / "shuffled.csv")
+    order = np.argsort(np.array(b.ids, dtype=int))
+    np.testing.assert_array_equal(a.weights, b.weights[order])
+    np.testing.assert_array_equal(a.metrics[PILE_CC].to_numpy(), b.metrics[PILE_CC].to_numpy()[order])
+    res.with_columns(pl.when(pl.col("index") == 3).then(99_999).otherwise(pl.col("index")).alias("index")).write_csv(tmp_path / "unknown.csv")
+    with pytest.raises(ValueError, match="ids not in"):
+        results.load(REGMIX / "train_mixture_1m.csv", tmp_path / "unknown.csv")
+
+
+@needs_regmix
+def test_climb_preset_cross_validates_and_refuses_too_few_rows():
+    r = results.load(REGMIX / "train_mixture_1m.csv", REGMIX / "train_pile_loss_1m.csv")
+    x, y, _ = results.finite_rows(r, "metric/the_pile_github_val_loss")
+    cv = predictor.cross_validate(x[:200], y[:200], predictor.PredictorSettings())
+    assert cv["spearman"] > 0.95 and len(cv["oof"]) == 200
+    with pytest.raises(predictor.TooFewRows, match="at least 8"):
+        predictor.fit(x[:5], y[:5])
+    with pytest.raises(ValueError, match="NaN/inf"):
+        predictor.fit(x[:20], np.where(np.arange(20) == 4, np.nan, y[:20]))
+
+
+def test_saved_predictor_predicts_the_same(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.dirichlet(np.ones(4), 60)
+    y = x @ np.array([1.0, 2.0, 3.0, 4.0]) + 0.01 * rng.standard_normal(60)
+    model = predictor.fit(x, y)
+    model.save(tmp_path / "p.json")
+    again = predictor.Predictor.load(tmp_path / "p.json")
+    np.testing.assert_allclose(again.predict(x), model.predict(x))
+    assert predictor.evaluate(model, x, y)["spearman"] > 0.9
+    with pytest.raises(ValueError, match="fitted on 4 domains"):
+        model.predict(x[:, :3])

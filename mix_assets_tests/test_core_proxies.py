@@ -1,0 +1,41 @@
+"""The n-gram proxy is a proper language model, samples follow the mixture, and the bound holds."""
+import numpy as np
+import pytest
+
+from mix_assets.core.proxies import bpe, ngram, sampling
+from mix_assets_tests.conftest import corpus_sample
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 4])
+def test_kneser_ney_distributions_sum_to_one(order):
+    rng = np.random.default_rng(order)
+    train = [rng.integers(0, 12, 80) for _ in range(10)]
+    lm = ngram.KneserNey(12, order).fit(train)
+    for ctx in ([1, 2, 3], [5, 5, 5], [11, 0, 7]):
+        base, _ = lm.log_prob([np.array(ctx)])
+        total = sum(np.exp(lm.log_prob([np.array(ctx + [w])])[0] - base) for w in range(12))
+        assert total == pytest.approx(1.0, abs=1e-9)
+
+
+def test_in_domain_training_gives_lower_cross_entropy():
+    docs = corpus_sample(40)
+    tok = bpe.train_bpe(docs["text"].to_list(), 1000)
+    seqs = {d: bpe.split(*bpe.encode(tok, docs.filter(domain=d)["text"].to_list())) for d in ("code", "literature")}
+    target = {"code": seqs["code"][:8]}
+    ce_code = ngram.cross_entropy(seqs["code"][8:], target, tok.get_vocab_size())["code"]
+    ce_lit = ngram.cross_entropy(seqs["literature"], target, tok.get_vocab_size())["code"]
+    assert ce_code < ce_lit - 0.5
+
+
+def test_sample_follows_weights_and_respects_max_epochs():
+    domains = np.repeat([0, 1, 2], [50, 30, 20])
+    lengths = np.full(100, 100)
+    rows = sampling.draw(domains, lengths, np.array([0.5, 0.3, 0.2]), 10_000, seed=0)
+    share = np.bincount(domains[rows], weights=lengths[rows], minlength=3) / lengths[rows].sum()
+    np.testing.assert_allclose(share, [0.5, 0.3, 0.2], atol=0.02)
+    rep = sampling.draw(domains, lengths, np.array([0.0, 0.0, 1.0]), 6_000, seed=0, max_epochs=3)
+    assert np.bincount(rep).max() == 3  # domain 2 (2,000 tokens) read three times
+    with pytest.raises(ValueError, match="repeated 3.5 times"):
+        sampling.draw(domains, lengths, np.array([0.0, 0.0, 1.0]), 7_000, seed=0, max_epochs=3)
+    np.testing.assert_array_equal(sampling.draw(domains, lengths, np.array([0.2, 0.3, 0.5]), 5000, 4),
+                                  sampling.draw(domains, lengths, np.array([0.2, 0.3, 0.5]), 5000, 4))
