@@ -108,3 +108,14 @@ def test_import_backend_joins_shuffled_results_by_id(searcher, tmp_path):
     assert missing["mixture_id"][0] == mixture_id(np.array([dropped[c] for c in wcols]))
     for mid, obj in zip(*table.filter(pl.col("status") == "ok").select("mixture_id", "m_objective")):
         assert abs(obj - original[mid]) < 1e-9
+
+
+def test_gpt_backend_round(searcher):
+    p = searcher(backend="gpt", proxies_per_round=[3], token_budget=8_000)
+    small = {"proxy_trials": {"config": {"gpt_layers": 1, "gpt_dim": 32, "gpt_seq_len": 32, "gpt_batch_size": 8}}}
+    result = p.run_round("r0000", config=small, stages=["mixture_candidates", "proxy_trials", "proxy_scores"])
+    assert meta(result, "proxy_trials")["backend"] == "gpt"
+    table = p.warehouse.query("SELECT * FROM mix.proxy_scores WHERE round = 'r0000'")
+    assert table.height == 5 and set(table["status"]) == {"ok"} and set(table["backend"]) == {"gpt"}
+    assert (table["m_train_steps"] == 31).all()  # 8,000 tokens / (8 x 32) per step
+    assert table["m_objective"].is_finite().all()

@@ -39,3 +39,18 @@ def test_sample_follows_weights_and_respects_max_epochs():
         sampling.draw(domains, lengths, np.array([0.0, 0.0, 1.0]), 7_000, seed=0, max_epochs=3)
     np.testing.assert_array_equal(sampling.draw(domains, lengths, np.array([0.2, 0.3, 0.5]), 5000, 4),
                                   sampling.draw(domains, lengths, np.array([0.2, 0.3, 0.5]), 5000, 4))
+
+
+def test_gpt_proxy_learns_the_domain_it_is_trained_on():
+    from mix_assets.core.proxies.gpt import GPTSettings, gpt_trial
+
+    docs = corpus_sample(40)
+    tok = bpe.train_bpe(docs["text"].to_list(), 512)
+    seqs = {d: bpe.split(*bpe.encode(tok, docs.filter(domain=d)["text"].to_list())) for d in ("code", "literature")}
+    target = {"code": seqs["code"][:6]}
+    settings = GPTSettings(n_layer=1, n_embd=64, seq_len=64, batch_size=8, lr=3e-3)
+    on_code = gpt_trial(seqs["code"][6:], target, tok.get_vocab_size(), 30_000, settings, seed=0)
+    on_lit = gpt_trial(seqs["literature"], target, tok.get_vocab_size(), 30_000, settings, seed=0)
+    assert on_code["train_steps"] == on_lit["train_steps"] > 10
+    assert on_code["code"] < on_lit["code"] - 0.3
+    assert on_code == gpt_trial(seqs["code"][6:], target, tok.get_vocab_size(), 30_000, settings, seed=0)  # seeded

@@ -6,9 +6,9 @@ import polars as pl
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from mix_assets import plots
-from mix_assets.assets.search import (GROUP, ROUND_ASSET, MixtureCandidatesConfig, ProxyTrialsConfig, generator_settings, load_meta,
-                                     mixture_candidates, proxy_trials, scored_rows, weight_columns)
-from mix_assets.assets.trials import run_trial, trial_path
+from mix_assets.assets.search import (GROUP, ROUND_ASSET, MixtureCandidatesConfig, generator_settings, load_meta, mixture_candidates,
+                                     proxy_trials, scored_rows, weight_columns)
+from mix_assets.assets.trials import ProxyTrialsConfig, run_trial
 from mix_assets.core import mixtures, predictor as core_predictor
 from mix_assets.core.predictor import Predictor
 from mix_assets.core.storage import atomic_path, write_parquet
@@ -100,6 +100,7 @@ class FinalMixtureConfig(Config):
     top_k: int = 128
     pool_size: int = 100_000
     evaluate: bool = True  # train proxies on the final, natural and uniform mixtures (another seed) to compare
+    proxy: ProxyTrialsConfig = ProxyTrialsConfig()
     eval_seed_offset: int = 99_991  # evaluation trials use seed + offset: not the samples the search saw
     eval_repeats: int = 3  # proxy scores vary with the sampled documents: average a few draws
 
@@ -122,9 +123,8 @@ def final_mixture(context: AssetExecutionContext, config: FinalMixtureConfig, st
     side = {"final": best, "natural": natural, "uniform": uniform}
     measured, spread = {}, {}
     if config.evaluate:
-        trials = ProxyTrialsConfig()
         for name, w in side.items():
-            runs = [run_trial(context, search, storage, mixtures.mixture_id(w), w, trials.ngram_order, trials.ngram_discount,
+            runs = [run_trial(context, search, storage, mixtures.mixture_id(w), w, config.proxy,
                               seed=search.seed + config.eval_seed_offset + i)["metrics"].get("objective", float("nan"))
                     for i in range(config.eval_repeats)]
             measured[name] = float(np.mean(runs))

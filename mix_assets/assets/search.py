@@ -8,7 +8,7 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 
 from mix_assets import plots
 from mix_assets.assets.super_clusters import merged_clusters
-from mix_assets.assets.trials import run_trial, trial_path
+from mix_assets.assets.trials import ProxyTrialsConfig, run_trial, trial_path
 from mix_assets.core import mixtures
 from mix_assets.core.ingest import ingest_shard
 from mix_assets.core.predictor import Predictor
@@ -143,12 +143,6 @@ def mixture_candidates(context: AssetExecutionContext, config: MixtureCandidates
     })
 
 
-class ProxyTrialsConfig(Config):
-    ngram_order: int = 3
-    ngram_discount: float = 0.75
-    min_successful: int = 2  # fewer successful trials than this fails the round
-
-
 @asset(**ROUND_ASSET, deps=[mixture_candidates, proxy_corpus], code_version="1", pool="proxy",
        description="One proxy training per candidate, scored on the targets; each trial is saved as it finishes, so a rerun does only what is missing.")
 def proxy_trials(context: AssetExecutionContext, config: ProxyTrialsConfig, storage: ProjectStorage, search: SearchSettings) -> MaterializeResult:
@@ -160,7 +154,7 @@ def proxy_trials(context: AssetExecutionContext, config: ProxyTrialsConfig, stor
         if path.exists() and json.loads(path.read_text())["status"] == "ok":
             done += 1
             continue
-        record = run_trial(context, search, storage, row["mixture_id"], np.array([row[c] for c in wcols]), config.ngram_order, config.ngram_discount)
+        record = run_trial(context, search, storage, row["mixture_id"], np.array([row[c] for c in wcols]), config)
         with atomic_path(path) as tmp:
             tmp.write_text(json.dumps(record))
         ran += 1

@@ -7,13 +7,32 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from dagster import AssetExecutionContext, PipesSubprocessClient
+from dagster import AssetExecutionContext, Config, PipesSubprocessClient
 
 from mix_assets.core import mixtures
 from mix_assets.core.proxies.corpus import ProxyCorpus, ngram_trial, objective, trial_seed
+from mix_assets.core.proxies.gpt import GPTSettings, gpt_trial
 from mix_assets.resources import ProjectStorage, SearchSettings
 
-BACKENDS = ("ngram", "external", "import")
+BACKENDS = ("ngram", "gpt", "external", "import")
+
+
+class ProxyTrialsConfig(Config):
+    """Proxy model settings; which backend runs is the search resource's `backend`."""
+
+    ngram_order: int = 3
+    ngram_discount: float = 0.75
+    gpt_layers: int = 2
+    gpt_heads: int = 4
+    gpt_dim: int = 128
+    gpt_seq_len: int = 128
+    gpt_batch_size: int = 16
+    gpt_lr: float = 1e-3
+    device: str = "auto"  # gpt: CUDA when present
+    min_successful: int = 2  # fewer successful trials than this fails the round
+
+    def gpt(self) -> GPTSettings:
+        return GPTSettings(self.gpt_layers, self.gpt_heads, self.gpt_dim, self.gpt_seq_len, self.gpt_batch_size, self.gpt_lr, device=self.device)
 
 
 def trial_path(storage: ProjectStorage, round_key: str, mixture_id: str) -> Path:
@@ -34,7 +53,7 @@ def load_corpus(storage: ProjectStorage) -> ProxyCorpus:
 
 
 def run_trial(context: AssetExecutionContext, search: SearchSettings, storage: ProjectStorage, mixture_id: str,
-              weights: np.ndarray, ngram_order: int = 3, ngram_discount: float = 0.75, seed: int | None = None) -> dict:
+              weights: np.ndarray, proxy: ProxyTrialsConfig, seed: int | None = None) -> dict:
     """Never raises for a trial's own failure: the record says `failed` and why, so the round goes on."""
     if search.backend not in BACKENDS:
         raise ValueError(f"unknown proxy backend {search.backend!r}; choose one of {BACKENDS}")
@@ -46,7 +65,12 @@ def run_trial(context: AssetExecutionContext, search: SearchSettings, storage: P
     try:
         if search.backend == "ngram":
             metrics = ngram_trial(load_corpus(storage), weights, search.token_budget, trial_seed(mixture_id, seed),
-                                  search.max_epochs, ngram_order, ngram_discount)
+                                  search.max_epochs, proxy.ngram_order, proxy.ngram_discount)
+        elif search.backend == "gpt":
+            corpus = load_corpus(storage)
+            train = corpus.sample(weights, search.token_budget, trial_seed(mixture_id, seed), search.max_epochs)
+            metrics = gpt_trial(train, corpus.targets, corpus.vocab_size, search.token_budget, proxy.gpt(), trial_seed(mixture_id, seed))
+            metrics["objective"] = objective(metrics, corpus.target_weights)
         elif search.backend == "external":
             metrics = external_trial(context, search, storage, mixture_id, weights, seed)
         else:
