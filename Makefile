@@ -25,13 +25,14 @@ install: $(VENV)/.installed
 run: install materialize search
 
 # The pipeline through the Dagster CLI, stage by stage (shard stages take the whole partition range
-# in one run). MIX_ASSETS_INPUT / MIX_ASSETS_WORK / MIX_ASSETS_WAREHOUSE point it elsewhere.
+# in one run). MIX_ASSETS_INPUT / MIX_ASSETS_WORK / MIX_ASSETS_WAREHOUSE point it elsewhere;
+# CLUSTER_CONFIG passes run config (JSON) to the cluster-table step.
 materialize:
 	RANGE=$$($(BIN)/mix-assets shards) && echo "shards: $$RANGE" && \
 	$(DAGSTER) --select raw_shards,quality_signals,embeddings --partition-range $$RANGE && \
 	$(DAGSTER) --select centroids && \
 	$(DAGSTER) --select cluster_assignments --partition-range $$RANGE && \
-	$(DAGSTER) --select cluster_stats,pruned_clusters,merged_clusters
+	$(DAGSTER) --select cluster_stats,pruned_clusters,merged_clusters $(if $(CLUSTER_CONFIG),--config-json '$(CLUSTER_CONFIG)')
 
 # The bootstrap search: one `rounds next` + one run per round, then the final mixture.
 search:

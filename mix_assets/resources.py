@@ -98,7 +98,8 @@ class SearchSettings(ConfigurableResource):
     minimize: bool = Field(default=True, description="True: lower objective is better (losses); False: higher (accuracies)")
     proxies_per_round: list[int] = Field(default_factory=lambda: _env_list("MIX_ASSETS_ROUNDS", "64,32,16"),
                                          description="CLIMB's 64/32/16 schedule; its length is the number of rounds")
-    token_budget: int = Field(default=1_000_000, description="proxy training tokens per trial (proxy BPE tokens)")
+    token_budget: int = Field(default_factory=lambda: int(os.environ.get("MIX_ASSETS_TOKEN_BUDGET", "1000000")),
+                              description="proxy training tokens per trial (proxy BPE tokens)")
     max_epochs: float = 15.0
     backend: str = Field(default="ngram", description="ngram | gpt | external | import")
     seed: int = 42

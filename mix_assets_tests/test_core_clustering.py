@@ -75,3 +75,10 @@ def test_embeddings_are_unit_norm_and_bf16_close_to_fp32():
     bf16 = encode(texts, precision="bf16")
     np.testing.assert_allclose(np.linalg.norm(bf16, axis=1), 1.0, atol=1e-5)
     assert (fp32 * bf16).sum(1).min() > 0.995  # bf16 autocast holds accuracy for this model
+
+
+def test_merge_into_a_fixed_number_of_super_clusters():
+    x, truth = blobs()
+    sub_centroids = np.concatenate([x[truth == g][:3] for g in range(4)])
+    assert merge.merge(sub_centroids, "ward", 1.5, n_super=4).tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
+    assert merge.merge(sub_centroids, "ward", 1.5, n_super=2).max() == 1

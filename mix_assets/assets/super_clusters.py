@@ -36,6 +36,7 @@ def pruned_clusters(context: AssetExecutionContext, config: PrunedClustersConfig
 class MergedClustersConfig(Config):
     method: str = "ward"  # "ward" (NVIDIA recipe) or "threshold" (merge if centroid distance < distance)
     distance: float = 1.5
+    n_super_clusters: int | None = None  # set: cut the tree into this many instead of at `distance`
     label_terms: int = 5
     label_docs_per_cluster: int = 300
     seed: int = 42
@@ -47,7 +48,7 @@ def merged_clusters(context: AssetExecutionContext, config: MergedClustersConfig
     pruned = pl.read_parquet(storage.path("pruned_clusters"))
     kept = pruned.filter("kept")
     cents = np.load(storage.path("centroids", "all", ".npy"))
-    raw = merge.merge(cents[kept["cluster"].to_numpy()], config.method, config.distance)
+    raw = merge.merge(cents[kept["cluster"].to_numpy()], config.method, config.distance, config.n_super_clusters)
     # number super-clusters by size (0 = most tokens) so ids read naturally and stay stable
     by_size = kept.with_columns(pl.Series("raw", raw)).group_by("raw").agg(pl.col("n_tokens").sum()).sort(["n_tokens", "raw"], descending=[True, False])
     rank = dict(zip(by_size["raw"].to_list(), range(by_size.height)))

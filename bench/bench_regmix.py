@@ -1,0 +1,32 @@
+"""Predictor quality on RegMix's published trainings: fit on the 512 1M-parameter runs, rank the
+256 held-out 1M runs, and the same mixtures trained at 60M and (64 others) at 1B parameters.
+    python bench/bench_regmix.py [--data ../shared/data/regmix]
+"""
+import argparse
+from pathlib import Path
+
+from mix_assets.core import predictor, results
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "regmix"))
+    args = ap.parse_args()
+    d = Path(args.data)
+    train = results.load(d / "train_mixture_1m.csv", d / "train_pile_loss_1m.csv")
+    tests = {s: results.load(d / f"test_mixture_{s}.csv", d / f"test_pile_loss_{s}.csv") for s in ("1m", "60m", "1B")}
+    print("| metric (validation loss) | preset | CV 5-fold (1M train) | 1M test | 60M test | 1B test |")
+    print("|---|---|---|---|---|---|")
+    for metric in train.metrics.columns:
+        x, y, _ = results.finite_rows(train, metric)
+        for preset in ("regmix", "climb"):
+            s = predictor.PredictorSettings.preset(preset)
+            model = predictor.fit(x, y, s)
+            cv = predictor.cross_validate(x, y, s)["spearman"]
+            held = [predictor.evaluate(model, *results.finite_rows(t, metric)[:2])["spearman"] for t in tests.values()]
+            name = metric.replace("metric/the_pile_", "").replace("_val_loss", "")
+            print(f"| {name} | {preset} | {cv:.4f} | {held[0]:.4f} | {held[1]:.4f} | {held[2]:.4f} |")
+
+
+if __name__ == "__main__":
+    main()
