@@ -106,6 +106,7 @@ class SearchSettings(ConfigurableResource):
 
     external_command: list[str] = Field(default_factory=list, description="backend=external: command run per trial through Dagster Pipes")
     import_results: str | None = Field(default=None, description="backend=import: results table (mixture_id or w0..wN columns + metric columns)")
+    import_mixtures: str | None = Field(default=None, description="backend=import, olmix-style pair: ratios.csv beside import_results=metrics.csv")
 
     def target_names(self) -> list[str]:
         """Targets are named by file stem (mathematics.parquet -> mathematics)."""

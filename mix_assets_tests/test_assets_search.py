@@ -119,3 +119,22 @@ def test_gpt_backend_round(searcher):
     assert table.height == 5 and set(table["status"]) == {"ok"} and set(table["backend"]) == {"gpt"}
     assert (table["m_train_steps"] == 31).all()  # 8,000 tokens / (8 x 32) per step
     assert table["m_objective"].is_finite().all()
+
+
+def test_import_backend_reads_an_olmix_style_pair(searcher, tmp_path):
+    p = searcher(proxies_per_round=[6])
+    p.run_round("r0000")
+    measured = p.warehouse.query("SELECT * FROM mix.proxy_scores WHERE round = 'r0000'")
+    wcols = [c for c in measured.columns if c.startswith("w") and c[1:].isdigit()]
+    runs = measured.with_columns(pl.format("run-{}", pl.int_range(pl.len())).alias("run"))
+    runs.select("run", *[pl.col(c).alias(f"domain_{c[1:]}") for c in wcols]).write_csv(tmp_path / "ratios.csv")
+    runs.select("run", pl.col("m_mathematics").alias("mathematics"), pl.col("m_all_domains").alias("all_domains")) \
+        .sample(fraction=1.0, shuffle=True, seed=2).write_csv(tmp_path / "metrics.csv")
+    shutil.rmtree(p.work / "proxy_trials" / "r0000")
+    imp = searcher(backend="import", import_mixtures=str(tmp_path / "ratios.csv"), import_results=str(tmp_path / "metrics.csv"), proxies_per_round=[6])
+    imp.run_round("r0000", stages=["proxy_trials", "proxy_scores"])
+    table = imp.warehouse.query("SELECT mixture_id, status, m_objective FROM mix.proxy_scores WHERE round = 'r0000'")
+    original = dict(zip(measured["mixture_id"], measured["m_objective"]))
+    assert set(table["status"]) == {"ok"} and table.height == len(original)
+    for mid, obj in zip(*table.select("mixture_id", "m_objective")):
+        assert abs(obj - original[mid]) < 1e-9

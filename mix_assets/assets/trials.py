@@ -107,15 +107,23 @@ def external_trial(context: AssetExecutionContext, search: SearchSettings, stora
 
 
 @lru_cache(maxsize=4)
-def _results_by_id(path: str, n_domains: int, stamp: float) -> dict[str, dict]:
+def _results_by_id(results_path: str, mixtures_path: str | None, n_domains: int, stamp: float) -> dict[str, dict]:
+    """mixture id -> metrics. One table (`mixture_id` or w0..wN columns + metrics), or an olmix-style
+    pair: ratios.csv (run id + one weight column per super-cluster, in order) and metrics.csv."""
     from mix_assets.core import results
 
-    table = results.read_table(path)
+    if mixtures_path:
+        r = results.load(mixtures_path, results_path)
+        if len(r.domains) != n_domains:
+            raise ValueError(f"{mixtures_path}: {len(r.domains)} weight columns for {n_domains} super-clusters")
+        ids = [mixtures.mixture_id(w) for w in mixtures.to_grid(r.weights, 2e-4)]
+        return {i: row for i, row in zip(ids, r.metrics.iter_rows(named=True))}
+    table = results.read_table(results_path)
     if "mixture_id" not in table.columns:
         wcols = [f"w{i}" for i in range(n_domains)]
         if not set(wcols) <= set(table.columns):
-            raise ValueError(f"{path}: needs a mixture_id column or weight columns {wcols[0]}..{wcols[-1]}")
-        ids = [mixtures.mixture_id(w) for w in table.select(wcols).to_numpy()]
+            raise ValueError(f"{results_path}: needs a mixture_id column or weight columns {wcols[0]}..{wcols[-1]}")
+        ids = [mixtures.mixture_id(w) for w in mixtures.to_grid(table.select(wcols).to_numpy(), 2e-4)]
         table = table.with_columns(pl.Series("mixture_id", ids))
     metric_cols = [c for c in table.columns if c != "mixture_id" and not (c[0] == "w" and c[1:].isdigit()) and c not in ("round", "kind")]
     return {r["mixture_id"]: {c: r[c] for c in metric_cols} for r in table.iter_rows(named=True)}
@@ -125,7 +133,7 @@ def imported_trial(search: SearchSettings, mixture_id: str, n_domains: int) -> d
     """Look the mixture up, by id, in a results table produced elsewhere (missing: KeyError -> 'missing')."""
     if not search.import_results:
         raise ValueError("backend=import needs search.import_results")
-    table = _results_by_id(search.import_results, n_domains, Path(search.import_results).stat().st_mtime)
+    table = _results_by_id(search.import_results, search.import_mixtures, n_domains, Path(search.import_results).stat().st_mtime)
     if mixture_id not in table:
         raise KeyError(f"{mixture_id} not in {search.import_results}")
     metrics = {k: float(v) if v is not None else float("nan") for k, v in table[mixture_id].items()}
