@@ -78,6 +78,12 @@ class Warehouse(DuckDBResource):
                 con.execute(f"INSERT INTO {name} SELECT * FROM arrow")
             con.execute("COMMIT")
 
+    def has_table(self, table: str) -> bool:
+        if not Path(self.database).exists():
+            return False
+        found = self.query("SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [SCHEMA, table])
+        return bool(found["n"][0])
+
     def query(self, sql: str, params: list | None = None) -> pl.DataFrame:
         with self.get_connection() as con:
             return con.execute(sql, params or []).pl()

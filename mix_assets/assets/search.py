@@ -73,12 +73,9 @@ def weight_columns(n: int) -> list[str]:
 
 def scored_rows(warehouse: Warehouse, upto_round: str) -> pl.DataFrame:
     """Every successful trial of this and earlier rounds (empty before the first round is scored)."""
-    try:
-        return warehouse.query("SELECT * FROM mix.proxy_scores WHERE round <= ? AND status = 'ok'", [upto_round])
-    except Exception as e:  # noqa: BLE001 - duckdb raises CatalogException before the table exists
-        if "does not exist" in str(e):
-            return pl.DataFrame()
-        raise
+    if not warehouse.has_table("proxy_scores"):
+        return pl.DataFrame()
+    return warehouse.query("SELECT * FROM mix.proxy_scores WHERE round <= ? AND status = 'ok'", [upto_round])
 
 
 class MixtureCandidatesConfig(Config):
