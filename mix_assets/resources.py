@@ -17,7 +17,7 @@ SCHEMA = "mix"  # the file is warehouse.duckdb (catalog "warehouse"): the schema
 
 
 class ProjectStorage(ConfigurableResource):
-    """Input shards and the artifact root: `<work_dir>/<asset>/<partition>.<ext>`."""
+    """Input shards (a folder or any fsspec URI) and the artifact root: `<work_dir>/<asset>/<partition>.<ext>`."""
 
     input_dir: str = Field(default_factory=lambda: os.environ.get("MIX_ASSETS_INPUT", "data/corpus"))
     work_dir: str = Field(default_factory=lambda: os.environ.get("MIX_ASSETS_WORK", "data/work"))

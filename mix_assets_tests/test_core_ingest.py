@@ -96,3 +96,19 @@ def test_one_document_shard_and_discovery(tmp_path):
     write_jsonl(tmp_path / "one.jsonl", [b"{}"])
     with pytest.raises(ShardError, match="same shard name"):
         discover_shards(tmp_path)
+
+
+def test_shards_from_an_fsspec_uri():
+    from upath import UPath
+
+    root = UPath("memory://mix-assets-test/corpus")
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / "a.parquet").open("wb") as f:
+        pq.write_table(pa.table({"text": [GOOD, GOOD + "?"]}), f)
+    with (root / "b.jsonl.gz").open("wb") as f:
+        f.write(gzip.compress((json.dumps({"text": GOOD}) + "\n{bad\n").encode()))
+    shards = discover_shards("memory://mix-assets-test/corpus")
+    assert list(shards) == ["a", "b"]
+    assert ingest_shard(shards["a"], id_column=None).documents.height == 2
+    b = ingest_shard(shards["b"], id_column=None)
+    assert b.documents.height == 1 and b.quarantine["file"][0] == "memory://mix-assets-test/corpus/b.jsonl.gz"

@@ -1,5 +1,7 @@
 """Read one raw shard (parquet or JSONL, optionally gzipped) into normalized documents.
 
+Paths are local or any fsspec URI (s3://, gs://, memory://, ...) through universal-pathlib.
+
 Every input row ends in exactly one of two outputs: a document, or a quarantine row that says
 which file, which row and what was wrong. File-level problems (unreadable file, missing or
 mistyped text column) raise `ShardError` instead, because no row of such a file can be trusted.
@@ -18,6 +20,7 @@ from typing import Iterator
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
+from upath import UPath
 
 SHARD_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".json.gz", ".ndjson")
 # C0/C1 controls other than tab and newline carry no meaning in text and break tokenizers.
@@ -48,8 +51,8 @@ def shard_key(path: Path) -> str:
 
 
 def discover_shards(folder: str | Path) -> dict[str, Path]:
-    """Partition key -> shard file for every shard directly inside `folder`."""
-    folder = Path(folder)
+    """Partition key -> shard file for every shard directly inside `folder` (a path or URI)."""
+    folder = UPath(folder)
     if not folder.is_dir():
         raise ShardError(f"{folder}: input folder does not exist")
     found: dict[str, Path] = {}
@@ -74,9 +77,9 @@ def normalize_text(text: str) -> str:
 
 def _jsonl_rows(path: Path, text_column: str, id_column: str | None) -> Iterator[tuple[int, object, object, str | None]]:
     """(row, text, id, problem) per line; row is 1-based, as editors number lines."""
-    opener = gzip.open if path.name.endswith(".gz") else open
+    gz = path.name.endswith(".gz")
     try:
-        with opener(path, "rb") as f:
+        with path.open("rb") as raw_file, (gzip.open(raw_file, "rb") if gz else raw_file) as f:
             for row, raw in enumerate(f, start=1):
                 if not raw.strip():
                     continue
@@ -95,12 +98,13 @@ def _jsonl_rows(path: Path, text_column: str, id_column: str | None) -> Iterator
                     continue
                 yield row, obj[text_column], obj.get(id_column) if id_column else None, None
     except (OSError, EOFError) as e:
-        raise ShardError(f"{path}: cannot read ({e}); the file is truncated or not {opener.__name__}-readable") from e
+        raise ShardError(f"{path}: cannot read ({e}); the file is truncated or not {'gzip' if gz else 'text'}") from e
 
 
 def _parquet_rows(path: Path, text_column: str, id_column: str | None) -> Iterator[tuple[int, object, object, str | None]]:
     try:
-        table = pq.read_table(path)
+        with path.open("rb") as f:
+            table = pq.read_table(f)
     except (pa.ArrowException, OSError) as e:
         raise ShardError(f"{path}: cannot read parquet ({e}); the file is truncated or not parquet") from e
     if text_column not in table.column_names:
@@ -123,7 +127,7 @@ def _parquet_rows(path: Path, text_column: str, id_column: str | None) -> Iterat
 
 
 def ingest_shard(path: str | Path, text_column: str = "text", id_column: str | None = "doc_id", max_doc_bytes: int = 1_000_000) -> IngestResult:
-    path = Path(path)
+    path = UPath(path)
     if not path.exists():
         raise ShardError(f"{path}: shard file does not exist")
     if path.stat().st_size == 0:
