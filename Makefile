@@ -6,7 +6,9 @@ BIN := $(VENV)/bin
 # The CPU build on a machine without a GPU. On a GPU machine install your CUDA torch into .venv
 # first (or pass TORCH_SPEC); an already installed torch is kept.
 TORCH_SPEC ?= torch==2.13.0
-export DAGSTER_HOME := $(CURDIR)
+# the project's dagster.yaml (state under data/dagster); set DAGSTER_HOME to use another instance
+DAGSTER_HOME ?= $(CURDIR)
+export DAGSTER_HOME
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 DAGSTER := $(BIN)/dagster asset materialize -m mix_assets.definitions
