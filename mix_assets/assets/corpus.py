@@ -44,7 +44,7 @@ def raw_shards(context: AssetExecutionContext, config: RawShardsConfig, storage:
                     pl.format("duplicate id '{}' already in shard {}", "doc_id", "shard").alias("reason"),
                     pl.col("text").str.slice(0, 200).alias("raw"),
                 )])
-                docs = docs.join(seen, on="doc_id", how="anti")
+                docs = docs.join(seen, on="doc_id", how="anti", maintain_order="left")
         docs = docs.with_columns(pl.Series("n_tokens", count_tokens(docs["text"].to_list(), config.tokenizer), dtype=pl.Int64))
         write_parquet(docs, storage.path("raw_shards", key))
         write_parquet(bad, storage.path("raw_shards_quarantine", key))

@@ -59,7 +59,7 @@ def load(mixtures: str | Path, results: str | Path | None = None, id_column: str
         dup = res.filter(pl.col(mid).is_duplicated())[mid].unique().to_list()
         if dup:
             raise ValueError(f"{results}: ids {dup[:5]} appear more than once")
-        table = mix.join(res, on=mid, how="inner")
+        table = mix.join(res, on=mid, how="inner", maintain_order="left")  # rows in the mixtures file order
         domain_cols = [c for c in mix.columns if c != mid and (domain_prefix is None or c.startswith(domain_prefix))]
     else:
         table = mix.with_columns(pl.col(mid).cast(pl.Utf8))
