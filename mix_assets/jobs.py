@@ -20,4 +20,7 @@ search_round_job = define_asset_job(
     description="One bootstrap round: candidates, proxy trials, scores, predictor.")
 final_mixture_job = define_asset_job("choose_final_mixture", AssetSelection.assets("final_mixture"), description="The final mixture from the latest round.")
 
-all_jobs = [ingest_shards_job, fit_clusters_job, assign_shards_job, summarize_clusters_job, search_round_job, final_mixture_job]
+mixed_dataset_job = define_asset_job("build_mixed_dataset", AssetSelection.assets("mixed_dataset", "mixture_exports"),
+                                     description="The training set that follows the final mixture, and its exports.")
+
+all_jobs = [ingest_shards_job, fit_clusters_job, assign_shards_job, summarize_clusters_job, search_round_job, final_mixture_job, mixed_dataset_job]

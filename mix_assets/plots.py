@@ -61,3 +61,10 @@ def grouped_barh(labels: list[str], series: dict[str, list[float]], title: str) 
     ax.legend(fontsize=7)
     ax.set_title(title)
     return to_markdown(fig)
+
+
+def histogram(values, title: str) -> MetadataValue:
+    fig, ax = plt.subplots(figsize=(5, 2.5))
+    ax.hist(values, bins=40)
+    ax.set_title(title, fontsize=9)
+    return to_markdown(fig)

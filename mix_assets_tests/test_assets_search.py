@@ -9,6 +9,7 @@ import polars as pl
 from dagster import AssetSelection, build_sensor_context, materialize
 
 from mix_assets.assets import all_assets
+from mix_assets.core import results
 from mix_assets.core.mixtures import mixture_id
 from mix_assets.core.proxies.corpus import ProxyCorpus, ngram_trial, trial_seed
 from mix_assets.definitions import defs
@@ -48,6 +49,18 @@ def test_full_search_driven_by_the_sensor_beats_natural_and_uniform(searcher):
     assert rounds["best"][2] < rounds["best"][0]  # later rounds, guided by the predictor, find better mixtures
     weights = p.table("final_mixture")
     assert abs(weights["weight"].sum() - 1) < 1e-9 and weights.height == len(weights["super_cluster"].unique())
+
+    # exports of that mixture, read back the way their consumers read them
+    materialize(all_assets, instance=p.instance, resources=p.resources, selection=AssetSelection.assets("mixture_exports"))
+    folder = p.work / "mixture_exports"
+    parts = (folder / "megatron_data_path.txt").read_text().split()
+    blend = {path: float(w) for w, path in zip(parts[0::2], parts[1::2])}
+    expected = {f"data/megatron/super_cluster_{s}_text_document": w for s, w in zip(weights["super_cluster"], weights["weight"]) if w > 0}
+    assert blend.keys() == expected.keys() and all(abs(blend[k] - expected[k]) < 1e-5 for k in blend)
+    hf = json.loads((folder / "hf_interleave.json").read_text())
+    assert abs(sum(hf["probabilities"]) - 1) < 1e-9
+    back = results.load(folder / "ratios.csv", folder / "metrics.csv")
+    assert sorted(back.ids) == sorted(p.warehouse.query("SELECT mixture_id FROM mix.proxy_scores WHERE status = 'ok'")["mixture_id"])
 
 
 def test_rerun_of_a_round_trains_only_missing_trials(searcher):

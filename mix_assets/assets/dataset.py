@@ -1,0 +1,129 @@
+"""The mixed training set that follows a mixture, and the mixture in the formats trainers read."""
+import numpy as np
+import polars as pl
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+
+from mix_assets import plots
+from mix_assets.assets.mixture import final_mixture, proxy_scores
+from mix_assets.assets.super_clusters import merged_clusters
+from mix_assets.core import clusterclip, export
+from mix_assets.core.storage import atomic_path, write_parquet
+from mix_assets.resources import ProjectStorage, SearchSettings, Warehouse
+
+GROUP = "dataset"
+
+
+class MixedDatasetConfig(Config):
+    weights: dict[str, float] | None = None  # super-cluster id -> weight; None: the final mixture
+    token_budget: int = 2_000_000  # tokens as counted in raw_shards (n_tokens)
+    sampling: str = "uniform"  # within a super-cluster: "uniform" or "clusterclip" over its k-means clusters
+    clip: int = 2  # ClusterClip: a document is drawn at most this many times
+    max_epochs: float = 15.0  # uniform: more passes over a super-cluster than this are refused
+    docs_per_shard: int = 50_000
+    seed: int = 42
+
+
+def interleave(parts: dict[int, np.ndarray], lengths: np.ndarray) -> np.ndarray:
+    """Merge per-domain schedules into one training order, each domain spread evenly over it."""
+    keys, times = [], []
+    for rows in parts.values():
+        cum = np.cumsum(lengths[rows]) / max(lengths[rows].sum(), 1)
+        keys.append(rows)
+        times.append(cum)
+    if not keys:
+        return np.zeros(0, np.int64)
+    rows, t = np.concatenate(keys), np.concatenate(times)
+    return rows[np.argsort(t, kind="stable")]
+
+
+@asset(group_name=GROUP, deps=[final_mixture, merged_clusters], code_version="1",
+       description="Documents in training order following a mixture at a token budget (uniform or ClusterClip within each super-cluster).")
+def mixed_dataset(context: AssetExecutionContext, config: MixedDatasetConfig, storage: ProjectStorage) -> MaterializeResult:
+    mapping = pl.read_parquet(storage.path("cluster_mapping"))
+    docs = (storage.read_all("cluster_assignments", columns=["doc_id", "cluster"]).join(mapping, on="cluster")
+            .join(storage.read_all("raw_shards", columns=["doc_id", "n_tokens"]), on=["doc_id", "shard"]).sort(["shard", "doc_id"]))
+    if config.weights is not None:
+        weights = {int(k): float(v) for k, v in config.weights.items()}
+    else:
+        final = pl.read_parquet(storage.path("final_mixture"))
+        weights = dict(zip(final["super_cluster"].to_list(), final["weight"].to_list()))
+    unknown = set(weights) - set(docs["super_cluster"].unique().to_list())
+    if unknown:
+        raise ValueError(f"weights name super-clusters {sorted(unknown)} that hold no documents")
+    total = sum(weights.values())
+    lengths = docs["n_tokens"].to_numpy()
+    supers, clusters = docs["super_cluster"].to_numpy(), docs["cluster"].to_numpy()
+    parts = {}
+    for s, w in sorted(weights.items()):
+        want = int(round(config.token_budget * w / total))
+        members = np.flatnonzero(supers == s)
+        if want == 0:
+            continue
+        if config.sampling == "clusterclip":
+            try:
+                order = clusterclip.schedule(clusters[members], lengths[members], want, config.clip, config.seed + s)
+            except clusterclip.BudgetExceedsClip as e:
+                raise ValueError(f"super-cluster {s}: {e}") from e
+        elif config.sampling == "uniform":
+            have = int(lengths[members].sum())
+            if want > config.max_epochs * have:
+                raise ValueError(f"super-cluster {s} would be repeated {want / have:.1f} times ({want} of its {have} tokens), "
+                                 f"over max_epochs={config.max_epochs}; lower token_budget or its weight")
+            order = clusterclip.uniform_schedule(np.zeros(len(members), np.int64), lengths[members], {0: 1.0}, want, config.max_epochs, config.seed + s)
+        else:
+            raise ValueError(f"sampling must be 'uniform' or 'clusterclip', not {config.sampling!r}")
+        parts[s] = members[order]
+    rows = interleave(parts, lengths)
+    texts = storage.read_all("raw_shards", columns=["doc_id", "text"])
+    out = docs[rows].with_columns(pl.Series("position", np.arange(len(rows)))).join(texts, on=["doc_id", "shard"], how="left", maintain_order="left")
+    folder = storage.folder("mixed_dataset")
+    for old in folder.glob("part-*.parquet"):
+        old.unlink()  # a rerun replaces the whole set
+    for i, lo in enumerate(range(0, out.height, config.docs_per_shard)):
+        write_parquet(out.slice(lo, config.docs_per_shard).select("position", "doc_id", "text", "super_cluster", "cluster", "n_tokens"),
+                      folder / f"part-{i:05d}.parquet")
+    realized = out.group_by("super_cluster").agg(pl.col("n_tokens").sum()).sort("super_cluster")
+    share = {int(s): t / realized["n_tokens"].sum() for s, t in zip(realized["super_cluster"], realized["n_tokens"])}
+    draws = np.bincount(rows, minlength=len(docs))
+    epochs = (pl.DataFrame({"cluster": clusters, "draws": draws, "tokens": lengths * draws, "have": lengths})
+              .group_by("cluster").agg((pl.col("tokens").sum() / pl.col("have").sum()).alias("epochs")).sort("cluster"))
+    labels = [f"{s}" for s in sorted(weights)]
+    context.log.info(f"mixed dataset: {len(rows)} documents, {int(lengths[rows].sum())} tokens, sampling={config.sampling}")
+    return MaterializeResult(metadata={
+        "documents": len(rows), "tokens": int(lengths[rows].sum()), "unique_documents": int((draws > 0).sum()),
+        "max_repeats": int(draws.max(initial=0)), "sampling": config.sampling,
+        "requested_vs_realized": plots.grouped_barh(labels, {"requested": [weights[s] / total for s in sorted(weights)],
+                                                             "realized": [share.get(s, 0.0) for s in sorted(weights)]}, "Weight per super-cluster"),
+        "epochs_per_cluster": MetadataValue.json({int(c): round(e, 3) for c, e in zip(epochs["cluster"], epochs["epochs"]) if e > 0}),
+    })
+
+
+class MixtureExportsConfig(Config):
+    data_prefix: str = "data/megatron/super_cluster_{id}_text_document"  # where your preprocessed per-domain data lives
+
+
+@asset(group_name=GROUP, deps=[final_mixture, proxy_scores], code_version="1",
+       description="The final mixture as a Megatron-LM/NeMo --data-path blend, Hugging Face interleave_datasets arguments, and olmix-style ratios.csv / metrics.csv of every trial.")
+def mixture_exports(context: AssetExecutionContext, config: MixtureExportsConfig, storage: ProjectStorage, warehouse: Warehouse, search: SearchSettings) -> MaterializeResult:
+    final = pl.read_parquet(storage.path("final_mixture"))
+    by_path = {config.data_prefix.format(id=s): w for s, w in zip(final["super_cluster"], final["weight"])}
+    folder = storage.folder("mixture_exports")
+    blend = export.megatron_blend(by_path)
+    hf = export.hf_interleave({f"super_cluster_{s}": w for s, w in zip(final["super_cluster"], final["weight"])}, search.seed)
+    scores = warehouse.query("SELECT * FROM mix.proxy_scores WHERE status = 'ok' ORDER BY round, mixture_id")
+    wcols = [f"w{i}" for i in range(final.height)]
+    metric_cols = [c for c in scores.columns if c.startswith("m_")]
+    ratios, metrics = export.olmix_tables(scores, wcols, [f"super_cluster_{i}" for i in range(final.height)], metric_cols)
+    for name, text in (("megatron_data_path.txt", blend + "\n"), ("hf_interleave.json", export.to_json(hf) + "\n")):
+        with atomic_path(folder / name) as tmp:
+            tmp.write_text(text)
+    _atomic_csv(ratios, folder / "ratios.csv")
+    _atomic_csv(metrics, folder / "metrics.csv")
+    return MaterializeResult(metadata={"megatron_data_path": blend, "hf_interleave": MetadataValue.json(hf),
+                                       "trials_exported": ratios.height, "folder": MetadataValue.path(str(folder))})
+
+
+def _atomic_csv(df: pl.DataFrame, path) -> None:
+    with atomic_path(path) as tmp:
+        df.write_csv(tmp)
+
