@@ -28,7 +28,9 @@ def test_realized_weights_follow_the_mixture(searcher, sampling):
     realized = dict(zip(share["super_cluster"], share["n_tokens"] / share["n_tokens"].sum()))
     for s, w in weights.items():
         assert abs(realized[int(s)] - w) < 0.03
-    repeats = data.group_by("doc_id").len()["len"].max()
+    counts = data.group_by("doc_id").agg(pl.len(), pl.col("times_in_dataset").first())
+    assert (counts["len"] == counts["times_in_dataset"]).all()
+    repeats = counts["len"].max()
     if sampling == "clusterclip":
         assert repeats <= 2
     # each super-cluster is spread over the whole training order, not in blocks

@@ -74,17 +74,18 @@ def mixed_dataset(context: AssetExecutionContext, config: MixedDatasetConfig, st
             raise ValueError(f"sampling must be 'uniform' or 'clusterclip', not {config.sampling!r}")
         parts[s] = members[order]
     rows = interleave(parts, lengths)
+    draws = np.bincount(rows, minlength=len(docs))
     texts = storage.read_all("raw_shards", columns=["doc_id", "text"])
-    out = docs[rows].with_columns(pl.Series("position", np.arange(len(rows)))).join(texts, on=["doc_id", "shard"], how="left", maintain_order="left")
+    out = (docs[rows].with_columns(pl.Series("position", np.arange(len(rows))), pl.Series("times_in_dataset", draws[rows]))
+           .join(texts, on=["doc_id", "shard"], how="left", maintain_order="left"))
     folder = storage.folder("mixed_dataset")
     for old in folder.glob("part-*.parquet"):
         old.unlink()  # a rerun replaces the whole set
     for i, lo in enumerate(range(0, out.height, config.docs_per_shard)):
-        write_parquet(out.slice(lo, config.docs_per_shard).select("position", "doc_id", "text", "super_cluster", "cluster", "n_tokens"),
+        write_parquet(out.slice(lo, config.docs_per_shard).select("position", "doc_id", "text", "super_cluster", "cluster", "n_tokens", "times_in_dataset"),
                       folder / f"part-{i:05d}.parquet")
     realized = out.group_by("super_cluster").agg(pl.col("n_tokens").sum()).sort("super_cluster")
     share = {int(s): t / realized["n_tokens"].sum() for s, t in zip(realized["super_cluster"], realized["n_tokens"])}
-    draws = np.bincount(rows, minlength=len(docs))
     epochs = (pl.DataFrame({"cluster": clusters, "draws": draws, "tokens": lengths * draws, "have": lengths})
               .group_by("cluster").agg((pl.col("tokens").sum() / pl.col("have").sum()).alias("epochs")).sort("cluster"))
     labels = [f"{s}" for s in sorted(weights)]

@@ -60,7 +60,13 @@ def top_fraction(scores: np.ndarray, fraction: float) -> np.ndarray:
     return np.sort(np.lexsort((np.arange(len(scores)), -scores))[:k])
 
 
-def gumbel_top_k(log_weights: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
-    """Sample k without replacement with probabilities proportional to exp(log_weights) (DSIR)."""
+def gumbel_order(log_weights: np.ndarray, seed: int = 0) -> np.ndarray:
+    """A sampling order without replacement, probabilities proportional to exp(log_weights) (DSIR):
+    its first k entries are a weighted sample of k."""
     g = np.random.default_rng(seed).gumbel(size=len(log_weights))
-    return np.sort(np.argsort(-(log_weights + g), kind="stable")[:k])
+    return np.argsort(-(log_weights + g), kind="stable")
+
+
+def gumbel_top_k(log_weights: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """The sampled set of k (sorted indices)."""
+    return np.sort(gumbel_order(log_weights, seed)[:k])
