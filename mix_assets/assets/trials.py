@@ -17,6 +17,10 @@ from mix_assets.resources import ProjectStorage, SearchSettings
 BACKENDS = ("ngram", "gpt", "external", "import")
 
 
+class NotInResults(KeyError):
+    """backend=import: the mixture was never run elsewhere (status 'missing', not 'failed')."""
+
+
 class ProxyTrialsConfig(Config):
     """Proxy model settings; which backend runs is the search resource's `backend`."""
 
@@ -80,7 +84,7 @@ def run_trial(context: AssetExecutionContext, search: SearchSettings, storage: P
             raise ValueError(f"non-finite metrics {bad}")
         record["metrics"] = {k: float(v) for k, v in metrics.items()}
     except Exception as e:  # noqa: BLE001 - a trial's failure is data, recorded with its reason
-        record["status"], record["reason"] = ("missing" if isinstance(e, KeyError) else "failed"), f"{type(e).__name__}: {e}"
+        record["status"], record["reason"] = ("missing" if isinstance(e, NotInResults) else "failed"), f"{type(e).__name__}: {e}"
         context.log.warning(f"trial {mixture_id} {record['status']}: {record['reason']}\n{traceback.format_exc(limit=3)}")
     record["seconds"] = time.perf_counter() - start
     return record
@@ -135,8 +139,11 @@ def imported_trial(search: SearchSettings, mixture_id: str, n_domains: int) -> d
         raise ValueError("backend=import needs search.import_results")
     table = _results_by_id(search.import_results, search.import_mixtures, n_domains, Path(search.import_results).stat().st_mtime)
     if mixture_id not in table:
-        raise KeyError(f"{mixture_id} not in {search.import_results}")
+        raise NotInResults(f"{mixture_id} not in {search.import_results}")
     metrics = {k: float(v) if v is not None else float("nan") for k, v in table[mixture_id].items()}
+    absent = [t for t in search.target_names() if t not in metrics] if "objective" not in metrics else []
+    if absent:
+        raise ValueError(f"{search.import_results} has no column for targets {absent} (and no 'objective')")
     if "objective" not in metrics:
         metrics["objective"] = objective(metrics, search.weights_by_name())
     return metrics
