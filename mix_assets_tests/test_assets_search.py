@@ -109,6 +109,8 @@ def test_import_backend_joins_shuffled_results_by_id(searcher, tmp_path):
                 .sample(fraction=1.0, shuffle=True, seed=1))
     dropped = exported.row(0, named=True)
     exported = exported.slice(1)  # one candidate was never run elsewhere
+    broken = exported.row(0, named=True)
+    exported = exported.with_columns(pl.when(pl.int_range(pl.len()) == 0).then(float("nan")).otherwise(pl.col("mathematics")).alias("mathematics"))
     stranger = {c: 0.0 for c in exported.columns} | {"w0": 1.0, "mathematics": 1.0, "all_domains": 1.0}
     pl.concat([exported, pl.DataFrame([stranger])]).write_csv(tmp_path / "results.csv")
     shutil.rmtree(p.work / "proxy_trials" / "r0000")
@@ -119,8 +121,19 @@ def test_import_backend_joins_shuffled_results_by_id(searcher, tmp_path):
     missing = table.filter(pl.col("status") == "missing")
     assert missing.height == 1
     assert missing["mixture_id"][0] == mixture_id(np.array([dropped[c] for c in wcols]))
+    failed = imp.warehouse.query("SELECT mixture_id, reason FROM mix.proxy_scores WHERE status = 'failed'")
+    assert failed["mixture_id"].to_list() == [mixture_id(np.array([broken[c] for c in wcols]))]
+    assert "non-finite metrics" in failed["reason"][0]
     for mid, obj in zip(*table.filter(pl.col("status") == "ok").select("mixture_id", "m_objective")):
         assert abs(obj - original[mid]) < 1e-9
+
+    # a table without a column for one of the targets fails every trial, saying which column
+    pl.read_csv(tmp_path / "results.csv").drop("all_domains").write_csv(tmp_path / "no_target.csv")
+    shutil.rmtree(p.work / "proxy_trials" / "r0000")
+    bad = searcher(backend="import", import_results=str(tmp_path / "no_target.csv"), proxies_per_round=[8])
+    bad.run_round("r0000", stages=["proxy_trials"], raise_on_error=False)
+    reasons = {json.loads(f.read_text())["reason"] for f in (p.work / "proxy_trials" / "r0000").glob("*.json")}
+    assert any("no column for targets ['all_domains']" in r for r in reasons)
 
 
 def test_gpt_backend_round(searcher):
