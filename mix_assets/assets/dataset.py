@@ -5,7 +5,7 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 
 from mix_assets import plots
 from mix_assets.assets.mixture import final_mixture, proxy_scores
-from mix_assets.assets.super_clusters import merged_clusters
+from mix_assets.assets.super_clusters import kept_documents, merged_clusters
 from mix_assets.core import clusterclip, export
 from mix_assets.core.storage import atomic_path, write_parquet
 from mix_assets.resources import ProjectStorage, SearchSettings, Warehouse
@@ -39,9 +39,7 @@ def interleave(parts: dict[int, np.ndarray], lengths: np.ndarray) -> np.ndarray:
 @asset(group_name=GROUP, deps=[final_mixture, merged_clusters], code_version="1",
        description="Documents in training order following a mixture at a token budget (uniform or ClusterClip within each super-cluster).")
 def mixed_dataset(context: AssetExecutionContext, config: MixedDatasetConfig, storage: ProjectStorage) -> MaterializeResult:
-    mapping = pl.read_parquet(storage.path("cluster_mapping"))
-    docs = (storage.read_all("cluster_assignments", columns=["doc_id", "cluster"]).join(mapping, on="cluster")
-            .join(storage.read_all("raw_shards", columns=["doc_id", "n_tokens"]), on=["doc_id", "shard"]).sort(["shard", "doc_id"]))
+    docs = kept_documents(storage, ["n_tokens"])
     if config.weights is not None:
         weights = {int(k): float(v) for k, v in config.weights.items()}
     else:

@@ -7,7 +7,7 @@ import polars as pl
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from mix_assets import plots
-from mix_assets.assets.super_clusters import merged_clusters
+from mix_assets.assets.super_clusters import kept_documents, merged_clusters
 from mix_assets.assets.trials import ProxyTrialsConfig, run_trial, trial_path
 from mix_assets.core import mixtures
 from mix_assets.core.ingest import ingest_shard
@@ -30,10 +30,8 @@ class ProxyCorpusConfig(Config):
 @asset(group_name=GROUP, deps=[merged_clusters], code_version="1",
        description="BPE vocabulary trained on the kept documents; their token ids by super-cluster, and the tokenized targets.")
 def proxy_corpus(context: AssetExecutionContext, config: ProxyCorpusConfig, storage: ProjectStorage, search: SearchSettings) -> MaterializeResult:
-    mapping = pl.read_parquet(storage.path("cluster_mapping"))
     supers = pl.read_parquet(storage.path("merged_clusters"))
-    docs = (storage.read_all("cluster_assignments", columns=["doc_id", "cluster"]).join(mapping, on="cluster")
-            .join(storage.read_all("raw_shards", columns=["doc_id", "text"]), on=["doc_id", "shard"]).sort(["shard", "doc_id"]))
+    docs = kept_documents(storage, ["text"])
     start = time.perf_counter()
     train = docs.sample(min(config.max_train_docs, docs.height), seed=config.seed)["text"].to_list()
     tok = bpe.train_bpe(train, config.vocab_size)
@@ -105,7 +103,8 @@ def mixture_candidates(context: AssetExecutionContext, config: MixtureCandidates
     if r >= len(search.proxies_per_round):
         raise ValueError(f"round {context.partition_key} is beyond the schedule {search.proxies_per_round}")
     m = search.proxies_per_round[r]
-    tokens = np.asarray(load_meta(storage)["domain_tokens"], dtype=np.float64)
+    meta = load_meta(storage)
+    tokens = np.asarray(meta["domain_tokens"], dtype=np.float64)
     gen = generator_settings(config, search)
     tried = scored_rows(warehouse, round_key(r - 1)) if r > 0 else pl.DataFrame()
     exclude = set(tried["mixture_id"].to_list()) if tried.height else set()
@@ -132,7 +131,7 @@ def mixture_candidates(context: AssetExecutionContext, config: MixtureCandidates
         pl.DataFrame(weights, schema=weight_columns(len(tokens))))
     write_parquet(table, storage.path("mixture_candidates", context.partition_key))
     warehouse.replace("mixture_candidates", table, where={"round": context.partition_key})
-    labels = load_meta(storage)["labels"]
+    labels = meta["labels"]
     return MaterializeResult(metadata={
         "candidates": table.height, "round": r, "proxies_planned": m,
         "mean_weights": plots.barh([f"{i}: {lab}" for i, lab in enumerate(labels)], weights.mean(axis=0).tolist(),

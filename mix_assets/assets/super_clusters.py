@@ -74,3 +74,11 @@ def merged_clusters(context: AssetExecutionContext, config: MergedClustersConfig
         "super_clusters_table": plots.md_table(supers),
         "warehouse_tables": f"{SCHEMA}.cluster_mapping, {SCHEMA}.super_clusters",
     })
+
+
+def kept_documents(storage: ProjectStorage, columns: list[str]) -> pl.DataFrame:
+    """Every document of a kept cluster: doc_id, shard, cluster, super_cluster and `columns` of
+    raw_shards, in (shard, doc_id) order so that row numbers are stable between runs."""
+    mapping = pl.read_parquet(storage.path("cluster_mapping"))
+    return (storage.read_all("cluster_assignments", columns=["doc_id", "cluster"]).join(mapping, on="cluster")
+            .join(storage.read_all("raw_shards", columns=["doc_id", *columns]), on=["doc_id", "shard"]).sort(["shard", "doc_id"]))
