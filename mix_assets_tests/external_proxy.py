@@ -1,7 +1,8 @@
 """A proxy trainer that the `external` backend runs through Dagster Pipes, as a user's GPU job would be.
 
 It reads the mixture from the Pipes extras, trains the n-gram proxy on the shared proxy corpus and
-reports the metrics back. FAIL_ONCE_ID / FAIL_ONCE_MARKER make one mixture fail on its first try.
+reports the metrics back. FAIL_ONCE_ID / FAIL_ONCE_MARKER make one mixture fail on its first try,
+FAIL_ALWAYS_ID one fail every time.
 """
 import os
 import sys
@@ -17,6 +18,8 @@ with open_dagster_pipes() as pipes:
     if marker and extras["mixture_id"] == os.environ.get("FAIL_ONCE_ID") and not os.path.exists(marker):
         open(marker, "w").close()
         sys.exit(3)
+    if extras["mixture_id"] == os.environ.get("FAIL_ALWAYS_ID"):
+        sys.exit(4)
     corpus = ProxyCorpus.load(extras["proxy_corpus"])
     metrics = ngram_trial(corpus, np.array(extras["weights"]), extras["token_budget"], extras["seed"], extras["max_epochs"])
     pipes.log.info(f"trained proxy for {extras['mixture_id']}: {metrics}")

@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 import polars as pl
-from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, RetryPolicy, RetryRequested, asset
 
 from mix_assets import plots
 from mix_assets.assets.super_clusters import kept_documents, merged_clusters
@@ -139,7 +139,9 @@ def mixture_candidates(context: AssetExecutionContext, config: MixtureCandidates
     })
 
 
-@asset(**ROUND_ASSET, deps=[mixture_candidates, proxy_corpus], code_version="1", pool="proxy",
+# A step that dies outright (lost worker, full disk) is retried by the policy; failed trials inside
+# a step that finished are retried by RetryRequested below, up to ProxyTrialsConfig.trial_retries.
+@asset(**ROUND_ASSET, deps=[mixture_candidates, proxy_corpus], code_version="1", pool="proxy", retry_policy=RetryPolicy(max_retries=2, delay=5),
        description="One proxy training per candidate, scored on the targets; each trial is saved as it finishes, so a rerun does only what is missing.")
 def proxy_trials(context: AssetExecutionContext, config: ProxyTrialsConfig, storage: ProjectStorage, search: SearchSettings) -> MaterializeResult:
     candidates = pl.read_parquet(storage.path("mixture_candidates", context.partition_key))
@@ -158,9 +160,12 @@ def proxy_trials(context: AssetExecutionContext, config: ProxyTrialsConfig, stor
         seconds += record["seconds"]
         context.log.info(f"trial {ran + done}/{candidates.height} {row['mixture_id']} ({row['kind']}): {record['status']} "
                          f"objective={record['metrics'].get('objective', float('nan')):.4f} in {record['seconds']:.1f}s")
+    if failed and context.retry_number < config.trial_retries:
+        context.log.warning(f"{failed} trials failed; retrying them (attempt {context.retry_number + 2} of {config.trial_retries + 1})")
+        raise RetryRequested(max_retries=config.trial_retries, seconds_to_wait=config.retry_wait_seconds)
     ok = candidates.height - failed
     if ok < config.min_successful:
         raise RuntimeError(f"round {context.partition_key}: only {ok} of {candidates.height} trials succeeded (min_successful={config.min_successful}); see the failed trials' reasons in {trial_path(storage, context.partition_key, '*')}")
-    return MaterializeResult(metadata={"trials": candidates.height, "ran_now": ran, "reused": done, "failed": failed,
+    return MaterializeResult(metadata={"trials": candidates.height, "ran_now": ran, "reused": done, "failed": failed, "attempt": context.retry_number + 1,
                                        "seconds": round(seconds, 2), "backend": search.backend,
                                        "trials_per_minute": round(60 * ran / seconds, 1) if seconds else 0.0})

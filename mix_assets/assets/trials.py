@@ -34,6 +34,8 @@ class ProxyTrialsConfig(Config):
     gpt_lr: float = 1e-3
     device: str = "auto"  # gpt: CUDA when present
     min_successful: int = 2  # fewer successful trials than this fails the round
+    trial_retries: int = 2  # failed trials are retried this many times (a Dagster step retry) before they count as failed
+    retry_wait_seconds: float = 1.0
 
     def gpt(self) -> GPTSettings:
         return GPTSettings(self.gpt_layers, self.gpt_heads, self.gpt_dim, self.gpt_seq_len, self.gpt_batch_size, self.gpt_lr, device=self.device)
