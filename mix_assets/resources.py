@@ -73,9 +73,13 @@ class Warehouse(DuckDBResource):
                 con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM arrow")
             else:
                 con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM arrow LIMIT 0")
+                have = {r[0] for r in con.execute(f"DESCRIBE {name}").fetchall()}
+                for col, typ in con.execute("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM arrow)").fetchall():
+                    if col not in have:  # a newer version of the asset adds a column: older rows get NULL
+                        con.execute(f'ALTER TABLE {name} ADD COLUMN "{col}" {typ}')
                 cond = " AND ".join(f"{k} = ?" for k in where)
                 con.execute(f"DELETE FROM {name} WHERE {cond}", list(where.values()))
-                con.execute(f"INSERT INTO {name} SELECT * FROM arrow")
+                con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM arrow")
             con.execute("COMMIT")
 
     def has_table(self, table: str) -> bool:

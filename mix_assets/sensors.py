@@ -1,9 +1,11 @@
-"""New shard files -> new shard partitions; a finished round -> the next round. Both off by default."""
+"""New shard files -> new partitions; an edited shard -> that shard again; a finished round -> the
+next round. All off by default."""
 
 from dagster import AssetKey, AssetSelection, DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
 from mix_assets.partitions import round_index, round_key, round_partitions, shard_partitions
-from mix_assets.resources import ProjectStorage, SearchSettings
+from mix_assets.core.ingest import file_fingerprint
+from mix_assets.resources import ProjectStorage, SearchSettings, Warehouse
 
 SHARD_STAGES = AssetSelection.assets("raw_shards", "quality_signals", "embeddings")
 
@@ -17,6 +19,39 @@ def new_shards_sensor(context: SensorEvaluationContext, storage: ProjectStorage)
         run_requests=[RunRequest(partition_key=k, run_key=f"shard-{k}") for k in new],
         dynamic_partitions_requests=[shard_partitions.build_add_request(new)] if new else [],
     )
+
+
+def changed_shards(instance, storage: ProjectStorage, warehouse: Warehouse) -> dict[str, str]:
+    """Registered shards whose file content differs from what raw_shards last read: key -> new sha256.
+
+    Size and modification time are compared first; only files that differ there are hashed.
+    """
+    if not warehouse.has_table("shard_summaries"):
+        return {}
+    seen = {r["shard"]: r for r in warehouse.query("SELECT * FROM mix.shard_summaries").iter_rows(named=True)}
+    files = storage.shard_files()
+    changed = {}
+    for key in instance.get_dynamic_partitions(shard_partitions.name):
+        old = seen.get(key)
+        if key not in files or old is None or old.get("file_sha256") is None:
+            continue
+        st = files[key].stat()
+        if int(st.st_size) == old["file_size"] and float(getattr(st, "st_mtime", 0.0) or 0.0) == old["file_mtime"]:
+            continue
+        new = file_fingerprint(files[key])["file_sha256"]
+        if new != old["file_sha256"]:
+            changed[key] = new
+    return changed
+
+
+@sensor(asset_selection=SHARD_STAGES | AssetSelection.assets("cluster_assignments"), minimum_interval_seconds=120,
+        default_status=DefaultSensorStatus.STOPPED,
+        description="A shard file edited in place (new content hash) re-materializes that shard's stages and assignments, nothing else.")
+def changed_shards_sensor(context: SensorEvaluationContext, storage: ProjectStorage, warehouse: Warehouse) -> SensorResult:
+    changed = changed_shards(context.instance, storage, warehouse)
+    selection = [AssetKey(a) for a in ("raw_shards", "quality_signals", "embeddings", "cluster_assignments")]
+    return SensorResult(run_requests=[RunRequest(partition_key=k, run_key=f"changed-{k}-{sha[:16]}", asset_selection=selection)
+                                      for k, sha in sorted(changed.items())])
 
 
 ROUND_STAGES = AssetSelection.assets("mixture_candidates", "proxy_trials", "proxy_scores", "predictor")

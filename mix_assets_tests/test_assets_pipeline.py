@@ -98,3 +98,31 @@ def test_unreadable_shard_fails_its_run_with_the_file_named(project):
     [failure] = [e for e in result.all_events if e.is_step_failure]
     error = failure.step_failure_data.error.cause
     assert error.cls_name == "ShardError" and "empty.parquet: file is empty (0 bytes)" in error.message
+
+
+def test_editing_a_shard_in_place_rematerializes_only_that_shard(small):
+    from dagster import build_sensor_context
+
+    from mix_assets.sensors import changed_shards_sensor
+
+    project, keys = small
+    storage = project.storage
+
+    def tick():
+        return changed_shards_sensor(build_sensor_context(instance=project.instance, resources={"storage": storage, "warehouse": project.warehouse}))
+
+    assert tick().run_requests == []  # nothing changed yet
+    untouched = {a: storage.path(a, keys[0], s).stat().st_mtime_ns for a, s in
+                 [("raw_shards", ".parquet"), ("embeddings", ".npy"), ("cluster_assignments", ".parquet")]}
+    edited = project.input / f"{keys[1]}.parquet"
+    pl.read_parquet(edited).head(30).write_parquet(edited)  # same path, new content
+    [request] = tick().run_requests
+    assert request.partition_key == keys[1]
+    assert {k.to_user_string() for k in request.asset_selection} == {"raw_shards", "quality_signals", "embeddings", "cluster_assignments"}
+    project.run(["raw_shards", "quality_signals", "embeddings"], [keys[1]])
+    project.run(["cluster_assignments"], [keys[1]])
+    assert {a: storage.path(a, keys[0], s).stat().st_mtime_ns for a, s in
+            [("raw_shards", ".parquet"), ("embeddings", ".npy"), ("cluster_assignments", ".parquet")]} == untouched
+    assert pl.read_parquet(storage.path("raw_shards", keys[1])).height == 30
+    assert read_npy(storage.path("embeddings", keys[1], ".npy")).shape[0] == 30
+    assert tick().run_requests == []  # the new content is now the recorded version

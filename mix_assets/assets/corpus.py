@@ -7,7 +7,7 @@ import polars as pl
 from dagster import AssetExecutionContext, BackfillPolicy, Config, MaterializeResult, MetadataValue, asset
 
 from mix_assets.core import quality
-from mix_assets.core.ingest import ingest_shard
+from mix_assets.core.ingest import file_fingerprint, ingest_shard
 from mix_assets.core.storage import write_parquet
 from mix_assets.core.tokens import count_tokens
 from mix_assets.partitions import shard_partitions
@@ -28,6 +28,7 @@ class RawShardsConfig(Config):
 def raw_shards(context: AssetExecutionContext, config: RawShardsConfig, storage: ProjectStorage, warehouse: Warehouse) -> MaterializeResult:
     totals: Counter = Counter()
     reasons: Counter = Counter()
+    versions: dict[str, str] = {}
     for key in context.partition_keys:
         start = time.perf_counter()
         path = storage.shard_file(key)
@@ -50,9 +51,12 @@ def raw_shards(context: AssetExecutionContext, config: RawShardsConfig, storage:
         write_parquet(bad, storage.path("raw_shards_quarantine", key))
         for reason in bad["reason"].to_list():
             reasons[reason.split(" (")[0].split(" '")[0]] += 1
+        fingerprint = file_fingerprint(path)  # the shard's data version: the change sensor compares it
+        versions[key] = fingerprint["file_sha256"][:16]
         summary = pl.DataFrame({
             "shard": [key], "file": [str(path)], "n_docs": [docs.height], "n_quarantined": [bad.height],
             "n_bytes": [int(docs["n_bytes"].sum())], "n_tokens": [int(docs["n_tokens"].sum())],
+            **{k: [v] for k, v in fingerprint.items()},
         })
         warehouse.replace("shard_summaries", summary, where={"shard": key})
         totals.update(docs=docs.height, quarantined=bad.height, bytes=int(docs["n_bytes"].sum()), tokens=int(docs["n_tokens"].sum()))
@@ -62,6 +66,7 @@ def raw_shards(context: AssetExecutionContext, config: RawShardsConfig, storage:
         "bytes": totals["bytes"], "tokens": totals["tokens"],
         "quarantine_reasons": MetadataValue.json(dict(reasons)),
         "quarantine_files": MetadataValue.path(str(storage.path("raw_shards_quarantine", "*"))),
+        "file_sha256": MetadataValue.json(versions),
     })
 
 

@@ -66,6 +66,17 @@ def discover_shards(folder: str | Path) -> dict[str, Path]:
     return found
 
 
+def file_fingerprint(path: str | Path) -> dict:
+    """size, modification time and sha256 of a shard file: its data version."""
+    path = UPath(path)
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    st = path.stat()
+    return {"file_size": int(st.st_size), "file_mtime": float(getattr(st, "st_mtime", 0.0) or 0.0), "file_sha256": digest.hexdigest()}
+
+
 def content_id(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
