@@ -2,7 +2,7 @@
 
 import numpy as np
 import polars as pl
-from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, asset_check
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, asset_check
 
 from mix_assets.resources import SCHEMA, ProjectStorage, Warehouse
 

@@ -122,3 +122,12 @@ def searcher(clustered, tmp_path):
         # the copied files were materialized elsewhere: tell this instance, as the round sensor reads events
         instance.report_runless_asset_event(AssetMaterialization("proxy_corpus", description="copied from the module's project"))
         yield lambda **search: Project(tmp_path, instance, **search)
+
+
+def cli_env(project: "Project", tmp_path: Path, **extra: str) -> dict:
+    """Environment for `dagster` / `mix-assets` subprocesses on `project`'s files, with a fresh instance."""
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    return {**os.environ, "DAGSTER_HOME": str(home), "MIX_ASSETS_INPUT": str(project.input), "MIX_ASSETS_WORK": str(project.work),
+            "MIX_ASSETS_WAREHOUSE": str(tmp_path / "warehouse.duckdb"), **extra}

@@ -1,5 +1,4 @@
 """The mixed dataset follows its mixture, ClusterClip keeps its clip, over-repetition is refused."""
-import numpy as np
 import polars as pl
 import pytest
 from dagster import AssetSelection, materialize

@@ -1,11 +1,10 @@
 """Two processes writing one DuckDB warehouse at once both finish, and nothing is lost or corrupted."""
-import os
 import subprocess
 import sys
 import textwrap
 
 from mix_assets.resources import Warehouse
-from mix_assets_tests.conftest import ROOT
+from mix_assets_tests.conftest import ROOT, cli_env
 
 WRITER = textwrap.dedent("""
     import sys, polars as pl
@@ -28,11 +27,7 @@ def test_concurrent_writers_are_serialised_by_lock_retries(tmp_path):
 
 def test_two_dagster_runs_at_once_write_the_warehouse(searcher, tmp_path):
     p = searcher()
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    env = {**os.environ, "DAGSTER_HOME": str(home), "MIX_ASSETS_INPUT": str(p.input), "MIX_ASSETS_WORK": str(p.work),
-           "MIX_ASSETS_WAREHOUSE": str(tmp_path / "warehouse.duckdb")}
+    env = cli_env(p, tmp_path)
     keys = sorted(f.stem for f in p.input.iterdir())
     with Warehouse(database=env["MIX_ASSETS_WAREHOUSE"]).get_connection() as con:
         con.execute("DROP TABLE mix.shard_summaries")  # the copied project had it: make both runs write it anew

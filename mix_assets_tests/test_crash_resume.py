@@ -11,7 +11,7 @@ import polars as pl
 from dagster import AssetKey, DagsterInstance
 
 from mix_assets.core.proxies.corpus import ProxyCorpus, ngram_trial, trial_seed
-from mix_assets_tests.conftest import ROOT
+from mix_assets_tests.conftest import ROOT, cli_env
 
 
 def cli(args: list[str], env: dict, **kw):
@@ -21,12 +21,7 @@ def cli(args: list[str], env: dict, **kw):
 
 def test_killed_round_resumes_with_only_missing_trials(searcher, tmp_path):
     p = searcher()
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    env = {**os.environ, "DAGSTER_HOME": str(home), "MIX_ASSETS_INPUT": str(p.input), "MIX_ASSETS_WORK": str(p.work),
-           "MIX_ASSETS_WAREHOUSE": str(tmp_path / "warehouse.duckdb"), "MIX_ASSETS_ROUNDS": "60",
-           "MIX_ASSETS_TOKEN_BUDGET": str(p.search.token_budget)}
+    env = cli_env(p, tmp_path, MIX_ASSETS_ROUNDS="60", MIX_ASSETS_TOKEN_BUDGET=str(p.search.token_budget))
     nxt = cli(["mix_assets.cli", "rounds", "next"], env)
     assert nxt.communicate(timeout=120)[0].strip().endswith("r0000")
     materialize = ["dagster", "asset", "materialize", "-m", "mix_assets.definitions",
@@ -46,7 +41,7 @@ def test_killed_round_resumes_with_only_missing_trials(searcher, tmp_path):
     again = cli(materialize, env)
     out = again.communicate(timeout=600)[0]
     assert again.returncode == 0, out[-3000:]
-    instance = DagsterInstance.from_config(str(home))
+    instance = DagsterInstance.from_config(env["DAGSTER_HOME"])
     [record] = instance.fetch_materializations(AssetKey("proxy_trials"), limit=1).records
     meta = {k: v.value for k, v in record.asset_materialization.metadata.items()}
     assert meta["reused"] == len(done_before) and meta["ran_now"] == 62 - len(done_before)

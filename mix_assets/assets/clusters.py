@@ -10,7 +10,7 @@ from mix_assets import plots
 from mix_assets.assets.corpus import SHARD_ASSET, quality_signals, raw_shards
 from mix_assets.assets.embeddings import embeddings
 from mix_assets.checks import assignment_problems, assignments_check_spec
-from mix_assets.core import kmeans, labels, merge
+from mix_assets.core import kmeans, labels
 from mix_assets.core.storage import read_npy, write_npy, write_parquet
 from mix_assets.resources import EmbeddingModel, ProjectStorage, Warehouse
 

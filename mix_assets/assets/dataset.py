@@ -7,7 +7,7 @@ from mix_assets import plots
 from mix_assets.assets.mixture import final_mixture, proxy_scores
 from mix_assets.assets.super_clusters import kept_documents, merged_clusters
 from mix_assets.core import clusterclip, export
-from mix_assets.core.storage import atomic_path, write_parquet
+from mix_assets.core.storage import atomic_path, write_csv, write_parquet
 from mix_assets.resources import ProjectStorage, SearchSettings, Warehouse
 
 GROUP = "dataset"
@@ -116,13 +116,7 @@ def mixture_exports(context: AssetExecutionContext, config: MixtureExportsConfig
     for name, text in (("megatron_data_path.txt", blend + "\n"), ("hf_interleave.json", export.to_json(hf) + "\n")):
         with atomic_path(folder / name) as tmp:
             tmp.write_text(text)
-    _atomic_csv(ratios, folder / "ratios.csv")
-    _atomic_csv(metrics, folder / "metrics.csv")
+    write_csv(ratios, folder / "ratios.csv")
+    write_csv(metrics, folder / "metrics.csv")
     return MaterializeResult(metadata={"megatron_data_path": blend, "hf_interleave": MetadataValue.json(hf),
                                        "trials_exported": ratios.height, "folder": MetadataValue.path(str(folder))})
-
-
-def _atomic_csv(df: pl.DataFrame, path) -> None:
-    with atomic_path(path) as tmp:
-        df.write_csv(tmp)
-

@@ -32,6 +32,12 @@ def write_parquet(df: pl.DataFrame, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
+def write_csv(df: pl.DataFrame, path: str | os.PathLike) -> Path:
+    with atomic_path(path) as tmp:
+        df.write_csv(tmp)
+    return Path(path)
+
+
 def write_npy(arr: np.ndarray, path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
