@@ -12,6 +12,7 @@ from pydantic import Field
 
 from mix_assets.core import embed
 from mix_assets.core.ingest import discover_shards
+from mix_assets.core.storage import as_path, read_parquet, write_text
 
 SCHEMA = "mix"  # the file is warehouse.duckdb (catalog "warehouse"): the schema must differ
 
@@ -23,11 +24,25 @@ class ProjectStorage(ConfigurableResource):
     work_dir: str = Field(default_factory=lambda: os.environ.get("MIX_ASSETS_WORK", "data/work"))
 
     def path(self, asset: str, partition: str = "all", suffix: str = ".parquet") -> Path:
-        return Path(self.work_dir) / asset / f"{partition}{suffix}"
+        return as_path(self.work_dir) / asset / f"{partition}{suffix}"
 
     def folder(self, asset: str) -> Path:
         """For assets made of several files (proxy_corpus, proxy_trials/<round>/)."""
-        return Path(self.work_dir) / asset
+        return as_path(self.work_dir) / asset
+
+    def is_current(self, asset: str, key: str, suffix: str, version: str) -> bool:
+        """True when `asset`'s artifact for `key` exists and was made from exactly `version`'s inputs,
+        so a rerun (after a crash, or of a whole range) can skip it."""
+        stamp = self.path(asset, key, ".version")
+        return stamp.exists() and stamp.read_text().strip() == version and self.path(asset, key, suffix).exists()
+
+    def version(self, asset: str, key: str = "all") -> str | None:
+        stamp = self.path(asset, key, ".version")
+        return stamp.read_text().strip() if stamp.exists() else None
+
+    def mark_current(self, asset: str, key: str, version: str) -> None:
+        """Written after the artifact: a crash between the two leaves it to be redone, never trusted."""
+        write_text(version, self.path(asset, key, ".version"))
 
     def shard_files(self) -> dict[str, Path]:
         return discover_shards(self.input_dir)
@@ -40,7 +55,7 @@ class ProjectStorage(ConfigurableResource):
 
     def materialized(self, asset: str, suffix: str = ".parquet") -> list[str]:
         """Partition keys that have a complete artifact for `asset` (temp files are hidden)."""
-        folder = Path(self.work_dir) / asset
+        folder = as_path(self.work_dir) / asset
         if not folder.is_dir():
             return []
         return sorted(p.name[: -len(suffix)] for p in folder.iterdir() if p.name.endswith(suffix) and not p.name.startswith("."))
@@ -49,7 +64,7 @@ class ProjectStorage(ConfigurableResource):
         keys = self.materialized(asset) if keys is None else keys
         if not keys:
             raise FileNotFoundError(f"no materialized partition of '{asset}' under {self.work_dir}; materialize it first")
-        frames = [pl.read_parquet(self.path(asset, k), columns=columns).with_columns(pl.lit(k).alias("shard")) for k in keys]
+        frames = [read_parquet(self.path(asset, k), columns=columns).with_columns(pl.lit(k).alias("shard")) for k in keys]
         return pl.concat(frames)
 
 

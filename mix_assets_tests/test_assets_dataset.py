@@ -4,6 +4,8 @@ import pytest
 from dagster import AssetSelection, materialize
 
 from mix_assets.assets import all_assets
+from mix_assets.assets.dataset import read_parts
+from mix_assets.core.storage import read_json
 
 
 def build(p, raise_on_error=True, **config):
@@ -12,7 +14,7 @@ def build(p, raise_on_error=True, **config):
 
 
 def read(p) -> pl.DataFrame:
-    return pl.read_parquet(p.work / "mixed_dataset" / "part-*.parquet").sort("position")
+    return read_parts(p.work / "mixed_dataset").sort("position")
 
 
 @pytest.mark.parametrize("sampling", ["uniform", "clusterclip"])
@@ -22,7 +24,7 @@ def test_realized_weights_follow_the_mixture(searcher, sampling):
     result = build(p, weights=weights, token_budget=60_000, sampling=sampling, clip=2, docs_per_shard=50)
     data = read(p)
     assert data["position"].to_list() == list(range(data.height)) and data["text"].null_count() == 0
-    assert len(list((p.work / "mixed_dataset").glob("part-*.parquet"))) == -(-data.height // 50)
+    assert len(read_json(p.work / "mixed_dataset" / "manifest.json")["parts"]) == -(-data.height // 50)
     share = data.group_by("super_cluster").agg(pl.col("n_tokens").sum()).sort("super_cluster")
     realized = dict(zip(share["super_cluster"], share["n_tokens"] / share["n_tokens"].sum()))
     for s, w in weights.items():

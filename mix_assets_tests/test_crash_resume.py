@@ -1,4 +1,5 @@
-"""SIGKILL a round's proxy trials mid-way through the Dagster CLI, rerun, and only the missing trials train."""
+"""SIGKILL the Dagster CLI mid-way through embeddings, k-means, a proxy round and the dataset export;
+rerun: finished work is not redone, nothing partial is ever read, the outputs match an uninterrupted run."""
 import json
 import os
 import signal
@@ -10,8 +11,11 @@ import numpy as np
 import polars as pl
 from dagster import AssetKey, DagsterInstance
 
+from mix_assets.assets.dataset import read_parts
 from mix_assets.core.proxies.corpus import ProxyCorpus, ngram_trial, trial_seed
-from mix_assets_tests.conftest import ROOT, cli_env
+from mix_assets.core.storage import read_json
+from mix_assets.resources import EmbeddingModel
+from mix_assets_tests.conftest import ROOT, cli_env, corpus_sample, write_shards
 
 
 def cli(args: list[str], env: dict, **kw):
@@ -55,3 +59,104 @@ def test_killed_round_resumes_with_only_missing_trials(searcher, tmp_path):
         w = np.array([row[c] for c in wcols])
         direct = ngram_trial(corpus, w, p.search.token_budget, trial_seed(row["mixture_id"], p.search.seed), p.search.max_epochs)
         assert row["m_objective"] == direct["objective"]
+
+
+def kill_when(run: subprocess.Popen, ready, timeout: float = 240) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline and not ready() and run.poll() is None:
+        time.sleep(0.02)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait(timeout=30)
+
+
+def finish(args: list[str], env: dict) -> str:
+    run = cli(args, env)
+    out = run.communicate(timeout=600)[0]
+    assert run.returncode == 0, out[-3000:]
+    return out
+
+
+def latest_metadata(env: dict, asset: str) -> dict:
+    instance = DagsterInstance.from_config(env["DAGSTER_HOME"])
+    record = instance.fetch_materializations(AssetKey(asset), limit=1).records[0]
+    return {k: v.value for k, v in record.asset_materialization.metadata.items()}
+
+
+def test_killed_embedding_range_resumes_with_only_missing_shards(project, tmp_path):
+    p = project
+    keys = write_shards(corpus_sample(50, seed=5), p.input, 4)
+    env = shard_env(p, tmp_path)
+    args = ["dagster", "asset", "materialize", "-m", "mix_assets.definitions", "--select", "raw_shards,quality_signals,embeddings",
+            "--partition-range", f"{keys[0]}...{keys[-1]}"]
+    emb = p.work / "embeddings"
+    kill_when(cli(args, env), lambda: len(list(emb.glob("*.version"))) >= 1)
+    finished = {f.stem: (f.stat().st_ino, f.stat().st_mtime_ns) for f in emb.glob("*.npy") if (emb / f"{f.stem}.version").exists()}
+    assert 1 <= len(finished) < 4, "the kill should land between the first and the last shard"
+    assert p.storage.materialized("embeddings", ".npy") == sorted(f.stem for f in emb.glob("*.npy"))  # temp files never count
+
+    finish(args, env)
+    assert latest_metadata(env, "raw_shards")["reused_shards"] == 4
+    assert latest_metadata(env, "embeddings")["reused_shards"] == len(finished)
+    for key, stat in finished.items():
+        f = emb / f"{key}.npy"
+        assert (f.stat().st_ino, f.stat().st_mtime_ns) == stat, f"{key} was embedded again"
+    # every shard holds what one uninterrupted encode of its documents gives
+    model = EmbeddingModel()
+    for key in keys:
+        texts = pl.read_parquet(p.work / "raw_shards" / f"{key}.parquet")["text"].to_list()
+        np.testing.assert_allclose(np.load(emb / f"{key}.npy"), model.encode(texts), atol=1e-6)
+
+
+def shard_env(p, tmp_path) -> dict:
+    env = cli_env(p, tmp_path)
+    DagsterInstance.from_config(env["DAGSTER_HOME"]).add_dynamic_partitions("shards", sorted(f.stem for f in p.input.iterdir()))
+    return env
+
+
+def test_killed_kmeans_leaves_the_old_centroids_then_refits_identically(searcher, tmp_path):
+    p = searcher()
+    env = shard_env(p, tmp_path)
+    cents = p.work / "centroids" / "all.npy"
+    before = np.load(cents)
+    args = ["dagster", "asset", "materialize", "-m", "mix_assets.definitions", "--select", "centroids",
+            "--config-json", json.dumps({"ops": {"centroids": {"config": {"n_clusters": 200, "niter": 300, "seed": 7}}}})]
+    run = cli(args, env)
+    seen = []
+    deadline = time.time() + 240
+    while time.time() < deadline and "fitting k-means" not in "".join(seen):
+        line = run.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait(timeout=30)
+    assert "fitting k-means" in "".join(seen), "".join(seen)[-2000:]
+    after_kill = np.load(cents)  # never a torn file: the old centroids, or (if the fit won the race) complete new ones
+    assert after_kill.shape == before.shape or after_kill.shape == (200, before.shape[1])
+
+    finish(args, env)
+    resumed = np.load(cents)
+    finish(args, env)  # an uninterrupted run of the same config
+    assert resumed.shape == (200, before.shape[1]) and np.array_equal(resumed, np.load(cents))
+
+
+def test_killed_export_keeps_the_previous_dataset_readable(searcher, tmp_path):
+    p = searcher()
+    env = shard_env(p, tmp_path)
+    folder = p.work / "mixed_dataset"
+    base = {"weights": {"0": 0.5, "1": 0.3, "2": 0.2}, "token_budget": 300_000, "docs_per_shard": 1}
+    first = {**base, "seed": 1}
+    args = lambda config: ["dagster", "asset", "materialize", "-m", "mix_assets.definitions", "--select", "mixed_dataset",  # noqa: E731
+                           "--config-json", json.dumps({"ops": {"mixed_dataset": {"config": config}}})]
+    finish(args(first), env)
+    old = read_parts(folder)
+    old_set = read_json(folder / "manifest.json")["parts"][0].split("/")[0]
+    kill_when(cli(args({**base, "seed": 2}), env), lambda: any((d / "part-00010.parquet").exists() for d in folder.glob("v-*") if d.name != old_set))
+    assert len(list(folder.glob("v-*"))) == 2, "the kill should land while the new parts are written"
+    assert read_parts(folder).equals(old)  # the manifest still names the complete earlier set
+
+    finish(args({**base, "seed": 2}), env)
+    resumed = read_parts(folder)
+    finish(args({**base, "seed": 2}), env)
+    assert resumed.equals(read_parts(folder)) and not resumed.equals(old)
+    assert [d.name for d in folder.glob("v-*")] == [read_json(folder / "manifest.json")["parts"][0].split("/")[0]]

@@ -1,5 +1,6 @@
 """Centroids, per-shard assignments, cluster statistics, pruned clusters and super-clusters."""
 
+import hashlib
 import time
 
 import numpy as np
@@ -11,7 +12,7 @@ from mix_assets.assets.corpus import SHARD_ASSET, quality_signals, raw_shards
 from mix_assets.assets.embeddings import embeddings
 from mix_assets.checks import assignment_problems, assignments_check_spec
 from mix_assets.core import kmeans, labels
-from mix_assets.core.storage import read_npy, write_npy, write_parquet
+from mix_assets.core.storage import load_npy, read_npy, read_parquet, version_hash, write_npy, write_parquet
 from mix_assets.resources import EmbeddingModel, ProjectStorage, Warehouse
 
 GROUP = "clusters"
@@ -45,8 +46,10 @@ def centroids(context: AssetExecutionContext, config: CentroidsConfig, storage: 
     sample = np.concatenate([np.asarray(a[r], dtype=np.float32) for a, r in zip(arrays, rows)])
     start = time.perf_counter()
     gpu = embedder.resolved_device().startswith("cuda") and _faiss_has_gpu()
+    context.log.info(f"fitting k-means K={k} on {len(sample)} of {sum(sizes)} documents ({'GPU' if gpu else 'CPU'} faiss)")
     cents, objective = kmeans.fit_centroids(sample, k, config.niter, config.seed, gpu=gpu)
     write_npy(cents, storage.path("centroids", "all", ".npy"))
+    storage.mark_current("centroids", "all", hashlib.sha256(cents.tobytes()).hexdigest()[:16])  # assignments to these exact centroids
     context.log.info(f"k-means K={k} on {len(sample)} of {sum(sizes)} documents in {time.perf_counter() - start:.1f}s")
     return MaterializeResult(metadata={"k": k, "sample": len(sample), "documents": sum(sizes), "shards": len(keys),
                                        "objective": objective, "seconds": round(time.perf_counter() - start, 2), "faiss_gpu": gpu})
@@ -58,21 +61,31 @@ def _faiss_has_gpu() -> bool:
     return hasattr(faiss, "get_num_gpus") and faiss.get_num_gpus() > 0
 
 
-@asset(**{**SHARD_ASSET, "group_name": GROUP}, deps=[centroids, embeddings], code_version="1", check_specs=[assignments_check_spec],
+ASSIGNMENTS_VERSION = "1"
+
+
+@asset(**{**SHARD_ASSET, "group_name": GROUP}, deps=[centroids, embeddings], code_version=ASSIGNMENTS_VERSION, check_specs=[assignments_check_spec],
        description="Nearest centroid of every document of the shard, with its squared distance.")
 def cluster_assignments(context: AssetExecutionContext, storage: ProjectStorage) -> MaterializeResult:
-    cents = np.load(storage.path("centroids", "all", ".npy"))
-    problems, counts = [], np.zeros(len(cents), np.int64)
+    cents = load_npy(storage.path("centroids", "all", ".npy"))
+    problems, counts, reused = [], np.zeros(len(cents), np.int64), 0
     for key in context.partition_keys:
-        ids = pl.read_parquet(storage.path("raw_shards", key), columns=["doc_id"])["doc_id"]
+        version = version_hash("cluster_assignments", ASSIGNMENTS_VERSION, storage.version("centroids"), storage.version("embeddings", key))
+        if storage.is_current("cluster_assignments", key, ".parquet", version):
+            out = read_parquet(storage.path("cluster_assignments", key))
+            counts += np.bincount(out["cluster"].to_numpy(), minlength=len(cents))
+            reused += 1
+            continue
+        ids = read_parquet(storage.path("raw_shards", key), columns=["doc_id"])["doc_id"]
         cluster, dist = kmeans.assign(read_npy(storage.path("embeddings", key, ".npy")), cents)
         out = pl.DataFrame({"doc_id": ids, "cluster": cluster, "distance": dist})
         problems += [f"{key}: {p}" for p in assignment_problems(ids, out, len(cents))]
         write_parquet(out, storage.path("cluster_assignments", key))
+        storage.mark_current("cluster_assignments", key, version)
         counts += np.bincount(cluster, minlength=len(cents))
         context.log.info(f"{key}: assigned {len(ids)} documents, mean distance {float(dist.mean()) if len(dist) else 0:.3f}")
     return MaterializeResult(
-        metadata={"documents": int(counts.sum()), "clusters_hit": int((counts > 0).sum()), "k": len(cents)},
+        metadata={"documents": int(counts.sum()), "reused_shards": reused, "clusters_hit": int((counts > 0).sum()), "k": len(cents)},
         check_results=[AssetCheckResult(check_name=assignments_check_spec.name, passed=not problems, metadata={"problems": "; ".join(problems[:20]) or "none"})],
     )
 
@@ -93,7 +106,7 @@ def documents_table(context: AssetExecutionContext, storage: ProjectStorage) -> 
 
 def sample_texts(storage: ProjectStorage, docs: pl.DataFrame, group: str, per_group: int, seed: int) -> pl.DataFrame:
     picked = docs.sample(fraction=1.0, shuffle=True, seed=seed).group_by(group, maintain_order=True).head(per_group)
-    texts = [pl.read_parquet(storage.path("raw_shards", k), columns=["doc_id", "text"]).join(part.select("doc_id", group), on="doc_id")
+    texts = [read_parquet(storage.path("raw_shards", k), columns=["doc_id", "text"]).join(part.select("doc_id", group), on="doc_id")
              for (k,), part in picked.group_by("shard")]
     return pl.concat(texts).sort("doc_id")
 
@@ -101,7 +114,7 @@ def sample_texts(storage: ProjectStorage, docs: pl.DataFrame, group: str, per_gr
 @asset(group_name=GROUP, deps=[cluster_assignments, quality_signals, raw_shards], code_version="1",
        description="Per cluster: documents, tokens, bytes, mean quality, mean distance and a c-TF-IDF label.")
 def cluster_stats(context: AssetExecutionContext, config: ClusterStatsConfig, storage: ProjectStorage, warehouse: Warehouse) -> MaterializeResult:
-    k = len(np.load(storage.path("centroids", "all", ".npy")))
+    k = len(load_npy(storage.path("centroids", "all", ".npy")))
     docs = documents_table(context, storage)
     agg = docs.group_by("cluster").agg(
         pl.len().alias("n_docs"), pl.col("n_tokens").sum(), pl.col("n_bytes").sum(),

@@ -8,13 +8,16 @@ from dagster import AssetExecutionContext, BackfillPolicy, Config, MaterializeRe
 
 from mix_assets.core import quality
 from mix_assets.core.ingest import file_fingerprint, ingest_shard
-from mix_assets.core.storage import write_parquet
+from mix_assets.core.storage import read_parquet, version_hash, write_parquet
 from mix_assets.core.tokens import count_tokens
 from mix_assets.partitions import shard_partitions
 from mix_assets.resources import ProjectStorage, Warehouse
 
 # One run can take a whole range of shards (`--partition-range` on the CLI) and load models once.
 SHARD_ASSET = dict(partitions_def=shard_partitions, backfill_policy=BackfillPolicy.single_run(), group_name="corpus")
+
+
+RAW_SHARDS_VERSION = "1"
 
 
 class RawShardsConfig(Config):
@@ -24,45 +27,61 @@ class RawShardsConfig(Config):
     tokenizer: str = "all-MiniLM-L6-v2"  # counts tokens; a tokenizer.json path or model folder
 
 
-@asset(**SHARD_ASSET, code_version="1", description="Normalized documents of one input shard; refused rows go to raw_shards_quarantine.")
+def normalize_shard(key: str, path, fingerprint: dict, config: RawShardsConfig, storage: ProjectStorage, warehouse: Warehouse) -> tuple[pl.DataFrame, pl.DataFrame]:
+    result = ingest_shard(path, config.text_column, config.id_column, config.max_doc_bytes)
+    docs, bad = result.documents, result.quarantine
+    others = [k for k in storage.materialized("raw_shards") if k != key]
+    if others and docs.height:
+        # an id already owned by another shard is refused here: ids stay unique corpus-wide
+        seen = storage.read_all("raw_shards", others, ["doc_id"])
+        dup = docs.join(seen, on="doc_id", how="inner")
+        if dup.height:
+            bad = pl.concat([bad, dup.select(
+                pl.lit(str(path)).alias("file"), "row",
+                pl.format("duplicate id '{}' already in shard {}", "doc_id", "shard").alias("reason"),
+                pl.col("text").str.slice(0, 200).alias("raw"),
+            )])
+            docs = docs.join(seen, on="doc_id", how="anti", maintain_order="left")
+    docs = docs.with_columns(pl.Series("n_tokens", count_tokens(docs["text"].to_list(), config.tokenizer), dtype=pl.Int64))
+    write_parquet(docs, storage.path("raw_shards", key))
+    write_parquet(bad, storage.path("raw_shards_quarantine", key))
+    summary = pl.DataFrame({
+        "shard": [key], "file": [str(path)], "n_docs": [docs.height], "n_quarantined": [bad.height],
+        "n_bytes": [int(docs["n_bytes"].sum())], "n_tokens": [int(docs["n_tokens"].sum())],
+        **{k: [v] for k, v in fingerprint.items()},
+    })
+    warehouse.replace("shard_summaries", summary, where={"shard": key})
+    return docs, bad
+
+
+@asset(**SHARD_ASSET, code_version=RAW_SHARDS_VERSION, description="Normalized documents of one input shard; refused rows go to raw_shards_quarantine.")
 def raw_shards(context: AssetExecutionContext, config: RawShardsConfig, storage: ProjectStorage, warehouse: Warehouse) -> MaterializeResult:
     totals: Counter = Counter()
     reasons: Counter = Counter()
     versions: dict[str, str] = {}
+    reused = []
     for key in context.partition_keys:
         start = time.perf_counter()
         path = storage.shard_file(key)
-        result = ingest_shard(path, config.text_column, config.id_column, config.max_doc_bytes)
-        docs, bad = result.documents, result.quarantine
-        others = [k for k in storage.materialized("raw_shards") if k != key]
-        if others and docs.height:
-            # an id already owned by another shard is refused here: ids stay unique corpus-wide
-            seen = storage.read_all("raw_shards", others, ["doc_id"])
-            dup = docs.join(seen, on="doc_id", how="inner")
-            if dup.height:
-                bad = pl.concat([bad, dup.select(
-                    pl.lit(str(path)).alias("file"), "row",
-                    pl.format("duplicate id '{}' already in shard {}", "doc_id", "shard").alias("reason"),
-                    pl.col("text").str.slice(0, 200).alias("raw"),
-                )])
-                docs = docs.join(seen, on="doc_id", how="anti", maintain_order="left")
-        docs = docs.with_columns(pl.Series("n_tokens", count_tokens(docs["text"].to_list(), config.tokenizer), dtype=pl.Int64))
-        write_parquet(docs, storage.path("raw_shards", key))
-        write_parquet(bad, storage.path("raw_shards_quarantine", key))
-        for reason in bad["reason"].to_list():
-            reasons[reason.split(" (")[0].split(" '")[0]] += 1
         fingerprint = file_fingerprint(path)  # the shard's data version: the change sensor compares it
         versions[key] = fingerprint["file_sha256"][:16]
-        summary = pl.DataFrame({
-            "shard": [key], "file": [str(path)], "n_docs": [docs.height], "n_quarantined": [bad.height],
-            "n_bytes": [int(docs["n_bytes"].sum())], "n_tokens": [int(docs["n_tokens"].sum())],
-            **{k: [v] for k, v in fingerprint.items()},
-        })
-        warehouse.replace("shard_summaries", summary, where={"shard": key})
+        version = version_hash("raw_shards", RAW_SHARDS_VERSION, config.model_dump(), fingerprint["file_sha256"])
+        if storage.is_current("raw_shards", key, ".parquet", version):
+            # finished by an earlier (possibly killed) run from the same file and config: not redone
+            docs = read_parquet(storage.path("raw_shards", key), ["n_bytes", "n_tokens"])
+            bad = read_parquet(storage.path("raw_shards_quarantine", key), ["reason"])
+            reused.append(key)
+        else:
+            docs, bad = normalize_shard(key, path, fingerprint, config, storage, warehouse)
+            storage.mark_current("raw_shards", key, version)
+            context.log.info(f"{key}: {docs.height} documents, {bad.height} quarantined ({time.perf_counter() - start:.1f}s) from {path}")
+        for reason in bad["reason"].to_list():
+            reasons[reason.split(" (")[0].split(" '")[0]] += 1
         totals.update(docs=docs.height, quarantined=bad.height, bytes=int(docs["n_bytes"].sum()), tokens=int(docs["n_tokens"].sum()))
-        context.log.info(f"{key}: {docs.height} documents, {bad.height} quarantined ({time.perf_counter() - start:.1f}s) from {path}")
+    if reused:
+        context.log.info(f"reused {len(reused)} shards already normalized from the same file and config: {reused[:10]}")
     return MaterializeResult(metadata={
-        "shards": len(context.partition_keys), "documents": totals["docs"], "quarantined": totals["quarantined"],
+        "shards": len(context.partition_keys), "reused_shards": len(reused), "documents": totals["docs"], "quarantined": totals["quarantined"],
         "bytes": totals["bytes"], "tokens": totals["tokens"],
         "quarantine_reasons": MetadataValue.json(dict(reasons)),
         "quarantine_files": MetadataValue.path(str(storage.path("raw_shards_quarantine", "*"))),
@@ -79,22 +98,31 @@ class QualitySignalsConfig(Config):
     classifier_positive_label: str = "__label__hq"
 
 
-@asset(**SHARD_ASSET, deps=[raw_shards], code_version="1", description="Per-document Gopher/C4 quality signals and a combined score in [0, 1].")
+QUALITY_VERSION = "1"
+
+
+@asset(**SHARD_ASSET, deps=[raw_shards], code_version=QUALITY_VERSION, description="Per-document Gopher/C4 quality signals and a combined score in [0, 1].")
 def quality_signals(context: AssetExecutionContext, config: QualitySignalsConfig, storage: ProjectStorage) -> MaterializeResult:
     unknown = set(config.rules) - set(quality.rule_fields())
     if unknown:
         raise ValueError(f"unknown quality rules {sorted(unknown)}; known: {quality.rule_fields()}")
     rules = quality.QualityRules(**config.rules)
     clf = quality.load_classifier(config.classifier_path) if config.classifier_path else None
-    scores = []
+    scores, reused = [], 0
     for key in context.partition_keys:
-        docs = pl.read_parquet(storage.path("raw_shards", key), columns=["doc_id", "text"])
+        version = version_hash("quality_signals", QUALITY_VERSION, config.model_dump(), storage.version("raw_shards", key))
+        if storage.is_current("quality_signals", key, ".parquet", version):
+            scores.append(read_parquet(storage.path("quality_signals", key), ["quality"])["quality"])
+            reused += 1
+            continue
+        docs = read_parquet(storage.path("raw_shards", key), columns=["doc_id", "text"])
         q = quality.score_documents(docs["text"].to_list(), rules, clf, config.classifier_weight)
         write_parquet(pl.concat([docs.select("doc_id"), q], how="horizontal"), storage.path("quality_signals", key))
+        storage.mark_current("quality_signals", key, version)
         scores.append(q["quality"])
         context.log.info(f"{key}: scored {docs.height} documents, mean quality {q['quality'].mean():.3f}")
     allq = pl.concat(scores)
     return MaterializeResult(metadata={
-        "documents": len(allq), "mean_quality": float(allq.mean() or 0.0),
+        "documents": len(allq), "reused_shards": reused, "mean_quality": float(allq.mean() or 0.0),
         "share_below_0.5": float((allq < 0.5).mean() or 0.0), "classifier": config.classifier_path or "none (rules only)",
     })

@@ -1,4 +1,6 @@
 """The mixed training set that follows a mixture, and the mixture in the formats trainers read."""
+import shutil
+
 import numpy as np
 import polars as pl
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
@@ -7,7 +9,7 @@ from mix_assets import plots
 from mix_assets.assets.mixture import final_mixture, proxy_scores
 from mix_assets.assets.super_clusters import kept_documents, merged_clusters
 from mix_assets.core import clusterclip, export
-from mix_assets.core.storage import atomic_path, write_csv, write_parquet
+from mix_assets.core.storage import as_path, is_local, read_json, read_parquet, version_hash, write_csv, write_json, write_parquet, write_text
 from mix_assets.resources import ProjectStorage, SearchSettings, Warehouse
 
 GROUP = "dataset"
@@ -36,6 +38,30 @@ def interleave(parts: dict[int, np.ndarray], lengths: np.ndarray) -> np.ndarray:
     return rows[np.argsort(t, kind="stable")]
 
 
+def write_parts(folder, table: pl.DataFrame, rows_per_part: int, version: str) -> None:
+    """Parts go to a fresh `v-<version>/` folder and manifest.json names them last, in one atomic
+    write: a run killed half-way leaves the previous set (or none) readable, never a partial one."""
+    parts = []
+    for i, lo in enumerate(range(0, table.height, rows_per_part)):
+        parts.append(f"v-{version}/part-{i:05d}.parquet")
+        write_parquet(table.slice(lo, rows_per_part), folder / parts[-1])
+    write_json({"version": version, "parts": parts, "rows": table.height}, folder / "manifest.json")
+    for old in folder.iterdir():
+        if old.name.startswith("v-") and old.name != f"v-{version}":
+            if is_local(old):
+                shutil.rmtree(old)
+            else:
+                old.fs.rm(old.path, recursive=True)
+
+
+def read_parts(folder) -> pl.DataFrame:
+    """The complete set that manifest.json names."""
+    manifest = as_path(folder) / "manifest.json"
+    if not manifest.exists():
+        raise FileNotFoundError(f"{manifest}: no complete mixed dataset yet; materialize mixed_dataset")
+    return pl.concat([read_parquet(as_path(folder) / part) for part in read_json(manifest)["parts"]])
+
+
 @asset(group_name=GROUP, deps=[final_mixture, merged_clusters], code_version="1",
        description="Documents in training order following a mixture at a token budget (uniform or ClusterClip within each super-cluster).")
 def mixed_dataset(context: AssetExecutionContext, config: MixedDatasetConfig, storage: ProjectStorage) -> MaterializeResult:
@@ -43,7 +69,7 @@ def mixed_dataset(context: AssetExecutionContext, config: MixedDatasetConfig, st
     if config.weights is not None:
         weights = {int(k): float(v) for k, v in config.weights.items()}
     else:
-        final = pl.read_parquet(storage.path("final_mixture"))
+        final = read_parquet(storage.path("final_mixture"))
         weights = dict(zip(final["super_cluster"].to_list(), final["weight"].to_list()))
     unknown = set(weights) - set(docs["super_cluster"].unique().to_list())
     if unknown:
@@ -76,12 +102,8 @@ def mixed_dataset(context: AssetExecutionContext, config: MixedDatasetConfig, st
     texts = storage.read_all("raw_shards", columns=["doc_id", "text"])
     out = (docs[rows].with_columns(pl.Series("position", np.arange(len(rows))), pl.Series("times_in_dataset", draws[rows]))
            .join(texts, on=["doc_id", "shard"], how="left", maintain_order="left"))
-    folder = storage.folder("mixed_dataset")
-    for old in folder.glob("part-*.parquet"):
-        old.unlink()  # a rerun replaces the whole set
-    for i, lo in enumerate(range(0, out.height, config.docs_per_shard)):
-        write_parquet(out.slice(lo, config.docs_per_shard).select("position", "doc_id", "text", "super_cluster", "cluster", "n_tokens", "times_in_dataset"),
-                      folder / f"part-{i:05d}.parquet")
+    write_parts(storage.folder("mixed_dataset"), out.select("position", "doc_id", "text", "super_cluster", "cluster", "n_tokens", "times_in_dataset"),
+                config.docs_per_shard, version_hash(config.model_dump(), weights, out["doc_id"].to_list()))
     realized = out.group_by("super_cluster").agg(pl.col("n_tokens").sum()).sort("super_cluster")
     share = {int(s): t / realized["n_tokens"].sum() for s, t in zip(realized["super_cluster"], realized["n_tokens"])}
     epochs = (pl.DataFrame({"cluster": clusters, "draws": draws, "tokens": lengths * draws, "have": lengths})
@@ -104,7 +126,7 @@ class MixtureExportsConfig(Config):
 @asset(group_name=GROUP, deps=[final_mixture, proxy_scores], code_version="1",
        description="The final mixture as a Megatron-LM/NeMo --data-path blend, Hugging Face interleave_datasets arguments, and olmix-style ratios.csv / metrics.csv of every trial.")
 def mixture_exports(context: AssetExecutionContext, config: MixtureExportsConfig, storage: ProjectStorage, warehouse: Warehouse, search: SearchSettings) -> MaterializeResult:
-    final = pl.read_parquet(storage.path("final_mixture"))
+    final = read_parquet(storage.path("final_mixture"))
     by_path = {config.data_prefix.format(id=s): w for s, w in zip(final["super_cluster"], final["weight"])}
     folder = storage.folder("mixture_exports")
     blend = export.megatron_blend(by_path)
@@ -113,9 +135,8 @@ def mixture_exports(context: AssetExecutionContext, config: MixtureExportsConfig
     wcols = [f"w{i}" for i in range(final.height)]
     metric_cols = [c for c in scores.columns if c.startswith("m_")]
     ratios, metrics = export.olmix_tables(scores, wcols, [f"super_cluster_{i}" for i in range(final.height)], metric_cols)
-    for name, text in (("megatron_data_path.txt", blend + "\n"), ("hf_interleave.json", export.to_json(hf) + "\n")):
-        with atomic_path(folder / name) as tmp:
-            tmp.write_text(text)
+    write_text(blend + "\n", folder / "megatron_data_path.txt")
+    write_text(export.to_json(hf) + "\n", folder / "hf_interleave.json")
     write_csv(ratios, folder / "ratios.csv")
     write_csv(metrics, folder / "metrics.csv")
     return MaterializeResult(metadata={"megatron_data_path": blend, "hf_interleave": MetadataValue.json(hf),

@@ -11,7 +11,7 @@ from mix_assets.assets.search import (GROUP, ROUND_ASSET, MixtureCandidatesConfi
 from mix_assets.assets.trials import ProxyTrialsConfig, run_trial
 from mix_assets.core import mixtures, predictor as core_predictor
 from mix_assets.core.predictor import Predictor
-from mix_assets.core.storage import atomic_path, write_parquet
+from mix_assets.core.storage import atomic_path, read_parquet, write_parquet
 from mix_assets.partitions import round_index
 from mix_assets.resources import ProjectStorage, SearchSettings, Warehouse
 
@@ -20,7 +20,7 @@ from mix_assets.resources import ProjectStorage, SearchSettings, Warehouse
        description="The round's trials as a table (round, mixture id, weights, every metric, seconds, backend, status), joined to the candidates by id.")
 def proxy_scores(context: AssetExecutionContext, storage: ProjectStorage, warehouse: Warehouse) -> MaterializeResult:
     key = context.partition_key
-    candidates = pl.read_parquet(storage.path("mixture_candidates", key))
+    candidates = read_parquet(storage.path("mixture_candidates", key))
     records = [json.loads(p.read_text()) for p in sorted(storage.folder("proxy_trials").joinpath(key).glob("*.json"))]
     known = set(candidates["mixture_id"])
     unknown = [r["mixture_id"] for r in records if r["mixture_id"] not in known]
@@ -81,9 +81,7 @@ def predictor(context: AssetExecutionContext, config: PredictorConfig, storage: 
     settings = settings_from(config, search.seed)
     cv = core_predictor.cross_validate(x, y, settings, config.cv_folds)
     model = core_predictor.fit(x, y, settings)
-    path = storage.path("predictor", key, ".json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
+    with atomic_path(storage.path("predictor", key, ".json")) as tmp:
         model.save(tmp)
     report = pl.DataFrame({"round": [key], "rows": [len(y)], "cv_spearman": [cv["spearman"]], "cv_mae": [cv["mae"]], "preset": [config.preset]})
     warehouse.replace("predictor_reports", report, where={"round": key})

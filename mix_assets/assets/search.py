@@ -13,7 +13,7 @@ from mix_assets.core import mixtures
 from mix_assets.core.ingest import ingest_shard
 from mix_assets.core.predictor import Predictor
 from mix_assets.core.proxies import bpe
-from mix_assets.core.storage import atomic_path, write_npy, write_parquet
+from mix_assets.core.storage import atomic_path, read_parquet, write_npy, write_parquet
 from mix_assets.partitions import round_index, round_key, round_partitions
 from mix_assets.resources import ProjectStorage, SearchSettings, Warehouse
 
@@ -30,7 +30,7 @@ class ProxyCorpusConfig(Config):
 @asset(group_name=GROUP, deps=[merged_clusters], code_version="1",
        description="BPE vocabulary trained on the kept documents; their token ids by super-cluster, and the tokenized targets.")
 def proxy_corpus(context: AssetExecutionContext, config: ProxyCorpusConfig, storage: ProjectStorage, search: SearchSettings) -> MaterializeResult:
-    supers = pl.read_parquet(storage.path("merged_clusters"))
+    supers = read_parquet(storage.path("merged_clusters"))
     docs = kept_documents(storage, ["text"])
     start = time.perf_counter()
     train = docs.sample(min(config.max_train_docs, docs.height), seed=config.seed)["text"].to_list()
@@ -144,7 +144,7 @@ def mixture_candidates(context: AssetExecutionContext, config: MixtureCandidates
 @asset(**ROUND_ASSET, deps=[mixture_candidates, proxy_corpus], code_version="1", pool="proxy", retry_policy=RetryPolicy(max_retries=2, delay=5),
        description="One proxy training per candidate, scored on the targets; each trial is saved as it finishes, so a rerun does only what is missing.")
 def proxy_trials(context: AssetExecutionContext, config: ProxyTrialsConfig, storage: ProjectStorage, search: SearchSettings) -> MaterializeResult:
-    candidates = pl.read_parquet(storage.path("mixture_candidates", context.partition_key))
+    candidates = read_parquet(storage.path("mixture_candidates", context.partition_key))
     wcols = [c for c in candidates.columns if c.startswith("w") and c[1:].isdigit()]
     done, ran, failed, seconds = 0, 0, 0, 0.0
     for row in candidates.iter_rows(named=True):

@@ -12,7 +12,7 @@ from mix_assets.assets.super_clusters import merged_clusters
 from mix_assets.core import selection, smart
 from mix_assets.core.ingest import ingest_shard
 from mix_assets.core.proxies import bpe
-from mix_assets.core.storage import read_npy, write_parquet
+from mix_assets.core.storage import read_npy, read_parquet, write_parquet
 from mix_assets.resources import EmbeddingModel, ProjectStorage
 
 GROUP = "selection"
@@ -20,12 +20,12 @@ GROUP = "selection"
 
 def corpus_with_embeddings(storage: ProjectStorage) -> tuple[pl.DataFrame, np.ndarray]:
     """Every assigned document (doc_id, shard, cluster, super_cluster, text) and its embedding row."""
-    mapping = pl.read_parquet(storage.path("cluster_mapping"))
+    mapping = read_parquet(storage.path("cluster_mapping"))
     keys = storage.materialized("cluster_assignments")
     frames, embs = [], []
     for k in keys:
-        docs = pl.read_parquet(storage.path("raw_shards", k), columns=["doc_id", "text"]).with_columns(pl.lit(k).alias("shard"))
-        docs = docs.hstack(pl.read_parquet(storage.path("cluster_assignments", k), columns=["cluster"]))
+        docs = read_parquet(storage.path("raw_shards", k), columns=["doc_id", "text"]).with_columns(pl.lit(k).alias("shard"))
+        docs = docs.hstack(read_parquet(storage.path("cluster_assignments", k), columns=["cluster"]))
         frames.append(docs)
         embs.append(np.asarray(read_npy(storage.path("embeddings", k, ".npy")), dtype=np.float32))
     docs = pl.concat(frames).join(mapping, on="cluster", how="left", maintain_order="left")

@@ -1,13 +1,12 @@
 """Pruned clusters (quality threshold) and merged super-clusters: the domains the search mixes."""
 
-import numpy as np
 import polars as pl
 from dagster import AssetExecutionContext, Config, MaterializeResult, asset
 
 from mix_assets import plots
 from mix_assets.assets.clusters import GROUP, centroids, cluster_stats, documents_table, sample_texts
 from mix_assets.core import labels, merge
-from mix_assets.core.storage import write_parquet
+from mix_assets.core.storage import load_npy, read_parquet, write_parquet
 from mix_assets.resources import SCHEMA, ProjectStorage, Warehouse
 
 
@@ -20,7 +19,7 @@ class PrunedClustersConfig(Config):
 
 @asset(group_name=GROUP, deps=[cluster_stats], code_version="1", description="Every cluster with kept / dropped and the reason.")
 def pruned_clusters(context: AssetExecutionContext, config: PrunedClustersConfig, storage: ProjectStorage, warehouse: Warehouse) -> MaterializeResult:
-    stats = pl.read_parquet(storage.path("cluster_stats"))
+    stats = read_parquet(storage.path("cluster_stats"))
     pruned = merge.prune(stats, config.min_mean_quality, config.min_docs)
     write_parquet(pruned, storage.path("pruned_clusters"))
     warehouse.replace("pruned_clusters", pruned)
@@ -45,9 +44,9 @@ class MergedClustersConfig(Config):
 @asset(group_name=GROUP, deps=[pruned_clusters, centroids], code_version="1",
        description="Super-clusters of the kept clusters; mapping cluster -> super-cluster and token counts (the mixture prior).")
 def merged_clusters(context: AssetExecutionContext, config: MergedClustersConfig, storage: ProjectStorage, warehouse: Warehouse) -> MaterializeResult:
-    pruned = pl.read_parquet(storage.path("pruned_clusters"))
+    pruned = read_parquet(storage.path("pruned_clusters"))
     kept = pruned.filter("kept")
-    cents = np.load(storage.path("centroids", "all", ".npy"))
+    cents = load_npy(storage.path("centroids", "all", ".npy"))
     raw = merge.merge(cents[kept["cluster"].to_numpy()], config.method, config.distance, config.n_super_clusters)
     # number super-clusters by size (0 = most tokens) so ids read naturally and stay stable
     by_size = kept.with_columns(pl.Series("raw", raw)).group_by("raw").agg(pl.col("n_tokens").sum()).sort(["n_tokens", "raw"], descending=[True, False])
@@ -79,6 +78,6 @@ def merged_clusters(context: AssetExecutionContext, config: MergedClustersConfig
 def kept_documents(storage: ProjectStorage, columns: list[str]) -> pl.DataFrame:
     """Every document of a kept cluster: doc_id, shard, cluster, super_cluster and `columns` of
     raw_shards, in (shard, doc_id) order so that row numbers are stable between runs."""
-    mapping = pl.read_parquet(storage.path("cluster_mapping"))
+    mapping = read_parquet(storage.path("cluster_mapping"))
     return (storage.read_all("cluster_assignments", columns=["doc_id", "cluster"]).join(mapping, on="cluster")
             .join(storage.read_all("raw_shards", columns=["doc_id", *columns]), on=["doc_id", "shard"]).sort(["shard", "doc_id"]))

@@ -12,6 +12,7 @@ from dagster import AssetExecutionContext, Config, PipesSubprocessClient
 from mix_assets.core import mixtures
 from mix_assets.core.proxies.corpus import ProxyCorpus, ngram_trial, objective, trial_seed
 from mix_assets.core.proxies.gpt import GPTSettings, gpt_trial
+from mix_assets.core.storage import is_local
 from mix_assets.resources import ProjectStorage, SearchSettings
 
 BACKENDS = ("ngram", "gpt", "external", "import")
@@ -46,7 +47,7 @@ def trial_path(storage: ProjectStorage, round_key: str, mixture_id: str) -> Path
 
 
 @lru_cache(maxsize=2)
-def _corpus(folder: str, stamp: float) -> ProxyCorpus:
+def _corpus(folder: str, stamp: str) -> ProxyCorpus:
     return ProxyCorpus.load(folder)
 
 
@@ -55,7 +56,7 @@ def load_corpus(storage: ProjectStorage) -> ProxyCorpus:
     meta = folder / "meta.json"
     if not meta.exists():
         raise FileNotFoundError(f"{folder}: no proxy corpus; materialize proxy_corpus first")
-    return _corpus(str(folder), meta.stat().st_mtime)  # reloaded when proxy_corpus is rematerialized
+    return _corpus(str(folder), f"{meta.stat().st_mtime}|{meta.read_text()}")  # reloaded when proxy_corpus is rematerialized
 
 
 def run_trial(context: AssetExecutionContext, search: SearchSettings, storage: ProjectStorage, mixture_id: str,
@@ -92,6 +93,11 @@ def run_trial(context: AssetExecutionContext, search: SearchSettings, storage: P
     return record
 
 
+def _uri(folder: Path) -> str:
+    """What an external process can open: an absolute local path, or the fsspec URI as it is."""
+    return str(folder.resolve()) if is_local(folder) else str(folder)
+
+
 def external_trial(context: AssetExecutionContext, search: SearchSettings, storage: ProjectStorage, mixture_id: str, weights: np.ndarray, seed: int) -> dict:
     """Run the user's command through Dagster Pipes. It reads the mixture from the Pipes extras and
     reports `{"metrics": {target: value, ...}}` with `report_custom_message`."""
@@ -99,7 +105,7 @@ def external_trial(context: AssetExecutionContext, search: SearchSettings, stora
         raise ValueError("backend=external needs search.external_command (e.g. ['python', 'train_proxy.py'])")
     extras = {"mixture_id": mixture_id, "weights": [float(w) for w in weights], "round": context.partition_key if context.has_partition_key else "final",
               "token_budget": search.token_budget, "seed": trial_seed(mixture_id, seed), "max_epochs": search.max_epochs,
-              "targets": search.weights_by_name(), "proxy_corpus": str(storage.folder("proxy_corpus").resolve())}
+              "targets": search.weights_by_name(), "proxy_corpus": _uri(storage.folder("proxy_corpus"))}
     invocation = PipesSubprocessClient().run(command=list(search.external_command), context=context, extras=extras)
     messages = [m for m in invocation.get_custom_messages() if isinstance(m, dict) and "metrics" in m]
     if not messages:

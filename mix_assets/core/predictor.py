@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.stats import spearmanr
 
+from mix_assets.core.storage import as_path
+
 
 @dataclass(frozen=True)
 class PredictorSettings:
@@ -61,7 +63,7 @@ class Predictor:
         import json
 
         text = self.booster.model_to_string()
-        with open(path, "w") as f:
+        with as_path(path).open("w") as f:
             json.dump({"mean": self.mean, "std": self.std, "n_features": self.n_features, "model": text}, f)
 
     @classmethod
@@ -70,7 +72,7 @@ class Predictor:
 
         import lightgbm as lgb
 
-        with open(path) as f:
+        with as_path(path).open() as f:
             d = json.load(f)
         return cls(lgb.Booster(model_str=d["model"]), d["mean"], d["std"], d["n_features"])
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from mix_assets.core.storage import as_path, read_parquet
+
 ID_CANDIDATES = ("mixture_id", "index", "run", "id", "run_id", "name")
 
 
@@ -24,10 +26,13 @@ class Results:
 
 
 def read_table(path: str | Path) -> pl.DataFrame:
-    path = Path(path)
+    path = as_path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: results file does not exist")
-    return pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_csv(path, infer_schema_length=10_000)
+    if path.suffix == ".parquet":
+        return read_parquet(path)
+    with path.open("rb") as f:
+        return pl.read_csv(f, infer_schema_length=10_000)
 
 
 def find_id(df: pl.DataFrame, path, id_column: str | None) -> str:

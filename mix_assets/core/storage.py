@@ -1,6 +1,14 @@
-"""Atomic writes: a reader never sees a half-written artifact, a crash leaves only a temp file."""
+"""Artifact I/O on a local folder or any fsspec URI (s3://, gs://, memory://) through universal-pathlib.
+
+Writes are atomic: a reader never sees a half-written artifact. Locally the file is written beside
+its destination and renamed over it; on object storage it is written to a local temp file and
+uploaded in one put, which object stores publish whole or not at all.
+"""
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import os
 import tempfile
 from contextlib import contextmanager
@@ -9,18 +17,33 @@ from typing import Iterator
 
 import numpy as np
 import polars as pl
+from upath import UPath
+
+
+def as_path(path: str | os.PathLike) -> Path:
+    """A pathlib.Path for local paths, a UPath for URIs (both share the pathlib API)."""
+    return path if isinstance(path, UPath) else UPath(path)
+
+
+def is_local(path: str | os.PathLike) -> bool:
+    return isinstance(as_path(path), Path)
 
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temp path beside `path`; rename it over `path` only if the block succeeds."""
-    final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    """Yield a local temp path; on success it becomes `path` in one step, on failure it is removed."""
+    final = as_path(path)
+    local = is_local(final)
+    if local:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent if local else None)
     os.close(fd)
     try:
         yield Path(tmp)
-        os.replace(tmp, final)
+        if local:
+            os.replace(tmp, final)
+        else:
+            final.fs.put_file(tmp, final.path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -29,22 +52,70 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def write_parquet(df: pl.DataFrame, path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp:
         df.write_parquet(tmp, compression="zstd")
-    return Path(path)
+    return as_path(path)
 
 
 def write_csv(df: pl.DataFrame, path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp:
         df.write_csv(tmp)
-    return Path(path)
+    return as_path(path)
 
 
 def write_npy(arr: np.ndarray, path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.save(f, arr)
-    return Path(path)
+    return as_path(path)
+
+
+def write_text(text: str, path: str | os.PathLike) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return as_path(path)
+
+
+def write_json(obj, path: str | os.PathLike) -> Path:
+    return write_text(json.dumps(obj, indent=1), path)
+
+
+def read_parquet(path: str | os.PathLike, columns: list[str] | None = None) -> pl.DataFrame:
+    path = as_path(path)
+    if is_local(path):
+        return pl.read_parquet(path, columns=columns)
+    with path.open("rb") as f:
+        return pl.read_parquet(f, columns=columns)
 
 
 def read_npy(path: str | os.PathLike) -> np.ndarray:
-    """Memory-mapped: downstream stages stream over embeddings without holding them all."""
-    return np.load(path, mmap_mode="r")
+    """Memory-mapped where the file is local: downstream stages stream over embeddings without holding
+    them all. A remote array is fetched into the local cache first (see local_file)."""
+    return np.load(local_file(path), mmap_mode="r")
+
+
+def read_json(path: str | os.PathLike):
+    return json.loads(as_path(path).read_text())
+
+
+def local_file(path: str | os.PathLike) -> Path:
+    """The path itself when local; else a copy in the local cache, refetched when the remote file changes."""
+    path = as_path(path)
+    if is_local(path):
+        return path
+    info = path.fs.info(path.path)
+    tag = hashlib.sha256(f"{path}|{info.get('size')}|{info.get('ETag') or info.get('mtime') or info.get('created')}".encode()).hexdigest()[:20]
+    cache = Path(os.environ.get("MIX_ASSETS_CACHE", Path(tempfile.gettempdir()) / "mix_assets-cache"))
+    local = cache / f"{tag}-{path.name}"
+    if not local.exists():
+        with atomic_path(local) as tmp:
+            path.fs.get_file(path.path, str(tmp))
+    return local
+
+
+def load_npy(path: str | os.PathLike) -> np.ndarray:
+    """A small array, read whole."""
+    return np.load(io.BytesIO(as_path(path).read_bytes()))
+
+
+def version_hash(*parts) -> str:
+    """A short stable hash of JSON-able parts: what a partition's artifact was made from."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]

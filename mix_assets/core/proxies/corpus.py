@@ -1,14 +1,13 @@
 """The proxies' view of the corpus: BPE token ids per kept document, its super-cluster, the targets."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 
 from mix_assets.core.proxies import bpe, ngram, sampling
+from mix_assets.core.storage import as_path, load_npy, read_json, read_npy, read_parquet
 
 
 @dataclass
@@ -33,14 +32,14 @@ class ProxyCorpus:
 
     @classmethod
     def load(cls, folder: str | Path) -> "ProxyCorpus":
-        folder = Path(folder)
-        meta = json.loads((folder / "meta.json").read_text())
+        folder = as_path(folder)
+        meta = read_json(folder / "meta.json")
         targets = {}
         for name in meta["target_weights"]:
-            flat, off = np.load(folder / f"target-{name}.npy"), np.load(folder / f"target-{name}.offsets.npy")
+            flat, off = load_npy(folder / f"target-{name}.npy"), load_npy(folder / f"target-{name}.offsets.npy")
             targets[name] = bpe.split(flat, off)
-        docs = pl.read_parquet(folder / "docs.parquet")
-        return cls(np.load(folder / "tokens.npy", mmap_mode="r"), np.load(folder / "offsets.npy"),
+        docs = read_parquet(folder / "docs.parquet")
+        return cls(read_npy(folder / "tokens.npy"), load_npy(folder / "offsets.npy"),
                    docs["super_cluster"].to_numpy(), targets, meta["target_weights"], meta["vocab_size"])
 
 
