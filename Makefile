@@ -36,13 +36,15 @@ materialize:
 	$(DAGSTER) --select cluster_assignments --partition-range $$RANGE && \
 	$(DAGSTER) --select cluster_stats,pruned_clusters,merged_clusters $(if $(CLUSTER_CONFIG),--config-json '$(CLUSTER_CONFIG)')
 
-# The bootstrap search: one `rounds next` + one run per round, then the final mixture.
+# The bootstrap search: one `rounds next` + one run per round, then the final mixture and the
+# run report (data/work/run_report/index.html).
 search:
 	$(DAGSTER) --select proxy_corpus && \
 	while R=$$($(BIN)/mix-assets rounds next 2>/dev/null); do \
 	  echo "round: $$R" && $(DAGSTER) --select mixture_candidates,proxy_trials,proxy_scores,predictor --partition $$R || exit 1; \
 	done && \
-	$(DAGSTER) --select final_mixture
+	$(DAGSTER) --select final_mixture,run_report && \
+	echo "report: $${MIX_ASSETS_WORK:-data/work}/run_report/index.html"
 
 test: install
 	$(BIN)/python -m pytest -q

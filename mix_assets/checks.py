@@ -1,5 +1,7 @@
 """Asset checks. Blocking ones stop the stages below when a result would poison them."""
 
+import os
+
 import numpy as np
 import polars as pl
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, asset_check
@@ -12,6 +14,12 @@ embeddings_check_spec = AssetCheckSpec("finite_unit_norm", asset="embeddings", b
                                        description="No NaN/inf, every row unit-norm, one row per document.")
 assignments_check_spec = AssetCheckSpec("every_document_assigned", asset="cluster_assignments", blocking=True,
                                         description="One assignment per document, to an existing centroid.")
+drift_check_spec = AssetCheckSpec("assignment_drift", asset="cluster_assignments",
+                                  description="Mean squared distance to the nearest centroid, per shard, over the k-means fit's: "
+                                              "above MIX_ASSETS_DRIFT_THRESHOLD the centroids no longer fit the corpus.")
+# New shards are assigned to the existing centroids; a refit is due when they sit this much farther
+# from their centroids than the fit sample did (the recluster sensor acts on it).
+DRIFT_THRESHOLD = float(os.environ.get("MIX_ASSETS_DRIFT_THRESHOLD", "1.25"))
 
 
 def embeddings_problems(emb: np.ndarray, n_docs: int, tol: float = 1e-3) -> list[str]:

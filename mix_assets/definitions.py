@@ -5,12 +5,12 @@ from mix_assets.assets import all_assets
 from mix_assets.checks import all_checks
 from mix_assets.jobs import all_jobs
 from mix_assets.resources import EmbeddingModel, ProjectStorage, SearchSettings, Warehouse
-from mix_assets.sensors import changed_shards_sensor, new_shards_sensor, search_rounds_sensor
+from mix_assets.sensors import changed_shards_sensor, new_shards_sensor, recluster_sensor, search_rounds_sensor
 
 defs = Definitions(
     assets=all_assets,
     asset_checks=all_checks,
     jobs=all_jobs,
-    sensors=[new_shards_sensor, changed_shards_sensor, search_rounds_sensor],
+    sensors=[new_shards_sensor, changed_shards_sensor, recluster_sensor, search_rounds_sensor],
     resources={"storage": ProjectStorage(), "warehouse": Warehouse(), "embedder": EmbeddingModel(), "search": SearchSettings()},
 )

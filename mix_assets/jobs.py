@@ -18,7 +18,8 @@ summarize_clusters_job = define_asset_job(
 search_round_job = define_asset_job(
     "search_round", AssetSelection.assets("mixture_candidates", "proxy_trials", "proxy_scores", "predictor"), partitions_def=round_partitions,
     description="One bootstrap round: candidates, proxy trials, scores, predictor.")
-final_mixture_job = define_asset_job("choose_final_mixture", AssetSelection.assets("final_mixture"), description="The final mixture from the latest round.")
+final_mixture_job = define_asset_job("choose_final_mixture", AssetSelection.assets("final_mixture", "run_report"),
+                                     description="The final mixture from the latest round, and the run report.")
 
 mixed_dataset_job = define_asset_job("build_mixed_dataset", AssetSelection.assets("mixed_dataset", "mixture_exports"),
                                      description="The training set that follows the final mixture, and its exports.")

@@ -68,3 +68,55 @@ def histogram(values, title: str) -> MetadataValue:
     ax.hist(values, bins=40)
     ax.set_title(title, fontsize=9)
     return to_markdown(fig)
+
+
+def cluster_map(xy, sizes, groups, labels: dict[int, str], title: str) -> MetadataValue:
+    """Clusters as points in 2-D (PCA of the centroids), area proportional to tokens, coloured by
+    super-cluster; group -1 (pruned) in grey."""
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    sizes = np.asarray(sizes, dtype=float)
+    area = 20 + 600 * sizes / max(sizes.max(initial=0), 1)
+    cmap = plt.get_cmap("tab20")
+    for g in sorted(set(groups)):
+        mask = np.asarray(groups) == g
+        color = "lightgrey" if g < 0 else cmap(g % 20)
+        ax.scatter(xy[mask, 0], xy[mask, 1], s=area[mask], color=color, alpha=0.7, edgecolors="white", linewidths=0.5,
+                   label=labels.get(g, str(g))[:32])
+    ax.legend(fontsize=6, loc="best", markerscale=0.4)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=9)
+    return to_markdown(fig)
+
+
+def heatmap(rows: list[str], columns: list[str], values, title: str) -> MetadataValue:
+    import numpy as np
+
+    values = np.asarray(values, dtype=float)
+    fig, ax = plt.subplots(figsize=(0.5 * len(columns) + 2.5, 0.35 * len(rows) + 1.5))
+    im = ax.imshow(values, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(columns)), columns, fontsize=7)
+    ax.set_yticks(range(len(rows)), rows, fontsize=7)
+    for (i, j), v in np.ndenumerate(values):
+        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="white" if v < values.max() * 0.6 else "black")
+    fig.colorbar(im, ax=ax, fraction=0.04)
+    ax.set_title(title, fontsize=9)
+    return to_markdown(fig)
+
+
+def line(x, series: dict[str, list[float]], title: str, xlabel: str, ylabel: str) -> MetadataValue:
+    fig, ax = plt.subplots(figsize=(5, 3))
+    for name, y in series.items():
+        ax.plot(x, y, marker="o", label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=9)
+    return to_markdown(fig)
+
+
+def data_uri(chart: MetadataValue) -> str:
+    """The PNG inside a chart's markdown, for pages outside Dagster (the run report)."""
+    return chart.value.split("](", 1)[1].rstrip(")")

@@ -1,24 +1,57 @@
-"""New shard files -> new partitions; an edited shard -> that shard again; a finished round -> the
-next round. All off by default."""
+"""New shard files -> new partitions, assigned to the existing centroids; drift past a threshold ->
+a k-means refit, then reassignment; an edited shard -> that shard again; a finished round -> the next
+round. All off by default."""
 
 from dagster import AssetKey, AssetSelection, DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
-from mix_assets.partitions import round_index, round_key, round_partitions, shard_partitions
+from mix_assets.assets.clusters import assignment_version
+from mix_assets.checks import DRIFT_THRESHOLD
 from mix_assets.core.ingest import file_fingerprint
+from mix_assets.core.storage import read_json
+from mix_assets.partitions import round_index, round_key, round_partitions, shard_partitions
 from mix_assets.resources import ProjectStorage, SearchSettings, Warehouse
 
 SHARD_STAGES = AssetSelection.assets("raw_shards", "quality_signals", "embeddings")
 
 
-@sensor(asset_selection=SHARD_STAGES, minimum_interval_seconds=60, default_status=DefaultSensorStatus.STOPPED,
-        description="Adds a shard partition for every new file in the input folder and materializes its shard stages.")
+@sensor(asset_selection=SHARD_STAGES | AssetSelection.assets("cluster_assignments"), minimum_interval_seconds=60,
+        default_status=DefaultSensorStatus.STOPPED,
+        description="Adds a shard partition for every new file in the input folder and materializes its shard stages, "
+                    "and its assignments to the existing centroids once there are centroids.")
 def new_shards_sensor(context: SensorEvaluationContext, storage: ProjectStorage) -> SensorResult:
     known = set(context.instance.get_dynamic_partitions(shard_partitions.name))
     new = [k for k in storage.shard_files() if k not in known]
+    stages = [AssetKey(a) for a in ("raw_shards", "quality_signals", "embeddings")]
+    if storage.version("centroids") is not None:
+        stages.append(AssetKey("cluster_assignments"))  # new shards join the existing clusters; no refit
     return SensorResult(
-        run_requests=[RunRequest(partition_key=k, run_key=f"shard-{k}") for k in new],
+        run_requests=[RunRequest(partition_key=k, run_key=f"shard-{k}", asset_selection=stages) for k in new],
         dynamic_partitions_requests=[shard_partitions.build_add_request(new)] if new else [],
     )
+
+
+@sensor(asset_selection=AssetSelection.assets("centroids", "cluster_assignments"), minimum_interval_seconds=300,
+        default_status=DefaultSensorStatus.STOPPED,
+        description="Refits k-means when a shard's assignment drift passes MIX_ASSETS_DRIFT_THRESHOLD, then reassigns "
+                    "every shard whose assignments predate the current centroids.")
+def recluster_sensor(context: SensorEvaluationContext, storage: ProjectStorage, warehouse: Warehouse) -> SensorResult | SkipReason:
+    current = storage.version("centroids")
+    if current is None:
+        return SkipReason("no centroids yet")
+    shards = [k for k in context.instance.get_dynamic_partitions(shard_partitions.name) if storage.version("embeddings", k)]
+    stale = [k for k in shards if storage.version("cluster_assignments", k) != assignment_version(storage, k)]
+    if stale:
+        return SensorResult(run_requests=[RunRequest(partition_key=k, run_key=f"assign-{k}-{current}", asset_selection=[AssetKey("cluster_assignments")])
+                                          for k in stale])
+    drifted = warehouse.query("SELECT shard, drift FROM mix.assignment_drift WHERE centroids = ? AND drift > ?", [current, DRIFT_THRESHOLD]) \
+        if warehouse.has_table("assignment_drift") else None
+    fitted = read_json(storage.path("centroids", "all", ".json")).get("shards", {})
+    if drifted is not None:  # only shards the fit never saw call for a refit: a refit cannot fix the others
+        drifted = drifted.filter([fitted.get(k) != storage.version("embeddings", k) for k in drifted["shard"]])
+    if drifted is None or drifted.height == 0:
+        return SkipReason(f"every shard new since the fit is within drift {DRIFT_THRESHOLD} of centroids {current}")
+    context.log.info(f"refitting: {drifted.height} shards drifted past {DRIFT_THRESHOLD} (worst {drifted['drift'].max():.2f})")
+    return SensorResult(run_requests=[RunRequest(run_key=f"refit-{current}", asset_selection=[AssetKey("centroids")])])
 
 
 def changed_shards(instance, storage: ProjectStorage, warehouse: Warehouse) -> dict[str, str]:
@@ -70,9 +103,9 @@ def next_round(instance, search: SearchSettings) -> str | None:
     return round_key(nxt) if nxt < len(search.proxies_per_round) else None
 
 
-@sensor(asset_selection=ROUND_STAGES | AssetSelection.assets("final_mixture"), minimum_interval_seconds=30,
+@sensor(asset_selection=ROUND_STAGES | AssetSelection.assets("final_mixture", "run_report"), minimum_interval_seconds=30,
         default_status=DefaultSensorStatus.STOPPED,
-        description="Starts round r+1 when round r's predictor is materialized (round 0 once proxy_corpus exists), then the final mixture.")
+        description="Starts round r+1 when round r's predictor is materialized (round 0 once proxy_corpus exists), then the final mixture and report.")
 def search_rounds_sensor(context: SensorEvaluationContext, search: SearchSettings) -> SensorResult | SkipReason:
     instance = context.instance
     if not instance.get_latest_materialization_event(AssetKey("proxy_corpus")):
@@ -83,4 +116,4 @@ def search_rounds_sensor(context: SensorEvaluationContext, search: SearchSetting
         # run_key makes this idempotent: a round in flight (or failed, to be rerun by hand) is not requested twice
         return SensorResult(run_requests=[RunRequest(partition_key=key, run_key=f"round-{key}", asset_selection=list(ROUND_STAGES.resolve(context.repository_def.asset_graph)))],
                             dynamic_partitions_requests=[] if key in rounds else [round_partitions.build_add_request([key])])
-    return SensorResult(run_requests=[RunRequest(run_key=f"final-{max(rounds)}", asset_selection=[AssetKey("final_mixture")])])
+    return SensorResult(run_requests=[RunRequest(run_key=f"final-{max(rounds)}", asset_selection=[AssetKey("final_mixture"), AssetKey("run_report")])])

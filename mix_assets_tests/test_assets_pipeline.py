@@ -126,3 +126,50 @@ def test_editing_a_shard_in_place_rematerializes_only_that_shard(small):
     assert pl.read_parquet(storage.path("raw_shards", keys[1])).height == 30
     assert read_npy(storage.path("embeddings", keys[1], ".npy")).shape[0] == 30
     assert tick().run_requests == []  # the new content is now the recorded version
+
+
+def test_new_shards_join_the_clusters_and_drift_calls_for_one_refit(small):
+    from dagster import SkipReason, build_sensor_context
+
+    from mix_assets.sensors import new_shards_sensor, recluster_sensor
+
+    project, keys = small
+    resources = {"storage": project.storage, "warehouse": project.warehouse}
+
+    def tick(sensor):
+        return sensor(build_sensor_context(instance=project.instance, resources=resources))
+
+    # a shard like the others: embedded and assigned to the existing centroids, no refit
+    like = corpus_sample(12, seed=2).join(project.storage.read_all("raw_shards", columns=["doc_id"]), on="doc_id", how="anti").head(30)
+    write_shards(like, project.input, 1, prefix="like")
+    result = tick(new_shards_sensor)
+    [request] = result.run_requests
+    assert {k.to_user_string() for k in request.asset_selection} == {*SHARD_STAGES, "cluster_assignments"}
+    project.add_shards(["like-00"])
+    project.run(SHARD_STAGES, ["like-00"])
+    project.run(["cluster_assignments"], ["like-00"])
+    drift = dict(project.table("assignment_drift").select("shard", "drift").iter_rows())
+    assert drift["like-00"] < 1.25
+    assert isinstance(tick(recluster_sensor), SkipReason)
+
+    # a shard unlike anything in the fit (digit strings): its drift fails the check and asks for a refit
+    rng = np.random.default_rng(0)
+    odd = pl.DataFrame({"doc_id": [f"odd-{i}" for i in range(20)],
+                        "text": [" ".join(str(v) for v in rng.integers(0, 10**6, 60)) for _ in range(20)]})
+    write_shards(odd, project.input, 1, prefix="odd")
+    project.add_shards(["odd-00"])
+    project.run(SHARD_STAGES, ["odd-00"])
+    result = project.run(["cluster_assignments"], ["odd-00"])
+    [check] = [c for c in result.get_asset_check_evaluations() if c.check_name == "assignment_drift"]
+    assert not check.passed and check.metadata["shard"].value == "odd-00"
+    [refit] = tick(recluster_sensor).run_requests
+    assert [k.to_user_string() for k in refit.asset_selection] == ["centroids"]
+    old = project.storage.version("centroids")
+    project.run(["centroids"], config={"centroids": SMALL["centroids"]})
+    assert project.storage.version("centroids") != old
+    # every shard's assignments now predate the centroids: one reassignment each, then quiet
+    stale = tick(recluster_sensor).run_requests
+    assert sorted(r.partition_key for r in stale) == sorted([*keys, "like-00", "odd-00"])
+    for r in stale:
+        project.run(["cluster_assignments"], [r.partition_key])
+    assert isinstance(tick(recluster_sensor), SkipReason)

@@ -40,7 +40,7 @@ def test_full_search_driven_by_the_sensor_beats_natural_and_uniform(searcher):
         assert list(tick.dynamic_partitions_requests[0].partition_keys) == [expected]
         p.run_round(expected)
     final = sensor_tick(p).run_requests[0]
-    assert [k.to_user_string() for k in final.asset_selection] == ["final_mixture"]
+    assert [k.to_user_string() for k in final.asset_selection] == ["final_mixture", "run_report"]
     result = materialize(all_assets, instance=p.instance, resources=p.resources, selection=AssetSelection.assets("final_mixture"))
     m = meta(result, "final_mixture")
     assert m["measured_final"] < m["measured_natural"] and m["measured_final"] < m["measured_uniform"]
@@ -49,6 +49,17 @@ def test_full_search_driven_by_the_sensor_beats_natural_and_uniform(searcher):
     assert rounds["best"][2] < rounds["best"][0]  # later rounds, guided by the predictor, find better mixtures
     weights = p.table("final_mixture")
     assert abs(weights["weight"].sum() - 1) < 1e-9 and weights.height == len(weights["super_cluster"].unique())
+
+    # the report tells the same story without Dagster: every section, its charts inline, the final weights
+    materialize(all_assets, instance=p.instance, resources=p.resources, selection=AssetSelection.assets("run_report"))
+    page = (p.work / "run_report" / "index.html").read_text()
+    for heading in ("1. Corpus", "2. Clusters", "3. Mixture search", "4. Final mixture"):
+        assert f"<h2>{heading}</h2>" in page
+    assert page.count('src="data:image/png;base64,') >= 7 and "http" not in page.replace("http-equiv", "")
+    for s, w in zip(weights["super_cluster"], weights["weight"]):
+        assert f"'{s}': {round(w, 4)}" in page
+    for r in ("r0000", "r0001", "r0002"):
+        assert f"<td>{r}</td>" in page
 
     # exports of that mixture, read back the way their consumers read them
     materialize(all_assets, instance=p.instance, resources=p.resources, selection=AssetSelection.assets("mixture_exports"))

@@ -5,14 +5,14 @@ import time
 
 import numpy as np
 import polars as pl
-from dagster import AssetCheckResult, AssetExecutionContext, Config, MaterializeResult, asset
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetExecutionContext, Config, MaterializeResult, asset
 
 from mix_assets import plots
 from mix_assets.assets.corpus import SHARD_ASSET, quality_signals, raw_shards
 from mix_assets.assets.embeddings import embeddings
-from mix_assets.checks import assignment_problems, assignments_check_spec
+from mix_assets.checks import DRIFT_THRESHOLD, assignment_problems, assignments_check_spec, drift_check_spec
 from mix_assets.core import kmeans, labels
-from mix_assets.core.storage import load_npy, read_npy, read_parquet, version_hash, write_npy, write_parquet
+from mix_assets.core.storage import load_npy, read_json, read_npy, read_parquet, version_hash, write_json, write_npy, write_parquet
 from mix_assets.resources import EmbeddingModel, ProjectStorage, Warehouse
 
 GROUP = "clusters"
@@ -49,6 +49,9 @@ def centroids(context: AssetExecutionContext, config: CentroidsConfig, storage: 
     context.log.info(f"fitting k-means K={k} on {len(sample)} of {sum(sizes)} documents ({'GPU' if gpu else 'CPU'} faiss)")
     cents, objective = kmeans.fit_centroids(sample, k, config.niter, config.seed, gpu=gpu)
     write_npy(cents, storage.path("centroids", "all", ".npy"))
+    # the drift baseline: how far the fit's own documents sit from their centroids
+    write_json({"k": k, "sample": len(sample), "fit_mean_distance": objective / max(len(sample), 1),
+                "shards": {key: storage.version("embeddings", key) for key in keys}}, storage.path("centroids", "all", ".json"))
     storage.mark_current("centroids", "all", hashlib.sha256(cents.tobytes()).hexdigest()[:16])  # assignments to these exact centroids
     context.log.info(f"k-means K={k} on {len(sample)} of {sum(sizes)} documents in {time.perf_counter() - start:.1f}s")
     return MaterializeResult(metadata={"k": k, "sample": len(sample), "documents": sum(sizes), "shards": len(keys),
@@ -64,30 +67,45 @@ def _faiss_has_gpu() -> bool:
 ASSIGNMENTS_VERSION = "1"
 
 
-@asset(**{**SHARD_ASSET, "group_name": GROUP}, deps=[centroids, embeddings], code_version=ASSIGNMENTS_VERSION, check_specs=[assignments_check_spec],
+@asset(**{**SHARD_ASSET, "group_name": GROUP}, deps=[centroids, embeddings], code_version=ASSIGNMENTS_VERSION, check_specs=[assignments_check_spec, drift_check_spec],
        description="Nearest centroid of every document of the shard, with its squared distance.")
-def cluster_assignments(context: AssetExecutionContext, storage: ProjectStorage) -> MaterializeResult:
+def cluster_assignments(context: AssetExecutionContext, storage: ProjectStorage, warehouse: Warehouse) -> MaterializeResult:
     cents = load_npy(storage.path("centroids", "all", ".npy"))
-    problems, counts, reused = [], np.zeros(len(cents), np.int64), 0
+    fit = storage.path("centroids", "all", ".json")
+    baseline = read_json(fit)["fit_mean_distance"] if fit.exists() else float("nan")  # centroids from before drift was tracked
+    problems, counts, reused, drift = [], np.zeros(len(cents), np.int64), 0, {}
     for key in context.partition_keys:
-        version = version_hash("cluster_assignments", ASSIGNMENTS_VERSION, storage.version("centroids"), storage.version("embeddings", key))
+        version = assignment_version(storage, key)
         if storage.is_current("cluster_assignments", key, ".parquet", version):
             out = read_parquet(storage.path("cluster_assignments", key))
-            counts += np.bincount(out["cluster"].to_numpy(), minlength=len(cents))
             reused += 1
-            continue
-        ids = read_parquet(storage.path("raw_shards", key), columns=["doc_id"])["doc_id"]
-        cluster, dist = kmeans.assign(read_npy(storage.path("embeddings", key, ".npy")), cents)
-        out = pl.DataFrame({"doc_id": ids, "cluster": cluster, "distance": dist})
-        problems += [f"{key}: {p}" for p in assignment_problems(ids, out, len(cents))]
-        write_parquet(out, storage.path("cluster_assignments", key))
-        storage.mark_current("cluster_assignments", key, version)
-        counts += np.bincount(cluster, minlength=len(cents))
-        context.log.info(f"{key}: assigned {len(ids)} documents, mean distance {float(dist.mean()) if len(dist) else 0:.3f}")
+        else:
+            ids = read_parquet(storage.path("raw_shards", key), columns=["doc_id"])["doc_id"]
+            cluster, dist = kmeans.assign(read_npy(storage.path("embeddings", key, ".npy")), cents)
+            out = pl.DataFrame({"doc_id": ids, "cluster": cluster, "distance": dist})
+            problems += [f"{key}: {p}" for p in assignment_problems(ids, out, len(cents))]
+            write_parquet(out, storage.path("cluster_assignments", key))
+            storage.mark_current("cluster_assignments", key, version)
+        counts += np.bincount(out["cluster"].to_numpy(), minlength=len(cents))
+        drift[key] = float(out["distance"].mean() or 0.0) / max(baseline, 1e-12)
+        context.log.info(f"{key}: assigned {out.height} documents, drift {drift[key]:.3f} (mean distance over the fit's)")
+    for key, value in drift.items():
+        warehouse.replace("assignment_drift", pl.DataFrame({"shard": [key], "centroids": [storage.version("centroids")], "drift": [value]}), where={"shard": key})
+    worst = max(drift, key=drift.get)
     return MaterializeResult(
-        metadata={"documents": int(counts.sum()), "reused_shards": reused, "clusters_hit": int((counts > 0).sum()), "k": len(cents)},
-        check_results=[AssetCheckResult(check_name=assignments_check_spec.name, passed=not problems, metadata={"problems": "; ".join(problems[:20]) or "none"})],
+        metadata={"documents": int(counts.sum()), "reused_shards": reused, "clusters_hit": int((counts > 0).sum()), "k": len(cents),
+                  "max_drift": drift[worst]},
+        check_results=[
+            AssetCheckResult(check_name=assignments_check_spec.name, passed=not problems, metadata={"problems": "; ".join(problems[:20]) or "none"}),
+            AssetCheckResult(check_name=drift_check_spec.name, passed=drift[worst] <= DRIFT_THRESHOLD, severity=AssetCheckSeverity.WARN,
+                             metadata={"max_drift": drift[worst], "shard": worst, "threshold": DRIFT_THRESHOLD}),
+        ],
     )
+
+
+def assignment_version(storage: ProjectStorage, key: str) -> str:
+    """What a shard's assignments are made from: these centroids and that shard's embeddings."""
+    return version_hash("cluster_assignments", ASSIGNMENTS_VERSION, storage.version("centroids"), storage.version("embeddings", key))
 
 
 class ClusterStatsConfig(Config):

@@ -136,7 +136,17 @@ def mixture_candidates(context: AssetExecutionContext, config: MixtureCandidates
         "candidates": table.height, "round": r, "proxies_planned": m,
         "mean_weights": plots.barh([f"{i}: {lab}" for i, lab in enumerate(labels)], weights.mean(axis=0).tolist(),
                                    f"Mean candidate weight per super-cluster, round {r}", "weight"),
+        "weights_by_round": weights_by_round(warehouse, len(tokens), context.partition_key),
     })
+
+
+def weights_by_round(warehouse: Warehouse, n_domains: int, upto: str):
+    """Mean candidate weight per super-cluster for every round so far: how the search narrows."""
+    cols = weight_columns(n_domains)
+    means = warehouse.query(f"SELECT round, {', '.join(f'avg({c}) AS {c}' for c in cols)} FROM mix.mixture_candidates "
+                            "WHERE round <= ? GROUP BY round ORDER BY round", [upto])
+    return plots.heatmap(means["round"].to_list(), [str(i) for i in range(n_domains)], means.select(cols).to_numpy(),
+                         "Mean candidate weight: round x super-cluster")
 
 
 # A step that dies outright (lost worker, full disk) is retried by the policy; failed trials inside

@@ -1,5 +1,6 @@
 """Pruned clusters (quality threshold) and merged super-clusters: the domains the search mixes."""
 
+import numpy as np
 import polars as pl
 from dagster import AssetExecutionContext, Config, MaterializeResult, asset
 
@@ -70,9 +71,21 @@ def merged_clusters(context: AssetExecutionContext, config: MergedClustersConfig
         "super_clusters": supers.height, "kept_clusters": kept.height, "method": config.method, "distance": config.distance,
         "token_shares": plots.barh([f"{s}: {lab}" for s, lab in zip(supers["super_cluster"], supers["label"])],
                                    supers["token_share"].to_list(), "Natural mixture (token share) per super-cluster", "share"),
+        "cluster_map": cluster_map(pruned, mapping, supers, cents),
         "super_clusters_table": plots.md_table(supers),
         "warehouse_tables": f"{SCHEMA}.cluster_mapping, {SCHEMA}.super_clusters",
     })
+
+
+def cluster_map(pruned: pl.DataFrame, mapping: pl.DataFrame, supers: pl.DataFrame, cents: np.ndarray):
+    """Every cluster placed by a PCA of the centroids, sized by tokens, coloured by super-cluster."""
+    from sklearn.decomposition import PCA
+
+    table = pruned.join(mapping, on="cluster", how="left").with_columns(pl.col("super_cluster").fill_null(-1)).sort("cluster")
+    xy = PCA(n_components=2, random_state=0).fit_transform(np.asarray(cents, dtype=np.float64)[table["cluster"].to_numpy()])
+    names = {-1: "pruned", **{s: f"{s}: {lab}" for s, lab in zip(supers["super_cluster"], supers["label"])}}
+    return plots.cluster_map(xy, table["n_tokens"].to_numpy(), table["super_cluster"].to_list(), names,
+                             f"{table.height} clusters, PCA of the centroids (area = tokens)")
 
 
 def kept_documents(storage: ProjectStorage, columns: list[str]) -> pl.DataFrame:

@@ -1,0 +1,120 @@
+"""One self-contained HTML page per run: corpus -> clusters -> search rounds -> final mixture.
+
+Everything is read back from the warehouse and the artifacts, so the page can be rebuilt at any
+time, and it embeds its charts as data URIs: it opens from disk, a mail attachment or an artifact
+store, without Dagster.
+"""
+
+import html
+import time
+
+import numpy as np
+import polars as pl
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from mix_assets import plots
+from mix_assets.assets.mixture import final_mixture
+from mix_assets.assets.search import weight_columns, weights_by_round
+from mix_assets.assets.super_clusters import cluster_map
+from mix_assets.core.storage import load_npy, read_json, read_parquet, write_text
+from mix_assets.resources import ProjectStorage, SearchSettings, Warehouse
+
+STYLE = """body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;color:#222;line-height:1.45}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
+table{border-collapse:collapse;font-size:.85em;margin:.6em 0}td,th{border:1px solid #ddd;padding:.25em .6em;text-align:right}
+th{background:#f4f4f4}td:last-child{text-align:left}img{max-width:100%;margin:.5em 0}.note{color:#666;font-size:.9em}"""
+
+
+def table_html(df: pl.DataFrame, max_rows: int = 30) -> str:
+    def cell(v) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else html.escape(str(v))
+
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in df.columns)
+    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in df.head(max_rows).iter_rows())
+    more = f'<p class="note">{df.height - max_rows} more rows in the warehouse</p>' if df.height > max_rows else ""
+    return f"<table><tr>{head}</tr>{body}</table>{more}"
+
+
+def img(chart: MetadataValue, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="{plots.data_uri(chart)}">'
+
+
+def corpus_section(warehouse: Warehouse) -> str:
+    shards = warehouse.query("SELECT shard, n_docs, n_quarantined, n_tokens, n_bytes FROM mix.shard_summaries ORDER BY shard")
+    total = shards.select(pl.col("n_docs", "n_quarantined", "n_tokens", "n_bytes").sum()).row(0, named=True)
+    return (f"<h2>1. Corpus</h2><p>{shards.height} shards, {total['n_docs']:,} documents, {total['n_tokens']:,} tokens "
+            f"({total['n_bytes'] / 1e6:.1f} MB of text); {total['n_quarantined']:,} rows quarantined.</p>{table_html(shards, 12)}")
+
+
+def cluster_section(storage: ProjectStorage, warehouse: Warehouse) -> str:
+    stats = warehouse.query("SELECT * FROM mix.pruned_clusters ORDER BY n_tokens DESC")
+    supers = warehouse.query("SELECT super_cluster, label, n_clusters, n_docs, n_tokens, token_share, mean_quality FROM mix.super_clusters ORDER BY super_cluster")
+    mapping = warehouse.query("SELECT * FROM mix.cluster_mapping")
+    cents = load_npy(storage.path("centroids", "all", ".npy"))
+    dropped = stats.filter(~pl.col("kept"))
+    sizes = plots.barh([f"{c}: {lab}" for c, lab in zip(stats["cluster"], stats["label"])][:40], stats["n_tokens"].to_list()[:40],
+                       "Tokens per cluster (40 largest)", "tokens")
+    return (f"<h2>2. Clusters</h2><p>k-means found {stats.height} clusters; {dropped.height} were pruned for low quality "
+            f"({dropped['n_tokens'].sum() / max(stats['n_tokens'].sum(), 1):.1%} of tokens), the other {stats.height - dropped.height} "
+            f"were merged into {supers.height} super-clusters, the domains of the mixture.</p>"
+            f"{img(cluster_map(stats, mapping, supers, cents), 'cluster map')}{img(sizes, 'cluster sizes')}"
+            f"<h3>Super-clusters</h3>{table_html(supers)}"
+            f"<h3>Pruned clusters</h3>{table_html(dropped.select('cluster', 'n_docs', 'mean_quality', 'reason', 'label'), 15)}")
+
+
+def search_section(warehouse: Warehouse, search: SearchSettings, n_domains: int, last: str) -> str:
+    scores = warehouse.query("SELECT * FROM mix.proxy_scores WHERE round <= ? ORDER BY round, mixture_id", [last])
+    reports = warehouse.query("SELECT * FROM mix.predictor_reports WHERE round <= ? ORDER BY round", [last])
+    ok = scores.filter(pl.col("status") == "ok")
+    better = pl.col("m_objective").min() if search.minimize else pl.col("m_objective").max()
+    per_round = (scores.group_by("round").agg(pl.len().alias("trials"), (pl.col("status") == "ok").sum().alias("ok"))
+                 .join(ok.group_by("round").agg(better.alias("best"), pl.col("m_objective").median().alias("median")), on="round", how="left")
+                 .join(reports.select("round", "rows", "cv_spearman"), on="round", how="left").sort("round"))
+    parts = [f"<h2>3. Mixture search</h2><p>{len(search.proxies_per_round)} rounds of {search.proxies_per_round} proxy trainings "
+             f"({search.backend} backend, {search.token_budget:,} tokens each), objective "
+             f"{'minimised' if search.minimize else 'maximised'}: {html.escape(str(search.weights_by_name()))}.</p>",
+             table_html(per_round),
+             img(plots.line(per_round["round"].to_list(), {"best": per_round["best"].to_list(), "median": per_round["median"].to_list()},
+                            "Objective per round", "round", "objective"), "objective per round"),
+             img(weights_by_round(warehouse, n_domains, last), "weights by round")]
+    # candidates of round >= 1 were proposed with a predicted score before they were trained: out-of-sample
+    predicted = ok.filter(pl.col("predicted").is_not_null() & pl.col("predicted").is_not_nan())
+    if predicted.height >= 3:
+        rho = float(predicted.select(pl.corr("predicted", "m_objective", method="spearman")).item())
+        parts.append(img(plots.scatter(predicted["m_objective"].to_numpy(), predicted["predicted"].to_numpy(),
+                                       f"Predicted before training vs measured (Spearman {rho:.3f})", "measured", "predicted"), "predicted vs measured"))
+    return "".join(parts)
+
+
+def final_section(storage: ProjectStorage) -> str:
+    table = read_parquet(storage.path("final_mixture"))
+    summary = read_json(storage.path("final_mixture", "all", ".json"))
+    labels = [f"{s}: {lab}" for s, lab in zip(table["super_cluster"], table["label"])]
+    chart = plots.grouped_barh(labels, {c: table[c].to_list() for c in ("weight", "natural", "uniform")}, "Final mixture against natural and uniform")
+    measured = pl.DataFrame({"mixture": list(summary["measured"]), "objective": list(summary["measured"].values()),
+                             "std": [summary.get("measured_std", {}).get(k, float("nan")) for k in summary["measured"]]})
+    return (f"<h2>4. Final mixture</h2><p>From the predictor of round {summary['round']} ({summary['method']}): "
+            f"predicted objective {summary['predicted']:.4f}; best trained trial {summary['best_trial']['objective']:.4f}.</p>"
+            f"{img(chart, 'final mixture')}{table_html(table)}"
+            + (f"<h3>Measured on fresh proxy trainings</h3>{table_html(measured)}" if summary["measured"] else ""))
+
+
+@asset(group_name="report", deps=[final_mixture], code_version="1",
+       description="A self-contained HTML page (charts embedded) that tells the run's story from corpus to final mixture.")
+def run_report(context: AssetExecutionContext, storage: ProjectStorage, warehouse: Warehouse, search: SearchSettings) -> MaterializeResult:
+    start = time.perf_counter()
+    final = read_json(storage.path("final_mixture", "all", ".json"))
+    n_domains = len(final["weights"])
+    body = (corpus_section(warehouse) + cluster_section(storage, warehouse)
+            + search_section(warehouse, search, n_domains, final["round"]) + final_section(storage))
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>mix_assets run report</title><style>{STYLE}</style></head>"
+            f"<body><h1>mix_assets run report</h1><p class='note'>Run {context.run_id[:8]}, written {stamp}, seed {search.seed}. "
+            f"Weights of the final mixture: {html.escape(str({k: round(v, 4) for k, v in final['weights'].items()}))}</p>{body}</body></html>")
+    path = write_text(page, storage.path("run_report", "index", ".html"))
+    weights = np.array([final["weights"][str(i)] for i in range(n_domains)])
+    context.log.info(f"report: {len(page) / 1e3:.0f} kB in {time.perf_counter() - start:.1f}s -> {path}")
+    return MaterializeResult(metadata={
+        "path": MetadataValue.path(str(path)), "bytes": len(page), "sections": 4,
+        "final_weights": MetadataValue.json(dict(zip(weight_columns(n_domains), np.round(weights, 4).tolist()))),
+    })
