@@ -13,6 +13,7 @@ from mix_assets.assets.embeddings import embeddings
 from mix_assets.checks import DRIFT_THRESHOLD, assignment_problems, assignments_check_spec, drift_check_spec
 from mix_assets.core import kmeans, labels
 from mix_assets.core.storage import load_npy, read_json, read_npy, read_parquet, version_hash, write_json, write_npy, write_parquet
+from mix_assets.profiles import gpu_op_tags
 from mix_assets.resources import EmbeddingModel, ProjectStorage, Warehouse
 
 GROUP = "clusters"
@@ -35,7 +36,7 @@ class CentroidsConfig(Config):
     seed: int = 42
 
 
-@asset(group_name=GROUP, deps=[embeddings], code_version="1", tags={"dagster/pool": "gpu"},
+@asset(group_name=GROUP, deps=[embeddings], code_version="1", tags={"dagster/pool": "gpu"}, op_tags=gpu_op_tags(),
        description="K-means centroids (faiss) fit on a seeded sample of all shards' embeddings.")
 def centroids(context: AssetExecutionContext, config: CentroidsConfig, storage: ProjectStorage, embedder: EmbeddingModel) -> MaterializeResult:
     keys = _shards(context, storage, "embeddings", ".npy")

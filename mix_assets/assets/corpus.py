@@ -27,7 +27,7 @@ class RawShardsConfig(Config):
     tokenizer: str = "all-MiniLM-L6-v2"  # counts tokens; a tokenizer.json path or model folder
 
 
-def normalize_shard(key: str, path, fingerprint: dict, config: RawShardsConfig, storage: ProjectStorage, warehouse: Warehouse) -> tuple[pl.DataFrame, pl.DataFrame]:
+def normalize_shard(key: str, path, config: RawShardsConfig, storage: ProjectStorage) -> tuple[pl.DataFrame, pl.DataFrame]:
     result = ingest_shard(path, config.text_column, config.id_column, config.max_doc_bytes)
     docs, bad = result.documents, result.quarantine
     others = [k for k in storage.materialized("raw_shards") if k != key]
@@ -45,12 +45,6 @@ def normalize_shard(key: str, path, fingerprint: dict, config: RawShardsConfig, 
     docs = docs.with_columns(pl.Series("n_tokens", count_tokens(docs["text"].to_list(), config.tokenizer), dtype=pl.Int64))
     write_parquet(docs, storage.path("raw_shards", key))
     write_parquet(bad, storage.path("raw_shards_quarantine", key))
-    summary = pl.DataFrame({
-        "shard": [key], "file": [str(path)], "n_docs": [docs.height], "n_quarantined": [bad.height],
-        "n_bytes": [int(docs["n_bytes"].sum())], "n_tokens": [int(docs["n_tokens"].sum())],
-        **{k: [v] for k, v in fingerprint.items()},
-    })
-    warehouse.replace("shard_summaries", summary, where={"shard": key})
     return docs, bad
 
 
@@ -72,9 +66,15 @@ def raw_shards(context: AssetExecutionContext, config: RawShardsConfig, storage:
             bad = read_parquet(storage.path("raw_shards_quarantine", key), ["reason"])
             reused.append(key)
         else:
-            docs, bad = normalize_shard(key, path, fingerprint, config, storage, warehouse)
+            docs, bad = normalize_shard(key, path, config, storage)
             storage.mark_current("raw_shards", key, version)
             context.log.info(f"{key}: {docs.height} documents, {bad.height} quarantined ({time.perf_counter() - start:.1f}s) from {path}")
+        # written for reused shards too: the warehouse is a copy that may have been dropped or rebuilt
+        warehouse.replace("shard_summaries", pl.DataFrame({
+            "shard": [key], "file": [str(path)], "n_docs": [docs.height], "n_quarantined": [bad.height],
+            "n_bytes": [int(docs["n_bytes"].sum())], "n_tokens": [int(docs["n_tokens"].sum())],
+            **{k: [v] for k, v in fingerprint.items()},
+        }), where={"shard": key})
         for reason in bad["reason"].to_list():
             reasons[reason.split(" (")[0].split(" '")[0]] += 1
         totals.update(docs=docs.height, quarantined=bad.height, bytes=int(docs["n_bytes"].sum()), tokens=int(docs["n_tokens"].sum()))

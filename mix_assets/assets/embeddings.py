@@ -8,6 +8,7 @@ from dagster import AssetCheckResult, AssetExecutionContext, Config, Materialize
 from mix_assets.assets.corpus import SHARD_ASSET, raw_shards
 from mix_assets.checks import embeddings_check_spec, embeddings_problems
 from mix_assets.core.storage import read_parquet, version_hash, write_npy
+from mix_assets.profiles import gpu_op_tags
 from mix_assets.resources import EmbeddingModel, ProjectStorage
 
 
@@ -20,7 +21,7 @@ EMBEDDINGS_VERSION = "1"
 
 @asset(
     **{**SHARD_ASSET, "group_name": "embeddings"}, deps=[raw_shards], code_version=EMBEDDINGS_VERSION,
-    check_specs=[embeddings_check_spec], tags={"dagster/pool": "gpu"}, op_tags={"gpu": "optional"},
+    check_specs=[embeddings_check_spec], tags={"dagster/pool": "gpu"}, op_tags=gpu_op_tags(),
     description="L2-normalized sentence embeddings, one row per document of raw_shards (same order).",
 )
 def embeddings(context: AssetExecutionContext, config: EmbeddingsConfig, storage: ProjectStorage, embedder: EmbeddingModel) -> MaterializeResult:

@@ -15,6 +15,7 @@ from mix_assets.core.predictor import Predictor
 from mix_assets.core.proxies import bpe
 from mix_assets.core.storage import atomic_path, read_parquet, write_npy, write_parquet
 from mix_assets.partitions import round_index, round_key, round_partitions
+from mix_assets.profiles import gpu_op_tags
 from mix_assets.resources import ProjectStorage, SearchSettings, Warehouse
 
 GROUP = "search"
@@ -151,7 +152,7 @@ def weights_by_round(warehouse: Warehouse, n_domains: int, upto: str):
 
 # A step that dies outright (lost worker, full disk) is retried by the policy; failed trials inside
 # a step that finished are retried by RetryRequested below, up to ProxyTrialsConfig.trial_retries.
-@asset(**ROUND_ASSET, deps=[mixture_candidates, proxy_corpus], code_version="1", pool="proxy", retry_policy=RetryPolicy(max_retries=2, delay=5),
+@asset(**ROUND_ASSET, deps=[mixture_candidates, proxy_corpus], code_version="1", pool="proxy", retry_policy=RetryPolicy(max_retries=2, delay=5), op_tags=gpu_op_tags(),
        description="One proxy training per candidate, scored on the targets; each trial is saved as it finishes, so a rerun does only what is missing.")
 def proxy_trials(context: AssetExecutionContext, config: ProxyTrialsConfig, storage: ProjectStorage, search: SearchSettings) -> MaterializeResult:
     candidates = read_parquet(storage.path("mixture_candidates", context.partition_key))

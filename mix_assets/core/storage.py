@@ -48,6 +48,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         if local:
             os.replace(tmp, final)
         else:
+            final.fs.makedirs(final.parent.path, exist_ok=True)  # object stores: a no-op; file://: real folders
             final.fs.put_file(tmp, final.path)
     finally:
         if os.path.exists(tmp):

@@ -1,0 +1,48 @@
+"""Deployment profiles, picked by one environment variable, MIX_ASSETS_PROFILE:
+
+- local (default): the instance in dagster.yaml (sqlite under data/dagster), Dagster's default
+  multiprocess executor, artifacts under data/work.
+- cluster: every step in its own Kubernetes pod (dagster-k8s `k8s_job_executor`), GPU steps asking
+  for `nvidia.com/gpu` through their op tags, instance storage in Postgres (deploy/cluster/dagster.yaml
+  with dagster-postgres), input and artifacts on object storage (MIX_ASSETS_INPUT / MIX_ASSETS_WORK
+  set to s3://, gs://, ... URIs; fsspec reads them).
+"""
+
+import os
+
+PROFILES = ("local", "cluster")
+# what each step pod needs to see the same project the launching process sees
+FORWARDED_ENV = ["MIX_ASSETS_PROFILE", "MIX_ASSETS_INPUT", "MIX_ASSETS_WORK", "MIX_ASSETS_WAREHOUSE", "MIX_ASSETS_ROUNDS",
+                 "MIX_ASSETS_TOKEN_BUDGET", "MIX_ASSETS_DRIFT_THRESHOLD", "HF_HUB_OFFLINE", "AWS_ACCESS_KEY_ID",
+                 "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "GOOGLE_APPLICATION_CREDENTIALS"]
+
+
+def profile() -> str:
+    name = os.environ.get("MIX_ASSETS_PROFILE", "local")
+    if name not in PROFILES:
+        raise ValueError(f"MIX_ASSETS_PROFILE={name!r}: choose one of {', '.join(PROFILES)}")
+    return name
+
+
+def gpu_op_tags() -> dict:
+    """Op tags of a step that runs on a GPU when it has one: on the cluster, its pod requests
+    MIX_ASSETS_GPUS_PER_STEP GPUs (default 1); locally the `device="auto"` setting finds CUDA itself."""
+    if profile() != "cluster":
+        return {"gpu": "optional"}
+    gpus = os.environ.get("MIX_ASSETS_GPUS_PER_STEP", "1")
+    return {"gpu": "required", "dagster-k8s/config": {"container_config": {"resources": {"limits": {"nvidia.com/gpu": gpus}}}}}
+
+
+def executor():
+    """None keeps Dagster's default (multiprocess) executor; the cluster gets one pod per step."""
+    if profile() != "cluster":
+        return None
+    from dagster_k8s import k8s_job_executor
+
+    return k8s_job_executor.configured({
+        "job_namespace": os.environ.get("MIX_ASSETS_K8S_NAMESPACE", "dagster"),
+        "max_concurrent": int(os.environ.get("MIX_ASSETS_MAX_PODS", "64")),
+        "env_vars": [v for v in FORWARDED_ENV if v in os.environ],
+        # GPU pods are the scarce ones: at most this many at once, whatever max_concurrent allows
+        "tag_concurrency_limits": [{"key": "gpu", "value": "required", "limit": int(os.environ.get("MIX_ASSETS_MAX_GPU_PODS", "8"))}],
+    }, name="mix_assets_k8s")
