@@ -52,7 +52,7 @@ def test_every_stage_writes_its_artifacts_tables_and_checks(small):
     assert summaries["shard"].to_list() == keys and summaries["n_docs"].sum() == docs.height
     checks = {e.check_name: e.passed for r in project.results for e in r.get_asset_check_evaluations()}
     assert checks == {"finite_unit_norm": True, "every_document_assigned": True, "mapping_covers_kept_clusters": True,
-                      "no_empty_cluster": True, "ids_unique_across_shards": True}
+                      "no_empty_cluster": True, "ids_unique_across_shards": True, "assignment_drift": True}
 
 
 def test_adding_a_shard_materializes_only_that_shard(small):

@@ -98,7 +98,7 @@ def cluster_assignments(context: AssetExecutionContext, storage: ProjectStorage,
                   "max_drift": drift[worst]},
         check_results=[
             AssetCheckResult(check_name=assignments_check_spec.name, passed=not problems, metadata={"problems": "; ".join(problems[:20]) or "none"}),
-            AssetCheckResult(check_name=drift_check_spec.name, passed=drift[worst] <= DRIFT_THRESHOLD, severity=AssetCheckSeverity.WARN,
+            AssetCheckResult(check_name=drift_check_spec.name, passed=not drift[worst] > DRIFT_THRESHOLD, severity=AssetCheckSeverity.WARN,  # NaN: no baseline
                              metadata={"max_drift": drift[worst], "shard": worst, "threshold": DRIFT_THRESHOLD}),
         ],
     )

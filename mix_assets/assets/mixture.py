@@ -101,6 +101,7 @@ class FinalMixtureConfig(Config):
     proxy: ProxyTrialsConfig = ProxyTrialsConfig()
     eval_seed_offset: int = 99_991  # evaluation trials use seed + offset: not the samples the search saw
     eval_repeats: int = 3  # proxy scores vary with the sampled documents: average a few draws
+    generator: MixtureCandidatesConfig = MixtureCandidatesConfig()  # the pool's generator: give it the rounds' settings
 
 
 @asset(group_name=GROUP, deps=[predictor], code_version="1",
@@ -113,7 +114,7 @@ def final_mixture(context: AssetExecutionContext, config: FinalMixtureConfig, st
     model = Predictor.load(storage.path("predictor", last, ".json"))
     meta = load_meta(storage)
     tokens = np.asarray(meta["domain_tokens"], dtype=np.float64)
-    gen = generator_settings(MixtureCandidatesConfig(), search)
+    gen = generator_settings(config.generator, search)
     best = mixtures.best_mixture(model.predict, tokens, search.token_budget, gen, search.seed + 7, config.pool_size, search.minimize, config.method, config.top_k)
     natural, uniform = tokens / tokens.sum(), np.full(len(tokens), 1 / len(tokens))
     scored = scored_rows(warehouse, last)

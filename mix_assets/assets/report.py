@@ -110,7 +110,7 @@ def run_report(context: AssetExecutionContext, storage: ProjectStorage, warehous
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>mix_assets run report</title><style>{STYLE}</style></head>"
             f"<body><h1>mix_assets run report</h1><p class='note'>Run {context.run_id[:8]}, written {stamp}, seed {search.seed}. "
-            f"Weights of the final mixture: {html.escape(str({k: round(v, 4) for k, v in final['weights'].items()}))}</p>{body}</body></html>")
+            f"Final mixture (super-cluster: weight): {', '.join(f'{k}: {v:.4f}' for k, v in final['weights'].items())}</p>{body}</body></html>")
     path = write_text(page, storage.path("run_report", "index", ".html"))
     weights = np.array([final["weights"][str(i)] for i in range(n_domains)])
     context.log.info(f"report: {len(page) / 1e3:.0f} kB in {time.perf_counter() - start:.1f}s -> {path}")
