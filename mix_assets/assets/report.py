@@ -69,7 +69,8 @@ def search_section(warehouse: Warehouse, search: SearchSettings, n_domains: int,
     better = pl.col("m_objective").min() if search.minimize else pl.col("m_objective").max()
     per_round = (scores.group_by("round").agg(pl.len().alias("trials"), (pl.col("status") == "ok").sum().alias("ok"))
                  .join(ok.group_by("round").agg(better.alias("best"), pl.col("m_objective").median().alias("median")), on="round", how="left")
-                 .join(reports.select("round", "rows", "cv_spearman"), on="round", how="left").sort("round"))
+                 .join(reports.select("round", "rows", "cv_spearman"), on="round", how="left").sort("round")
+                 .with_columns(pl.col("best", "median").fill_null(float("nan"))))  # a round with no successful trial
     parts = [f"<h2>3. Mixture search</h2><p>{len(search.proxies_per_round)} rounds of {search.proxies_per_round} proxy trainings "
              f"({search.backend} backend, {search.token_budget:,} tokens each), objective "
              f"{'minimised' if search.minimize else 'maximised'}: {html.escape(str(search.weights_by_name()))}.</p>",
