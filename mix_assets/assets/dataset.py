@@ -9,7 +9,7 @@ from mix_assets import plots
 from mix_assets.assets.mixture import final_mixture, proxy_scores
 from mix_assets.assets.super_clusters import kept_documents, merged_clusters
 from mix_assets.core import clusterclip, export
-from mix_assets.core.storage import as_path, is_local, read_json, read_parquet, version_hash, write_csv, write_json, write_parquet, write_text
+from mix_assets.core.storage import as_path, is_local, read_json, read_parquet, write_csv, write_json, write_parquet, write_text
 from mix_assets.resources import ProjectStorage, SearchSettings, Warehouse
 
 GROUP = "dataset"
@@ -39,8 +39,9 @@ def interleave(parts: dict[int, np.ndarray], lengths: np.ndarray) -> np.ndarray:
 
 
 def write_parts(folder, table: pl.DataFrame, rows_per_part: int, version: str) -> None:
-    """Parts go to a fresh `v-<version>/` folder and manifest.json names them last, in one atomic
-    write: a run killed half-way leaves the previous set (or none) readable, never a partial one."""
+    """Parts go to a fresh `v-<version>/` folder (one per run attempt, so the live set is never
+    written over) and manifest.json names them last, in one atomic write: a run killed half-way
+    leaves the previous set (or none) readable, never a partial one."""
     parts = []
     for i, lo in enumerate(range(0, table.height, rows_per_part)):
         parts.append(f"v-{version}/part-{i:05d}.parquet")
@@ -103,7 +104,7 @@ def mixed_dataset(context: AssetExecutionContext, config: MixedDatasetConfig, st
     out = (docs[rows].with_columns(pl.Series("position", np.arange(len(rows))), pl.Series("times_in_dataset", draws[rows]))
            .join(texts, on=["doc_id", "shard"], how="left", maintain_order="left"))
     write_parts(storage.folder("mixed_dataset"), out.select("position", "doc_id", "text", "super_cluster", "cluster", "n_tokens", "times_in_dataset"),
-                config.docs_per_shard, version_hash(config.model_dump(), weights, out["doc_id"].to_list()))
+                config.docs_per_shard, f"{context.run_id[:8]}-{context.retry_number}")
     realized = out.group_by("super_cluster").agg(pl.col("n_tokens").sum()).sort("super_cluster")
     share = {int(s): t / realized["n_tokens"].sum() for s, t in zip(realized["super_cluster"], realized["n_tokens"])}
     epochs = (pl.DataFrame({"cluster": clusters, "draws": draws, "tokens": lengths * draws, "have": lengths})

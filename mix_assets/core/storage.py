@@ -20,10 +20,6 @@ import polars as pl
 from upath import UPath
 
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
 def as_path(path: str | os.PathLike) -> Path:
     """A pathlib.Path for local paths, a UPath for URIs (both share the pathlib API)."""
     return path if isinstance(path, UPath) else UPath(path)
@@ -44,7 +40,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; artifacts are shared like any other file
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; artifacts are read by other users and tools
         if local:
             os.replace(tmp, final)
         else:
