@@ -79,6 +79,8 @@ def cluster_assignments(context: AssetExecutionContext, storage: ProjectStorage,
         version = assignment_version(storage, key)
         if storage.is_current("cluster_assignments", key, ".parquet", version):
             out = read_parquet(storage.path("cluster_assignments", key))
+            ids = read_parquet(storage.path("raw_shards", key), columns=["doc_id"])["doc_id"]
+            problems += [f"{key}: {p}" for p in assignment_problems(ids, out, len(cents))]  # the check covers reused shards too
             reused += 1
         else:
             ids = read_parquet(storage.path("raw_shards", key), columns=["doc_id"])["doc_id"]

@@ -7,7 +7,7 @@ from dagster import AssetCheckResult, AssetExecutionContext, Config, Materialize
 
 from mix_assets.assets.corpus import SHARD_ASSET, raw_shards
 from mix_assets.checks import embeddings_check_spec, embeddings_problems
-from mix_assets.core.storage import read_parquet, version_hash, write_npy
+from mix_assets.core.storage import read_npy, read_parquet, version_hash, write_npy
 from mix_assets.profiles import gpu_op_tags
 from mix_assets.resources import EmbeddingModel, ProjectStorage
 
@@ -32,6 +32,8 @@ def embeddings(context: AssetExecutionContext, config: EmbeddingsConfig, storage
         version = version_hash("embeddings", EMBEDDINGS_VERSION, config.model_dump(), model, storage.version("raw_shards", key))
         if storage.is_current("embeddings", key, ".npy", version):
             reused += 1  # an earlier run, killed or not, finished this shard from the same documents and model
+            n_rows = read_parquet(storage.path("raw_shards", key), columns=["n_bytes"]).height
+            problems += [f"{key}: {p}" for p in embeddings_problems(read_npy(storage.path("embeddings", key, ".npy")), n_rows)]
             continue
         texts = read_parquet(storage.path("raw_shards", key), columns=["text"])["text"].to_list()
 
