@@ -47,11 +47,16 @@ def test_every_artifact_goes_through_the_storage_uri(project, tmp_path, scheme):
             docs.select("doc_id", "text").gather_every(2, offset=i).write_parquet(f)
     p.add_shards(["shard-0", "shard-1"])
     p.instance.add_dynamic_partitions("rounds", ["r0000"])
+    timed = {}
     for stages, parts in EVERY_STAGE:
         tags = {"dagster/asset_partition_range_start": "shard-0", "dagster/asset_partition_range_end": "shard-1"} if parts == "shards" else None
-        materialize([*all_assets, *all_checks], instance=p.instance, resources=p.resources, selection=AssetSelection.assets(*stages),
-                    partition_key="r0000" if parts == "rounds" else None, tags=tags,
-                    run_config={"ops": {k: v for k, v in CONFIG.items() if k in stages}})
+        result = materialize([*all_assets, *all_checks], instance=p.instance, resources=p.resources, selection=AssetSelection.assets(*stages),
+                             partition_key="r0000" if parts == "rounds" else None, tags=tags,
+                             run_config={"ops": {k: v for k, v in CONFIG.items() if k in stages}})
+        for event in result.get_asset_materialization_events():
+            mat = event.event_specific_data.materialization
+            timed[mat.asset_key.to_user_string()] = "seconds" in mat.metadata
+    assert set(timed) == {k.to_user_string() for a in all_assets for k in a.keys} and all(timed.values()), timed  # every stage, timed
 
     work = UPath(f"{root}/work")
     written = {f.relative_to(work).as_posix() if scheme == "file" else f.path.split("/work/", 1)[1] for f in work.rglob("*") if f.is_file()}

@@ -71,6 +71,7 @@ ASSIGNMENTS_VERSION = "1"
 @asset(**{**SHARD_ASSET, "group_name": GROUP}, deps=[centroids, embeddings], code_version=ASSIGNMENTS_VERSION, check_specs=[assignments_check_spec, drift_check_spec],
        description="Nearest centroid of every document of the shard, with its squared distance.")
 def cluster_assignments(context: AssetExecutionContext, storage: ProjectStorage, warehouse: Warehouse) -> MaterializeResult:
+    began = time.perf_counter()
     cents = load_npy(storage.path("centroids", "all", ".npy"))
     fit = storage.path("centroids", "all", ".json")
     baseline = read_json(fit)["fit_mean_distance"] if fit.exists() else float("nan")  # centroids from before drift was tracked
@@ -96,7 +97,9 @@ def cluster_assignments(context: AssetExecutionContext, storage: ProjectStorage,
         warehouse.replace("assignment_drift", pl.DataFrame({"shard": [key], "centroids": [storage.version("centroids")], "drift": [value]}), where={"shard": key})
     worst = max(drift, key=drift.get)
     return MaterializeResult(
-        metadata={"documents": int(counts.sum()), "reused_shards": reused, "clusters_hit": int((counts > 0).sum()), "k": len(cents),
+        metadata={"seconds": round(time.perf_counter() - began, 2), "documents": int(counts.sum()),
+                  "docs_per_second": round(int(counts.sum()) / max(time.perf_counter() - began, 1e-9), 1),
+                  "reused_shards": reused, "clusters_hit": int((counts > 0).sum()), "k": len(cents),
                   "max_drift": drift[worst]},
         check_results=[
             AssetCheckResult(check_name=assignments_check_spec.name, passed=not problems, metadata={"problems": "; ".join(problems[:20]) or "none"}),
@@ -135,6 +138,7 @@ def sample_texts(storage: ProjectStorage, docs: pl.DataFrame, group: str, per_gr
 @asset(group_name=GROUP, deps=[cluster_assignments, quality_signals, raw_shards], code_version="1",
        description="Per cluster: documents, tokens, bytes, mean quality, mean distance and a c-TF-IDF label.")
 def cluster_stats(context: AssetExecutionContext, config: ClusterStatsConfig, storage: ProjectStorage, warehouse: Warehouse) -> MaterializeResult:
+    began = time.perf_counter()
     k = len(load_npy(storage.path("centroids", "all", ".npy")))
     docs = documents_table(context, storage)
     agg = docs.group_by("cluster").agg(
@@ -149,6 +153,7 @@ def cluster_stats(context: AssetExecutionContext, config: ClusterStatsConfig, st
     warehouse.replace("cluster_stats", stats)
     top = stats.sort("n_tokens", descending=True)
     return MaterializeResult(metadata={
+        "seconds": round(time.perf_counter() - began, 2),
         "clusters": k, "documents": docs.height, "tokens": int(stats["n_tokens"].sum()),
         "largest_share": float(top["n_tokens"][0] / max(stats["n_tokens"].sum(), 1)),
         "cluster_sizes": plots.barh([f"{c}: {lab}" for c, lab in zip(top["cluster"], top["label"])], top["n_tokens"].to_list(), "Tokens per cluster", "tokens"),

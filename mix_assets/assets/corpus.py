@@ -50,6 +50,7 @@ def normalize_shard(key: str, path, config: RawShardsConfig, storage: ProjectSto
 
 @asset(**SHARD_ASSET, code_version=RAW_SHARDS_VERSION, description="Normalized documents of one input shard; refused rows go to raw_shards_quarantine.")
 def raw_shards(context: AssetExecutionContext, config: RawShardsConfig, storage: ProjectStorage, warehouse: Warehouse) -> MaterializeResult:
+    began = time.perf_counter()
     totals: Counter = Counter()
     reasons: Counter = Counter()
     versions: dict[str, str] = {}
@@ -81,6 +82,8 @@ def raw_shards(context: AssetExecutionContext, config: RawShardsConfig, storage:
     if reused:
         context.log.info(f"reused {len(reused)} shards already normalized from the same file and config: {reused[:10]}")
     return MaterializeResult(metadata={
+        "seconds": round(time.perf_counter() - began, 2),
+        "docs_per_second": round(totals["docs"] / max(time.perf_counter() - began, 1e-9), 1),
         "shards": len(context.partition_keys), "reused_shards": len(reused), "documents": totals["docs"], "quarantined": totals["quarantined"],
         "bytes": totals["bytes"], "tokens": totals["tokens"],
         "quarantine_reasons": MetadataValue.json(dict(reasons)),
@@ -103,6 +106,7 @@ QUALITY_VERSION = "1"
 
 @asset(**SHARD_ASSET, deps=[raw_shards], code_version=QUALITY_VERSION, description="Per-document Gopher/C4 quality signals and a combined score in [0, 1].")
 def quality_signals(context: AssetExecutionContext, config: QualitySignalsConfig, storage: ProjectStorage) -> MaterializeResult:
+    began = time.perf_counter()
     unknown = set(config.rules) - set(quality.rule_fields())
     if unknown:
         raise ValueError(f"unknown quality rules {sorted(unknown)}; known: {quality.rule_fields()}")
@@ -123,6 +127,8 @@ def quality_signals(context: AssetExecutionContext, config: QualitySignalsConfig
         context.log.info(f"{key}: scored {docs.height} documents, mean quality {q['quality'].mean():.3f}")
     allq = pl.concat(scores)
     return MaterializeResult(metadata={
+        "seconds": round(time.perf_counter() - began, 2),
+        "docs_per_second": round(len(allq) / max(time.perf_counter() - began, 1e-9), 1),
         "documents": len(allq), "reused_shards": reused, "mean_quality": float(allq.mean() or 0.0),
         "share_below_0.5": float((allq < 0.5).mean() or 0.0), "classifier": config.classifier_path or "none (rules only)",
     })

@@ -1,5 +1,6 @@
 """The mixed training set that follows a mixture, and the mixture in the formats trainers read."""
 import shutil
+import time
 
 import numpy as np
 import polars as pl
@@ -66,6 +67,7 @@ def read_parts(folder) -> pl.DataFrame:
 @asset(group_name=GROUP, deps=[final_mixture, merged_clusters], code_version="1",
        description="Documents in training order following a mixture at a token budget (uniform or ClusterClip within each super-cluster).")
 def mixed_dataset(context: AssetExecutionContext, config: MixedDatasetConfig, storage: ProjectStorage) -> MaterializeResult:
+    began = time.perf_counter()
     docs = kept_documents(storage, ["n_tokens"])
     if config.weights is not None:
         weights = {int(k): float(v) for k, v in config.weights.items()}
@@ -112,6 +114,7 @@ def mixed_dataset(context: AssetExecutionContext, config: MixedDatasetConfig, st
     labels = [f"{s}" for s in sorted(weights)]
     context.log.info(f"mixed dataset: {len(rows)} documents, {int(lengths[rows].sum())} tokens, sampling={config.sampling}")
     return MaterializeResult(metadata={
+        "seconds": round(time.perf_counter() - began, 2),
         "documents": len(rows), "tokens": int(lengths[rows].sum()), "unique_documents": int((draws > 0).sum()),
         "max_repeats": int(draws.max(initial=0)), "sampling": config.sampling,
         "requested_vs_realized": plots.grouped_barh(labels, {"requested": [weights[s] / total for s in sorted(weights)],
@@ -127,6 +130,7 @@ class MixtureExportsConfig(Config):
 @asset(group_name=GROUP, deps=[final_mixture, proxy_scores], code_version="1",
        description="The final mixture as a Megatron-LM/NeMo --data-path blend, Hugging Face interleave_datasets arguments, and olmix-style ratios.csv / metrics.csv of every trial.")
 def mixture_exports(context: AssetExecutionContext, config: MixtureExportsConfig, storage: ProjectStorage, warehouse: Warehouse, search: SearchSettings) -> MaterializeResult:
+    began = time.perf_counter()
     final = read_parquet(storage.path("final_mixture"))
     by_path = {config.data_prefix.format(id=s): w for s, w in zip(final["super_cluster"], final["weight"])}
     folder = storage.folder("mixture_exports")
@@ -140,5 +144,5 @@ def mixture_exports(context: AssetExecutionContext, config: MixtureExportsConfig
     write_text(export.to_json(hf) + "\n", folder / "hf_interleave.json")
     write_csv(ratios, folder / "ratios.csv")
     write_csv(metrics, folder / "metrics.csv")
-    return MaterializeResult(metadata={"megatron_data_path": blend, "hf_interleave": MetadataValue.json(hf),
+    return MaterializeResult(metadata={"seconds": round(time.perf_counter() - began, 2), "megatron_data_path": blend, "hf_interleave": MetadataValue.json(hf),
                                        "trials_exported": ratios.height, "folder": MetadataValue.path(str(folder))})

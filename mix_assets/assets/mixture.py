@@ -1,5 +1,6 @@
 """Per round: proxy scores and the predictor fitted on every score so far. Then the final mixture."""
 import json
+import time
 
 import numpy as np
 import polars as pl
@@ -19,6 +20,7 @@ from mix_assets.resources import ProjectStorage, SearchSettings, Warehouse
 @asset(**ROUND_ASSET, deps=[proxy_trials, mixture_candidates], code_version="1",
        description="The round's trials as a table (round, mixture id, weights, every metric, seconds, backend, status), joined to the candidates by id.")
 def proxy_scores(context: AssetExecutionContext, storage: ProjectStorage, warehouse: Warehouse) -> MaterializeResult:
+    began = time.perf_counter()
     key = context.partition_key
     candidates = read_parquet(storage.path("mixture_candidates", key))
     records = [json.loads(p.read_text()) for p in sorted(storage.folder("proxy_trials").joinpath(key).glob("*.json"))]
@@ -40,6 +42,7 @@ def proxy_scores(context: AssetExecutionContext, storage: ProjectStorage, wareho
     ok = table.filter(pl.col("status") == "ok")
     by_kind = ok.group_by("kind").agg(pl.col("m_objective").min().alias("best"), pl.col("m_objective").mean().alias("mean"), pl.len()).sort("kind") if ok.height else ok
     return MaterializeResult(metadata={
+        "seconds": round(time.perf_counter() - began, 2),
         "trials": table.height, "ok": ok.height, "failed": int((table["status"] == "failed").sum()),
         "best_objective": float(ok["m_objective"].min()) if ok.height else float("nan"),
         "by_kind": plots.md_table(by_kind) if ok.height else MetadataValue.md("no successful trial"),
@@ -72,6 +75,7 @@ def settings_from(config: PredictorConfig, seed: int) -> core_predictor.Predicto
 @asset(**ROUND_ASSET, deps=[proxy_scores], code_version="1",
        description="LightGBM on every (mixture, objective) of this and earlier rounds; cross-validated Spearman / MAE and a predicted-vs-measured plot.")
 def predictor(context: AssetExecutionContext, config: PredictorConfig, storage: ProjectStorage, warehouse: Warehouse, search: SearchSettings) -> MaterializeResult:
+    began = time.perf_counter()
     key = context.partition_key
     rows = scored_rows(warehouse, key)
     n_domains = len(load_meta(storage)["domain_tokens"])
@@ -87,6 +91,7 @@ def predictor(context: AssetExecutionContext, config: PredictorConfig, storage: 
     warehouse.replace("predictor_reports", report, where={"round": key})
     context.log.info(f"predictor {key}: {len(y)} rows, CV Spearman {cv['spearman']:.3f}, MAE {cv['mae']:.4f}")
     return MaterializeResult(metadata={
+        "seconds": round(time.perf_counter() - began, 2),
         "rows": len(y), "rounds_used": round_index(key) + 1, "cv_spearman": cv["spearman"], "cv_mae": cv["mae"],
         "predicted_vs_measured": plots.scatter(y, cv["oof"], f"Out-of-fold prediction, round {key} (Spearman {cv['spearman']:.3f})",
                                                "measured objective", "predicted objective"),
@@ -107,6 +112,7 @@ class FinalMixtureConfig(Config):
 @asset(group_name=GROUP, deps=[predictor], code_version="1",
        description="The mixture to train on: the last round's predictor's optimum, with natural and uniform mixtures measured side by side.")
 def final_mixture(context: AssetExecutionContext, config: FinalMixtureConfig, storage: ProjectStorage, warehouse: Warehouse, search: SearchSettings) -> MaterializeResult:
+    began = time.perf_counter()
     rounds = sorted(p.name[:-5] for p in storage.folder("predictor").glob("r*.json"))
     if not rounds:
         raise FileNotFoundError("no predictor yet; run at least one round (mixture_candidates .. predictor)")
@@ -138,6 +144,7 @@ def final_mixture(context: AssetExecutionContext, config: FinalMixtureConfig, st
         tmp.write_text(json.dumps(summary, indent=1))
     context.log.info(f"final mixture {summary['mixture_id']}: predicted {summary['predicted']:.4f}, measured {measured}")
     return MaterializeResult(metadata={
+        "seconds": round(time.perf_counter() - began, 2),
         "round": last, "predicted_objective": summary["predicted"], "best_trial_objective": float(best_trial["m_objective"]),
         **{f"measured_{k}": float(v) for k, v in measured.items()},
         "weights": plots.grouped_barh([f"{i}: {lab}" for i, lab in enumerate(meta["labels"])],

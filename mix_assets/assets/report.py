@@ -116,6 +116,6 @@ def run_report(context: AssetExecutionContext, storage: ProjectStorage, warehous
     weights = np.array([final["weights"][str(i)] for i in range(n_domains)])
     context.log.info(f"report: {len(page) / 1e3:.0f} kB in {time.perf_counter() - start:.1f}s -> {path}")
     return MaterializeResult(metadata={
-        "path": MetadataValue.path(str(path)), "bytes": len(page), "sections": 4,
+        "seconds": round(time.perf_counter() - start, 2), "path": MetadataValue.path(str(path)), "bytes": len(page), "sections": 4,
         "final_weights": MetadataValue.json(dict(zip(weight_columns(n_domains), np.round(weights, 4).tolist()))),
     })

@@ -31,6 +31,7 @@ class ProxyCorpusConfig(Config):
 @asset(group_name=GROUP, deps=[merged_clusters], code_version="1",
        description="BPE vocabulary trained on the kept documents; their token ids by super-cluster, and the tokenized targets.")
 def proxy_corpus(context: AssetExecutionContext, config: ProxyCorpusConfig, storage: ProjectStorage, search: SearchSettings) -> MaterializeResult:
+    began = time.perf_counter()
     supers = read_parquet(storage.path("merged_clusters"))
     docs = kept_documents(storage, ["text"])
     start = time.perf_counter()
@@ -58,7 +59,7 @@ def proxy_corpus(context: AssetExecutionContext, config: ProxyCorpusConfig, stor
     with atomic_path(folder / "meta.json") as tmp:
         tmp.write_text(json.dumps(meta))
     context.log.info(f"proxy corpus: {docs.height} documents, {len(flat)} tokens, vocab {tok.get_vocab_size()}, {time.perf_counter() - start:.1f}s")
-    return MaterializeResult(metadata={"documents": docs.height, "tokens": int(len(flat)), "vocab_size": tok.get_vocab_size(),
+    return MaterializeResult(metadata={"seconds": round(time.perf_counter() - began, 2), "documents": docs.height, "tokens": int(len(flat)), "vocab_size": tok.get_vocab_size(),
                                        "targets": MetadataValue.json(weights), "tokens_per_super_cluster": MetadataValue.json(per_domain.tolist())})
 
 
@@ -100,6 +101,7 @@ def generator_settings(config: MixtureCandidatesConfig, search: SearchSettings) 
        description="Round 0: Dirichlet mixtures around the token prior; later rounds: predicted best of a large pool, sampled.")
 def mixture_candidates(context: AssetExecutionContext, config: MixtureCandidatesConfig, storage: ProjectStorage,
                        warehouse: Warehouse, search: SearchSettings) -> MaterializeResult:
+    began = time.perf_counter()
     r = round_index(context.partition_key)
     if r >= len(search.proxies_per_round):
         raise ValueError(f"round {context.partition_key} is beyond the schedule {search.proxies_per_round}")
@@ -134,6 +136,7 @@ def mixture_candidates(context: AssetExecutionContext, config: MixtureCandidates
     warehouse.replace("mixture_candidates", table, where={"round": context.partition_key})
     labels = meta["labels"]
     return MaterializeResult(metadata={
+        "seconds": round(time.perf_counter() - began, 2),
         "candidates": table.height, "round": r, "proxies_planned": m,
         "mean_weights": plots.barh([f"{i}: {lab}" for i, lab in enumerate(labels)], weights.mean(axis=0).tolist(),
                                    f"Mean candidate weight per super-cluster, round {r}", "weight"),

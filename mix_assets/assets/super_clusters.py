@@ -1,5 +1,7 @@
 """Pruned clusters (quality threshold) and merged super-clusters: the domains the search mixes."""
 
+import time
+
 import numpy as np
 import polars as pl
 from dagster import AssetExecutionContext, Config, MaterializeResult, asset
@@ -20,6 +22,7 @@ class PrunedClustersConfig(Config):
 
 @asset(group_name=GROUP, deps=[cluster_stats], code_version="1", description="Every cluster with kept / dropped and the reason.")
 def pruned_clusters(context: AssetExecutionContext, config: PrunedClustersConfig, storage: ProjectStorage, warehouse: Warehouse) -> MaterializeResult:
+    began = time.perf_counter()
     stats = read_parquet(storage.path("cluster_stats"))
     pruned = merge.prune(stats, config.min_mean_quality, config.min_docs)
     write_parquet(pruned, storage.path("pruned_clusters"))
@@ -27,6 +30,7 @@ def pruned_clusters(context: AssetExecutionContext, config: PrunedClustersConfig
     dropped = pruned.filter(~pl.col("kept"))
     context.log.info(f"kept {pruned.height - dropped.height} of {pruned.height} clusters")
     return MaterializeResult(metadata={
+        "seconds": round(time.perf_counter() - began, 2),
         "clusters": pruned.height, "kept": pruned.height - dropped.height, "dropped": dropped.height,
         "dropped_tokens_share": float(dropped["n_tokens"].sum() / max(stats["n_tokens"].sum(), 1)),
         "dropped_clusters": plots.md_table(dropped.select("cluster", "n_docs", "mean_quality", "reason", "label")),
@@ -45,6 +49,7 @@ class MergedClustersConfig(Config):
 @asset(group_name=GROUP, deps=[pruned_clusters, centroids], code_version="1",
        description="Super-clusters of the kept clusters; mapping cluster -> super-cluster and token counts (the mixture prior).")
 def merged_clusters(context: AssetExecutionContext, config: MergedClustersConfig, storage: ProjectStorage, warehouse: Warehouse) -> MaterializeResult:
+    began = time.perf_counter()
     pruned = read_parquet(storage.path("pruned_clusters"))
     kept = pruned.filter("kept")
     cents = load_npy(storage.path("centroids", "all", ".npy"))
@@ -68,6 +73,7 @@ def merged_clusters(context: AssetExecutionContext, config: MergedClustersConfig
     warehouse.replace("super_clusters", supers)
     context.log.info(f"merged {kept.height} clusters into {supers.height} super-clusters ({config.method}, distance {config.distance})")
     return MaterializeResult(metadata={
+        "seconds": round(time.perf_counter() - began, 2),
         "super_clusters": supers.height, "kept_clusters": kept.height, "method": config.method, "distance": config.distance,
         "token_shares": plots.barh([f"{s}: {lab}" for s, lab in zip(supers["super_cluster"], supers["label"])],
                                    supers["token_share"].to_list(), "Natural mixture (token share) per super-cluster", "share"),
