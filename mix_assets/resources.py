@@ -33,8 +33,7 @@ class ProjectStorage(ConfigurableResource):
     def is_current(self, asset: str, key: str, suffix: str, version: str) -> bool:
         """True when `asset`'s artifact for `key` exists and was made from exactly `version`'s inputs,
         so a rerun (after a crash, or of a whole range) can skip it."""
-        stamp = self.path(asset, key, ".version")
-        return stamp.exists() and stamp.read_text().strip() == version and self.path(asset, key, suffix).exists()
+        return self.version(asset, key) == version and self.path(asset, key, suffix).exists()
 
     def version(self, asset: str, key: str = "all") -> str | None:
         stamp = self.path(asset, key, ".version")
@@ -77,7 +76,8 @@ class Warehouse(DuckDBResource):
     database: str = Field(default_factory=lambda: os.environ.get("MIX_ASSETS_WAREHOUSE", "data/warehouse.duckdb"))
 
     def replace(self, table: str, df: pl.DataFrame, where: dict[str, str] | None = None) -> None:
-        """Idempotent write: the whole table, or only the rows matching `where` (e.g. one shard)."""
+        """Idempotent write: the whole table, or only the rows matching `where` (e.g. one shard, or a
+        list of shards in one transaction)."""
         Path(self.database).parent.mkdir(parents=True, exist_ok=True)
         arrow = df.to_arrow()  # noqa: F841 - referenced by name in the SQL below
         name = f"{SCHEMA}.{table}"
@@ -92,8 +92,9 @@ class Warehouse(DuckDBResource):
                 for col, typ in con.execute("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM arrow)").fetchall():
                     if col not in have:  # a newer version of the asset adds a column: older rows get NULL
                         con.execute(f'ALTER TABLE {name} ADD COLUMN "{col}" {typ}')
-                cond = " AND ".join(f"{k} = ?" for k in where)
-                con.execute(f"DELETE FROM {name} WHERE {cond}", list(where.values()))
+                values = {k: v if isinstance(v, list | tuple) else [v] for k, v in where.items()}
+                cond = " AND ".join(f"{k} IN ({', '.join('?' * len(v))})" for k, v in values.items())
+                con.execute(f"DELETE FROM {name} WHERE {cond}", [x for v in values.values() for x in v])
                 con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM arrow")
             con.execute("COMMIT")
 

@@ -38,8 +38,8 @@ def recluster_sensor(context: SensorEvaluationContext, storage: ProjectStorage, 
     current = storage.version("centroids")
     if current is None:
         return SkipReason("no centroids yet")
-    shards = [k for k in context.instance.get_dynamic_partitions(shard_partitions.name) if storage.version("embeddings", k)]
-    stale = [k for k in shards if storage.version("cluster_assignments", k) != assignment_version(storage, k)]
+    embedded = {k: v for k in context.instance.get_dynamic_partitions(shard_partitions.name) if (v := storage.version("embeddings", k))}
+    stale = [k for k, v in embedded.items() if storage.version("cluster_assignments", k) != assignment_version(current, v)]
     if stale:
         return SensorResult(run_requests=[RunRequest(partition_key=k, run_key=f"assign-{k}-{current}", asset_selection=[AssetKey("cluster_assignments")])
                                           for k in stale])
@@ -47,7 +47,7 @@ def recluster_sensor(context: SensorEvaluationContext, storage: ProjectStorage, 
         if warehouse.has_table("assignment_drift") else None
     fitted = read_json(storage.path("centroids", "all", ".json")).get("shards", {})
     if drifted is not None:  # only shards the fit never saw call for a refit: a refit cannot fix the others
-        drifted = drifted.filter([fitted.get(k) != storage.version("embeddings", k) for k in drifted["shard"]])
+        drifted = drifted.filter([fitted.get(k) != embedded.get(k) for k in drifted["shard"]])
     if drifted is None or drifted.height == 0:
         return SkipReason(f"every shard new since the fit is within drift {DRIFT_THRESHOLD} of centroids {current}")
     context.log.info(f"refitting: {drifted.height} shards drifted past {DRIFT_THRESHOLD} (worst {drifted['drift'].max():.2f})")

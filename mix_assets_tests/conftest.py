@@ -131,3 +131,19 @@ def cli_env(project: "Project", tmp_path: Path, **extra: str) -> dict:
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     return {**os.environ, "DAGSTER_HOME": str(home), "MIX_ASSETS_INPUT": str(project.input), "MIX_ASSETS_WORK": str(project.work),
             "MIX_ASSETS_WAREHOUSE": str(tmp_path / "warehouse.duckdb"), **extra}
+
+
+def shard_env(project: "Project", tmp_path: Path) -> dict:
+    """cli_env with every input file already registered as a shard partition in that instance."""
+    env = cli_env(project, tmp_path)
+    DagsterInstance.from_config(env["DAGSTER_HOME"]).add_dynamic_partitions("shards", sorted(f.stem for f in project.input.iterdir()))
+    return env
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on, for servers the tests start."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -15,7 +15,7 @@ from mix_assets.assets.dataset import read_parts
 from mix_assets.core.proxies.corpus import ProxyCorpus, ngram_trial, trial_seed
 from mix_assets.core.storage import read_json
 from mix_assets.resources import EmbeddingModel
-from mix_assets_tests.conftest import ROOT, cli_env, corpus_sample, write_shards
+from mix_assets_tests.conftest import ROOT, cli_env, corpus_sample, shard_env, write_shards
 
 
 def cli(args: list[str], env: dict, **kw):
@@ -105,12 +105,6 @@ def test_killed_embedding_range_resumes_with_only_missing_shards(project, tmp_pa
     for key in keys:
         texts = pl.read_parquet(p.work / "raw_shards" / f"{key}.parquet")["text"].to_list()
         np.testing.assert_allclose(np.load(emb / f"{key}.npy"), model.encode(texts), atol=1e-6)
-
-
-def shard_env(p, tmp_path) -> dict:
-    env = cli_env(p, tmp_path)
-    DagsterInstance.from_config(env["DAGSTER_HOME"]).add_dynamic_partitions("shards", sorted(f.stem for f in p.input.iterdir()))
-    return env
 
 
 def test_killed_kmeans_leaves_the_old_centroids_then_refits_identically(searcher, tmp_path):

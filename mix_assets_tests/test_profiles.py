@@ -14,7 +14,7 @@ from upath import UPath
 from mix_assets.assets import all_assets
 from mix_assets.checks import all_checks
 from mix_assets.resources import ProjectStorage
-from mix_assets_tests.conftest import ROOT, corpus_sample
+from mix_assets_tests.conftest import ROOT, corpus_sample, free_port
 
 EVERY_STAGE = [
     (["raw_shards", "quality_signals", "embeddings"], "shards"),
@@ -106,7 +106,6 @@ def postgres():
     """A throwaway PostgreSQL server on loopback (Debian's postgresql package), trust auth."""
     import glob
     import shutil
-    import socket
     import tempfile
 
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
@@ -118,9 +117,7 @@ def postgres():
     if os.geteuid() == 0:  # initdb refuses root: run the server as Debian's postgres user
         shutil.chown(data, "postgres", "postgres")
         as_user = ["runuser", "-u", "postgres", "--"]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     run = lambda *cmd: subprocess.run([*as_user, *cmd], check=True, capture_output=True, text=True, timeout=120)  # noqa: E731
     run(f"{bindir}/initdb", "-D", f"{data}/db", "-U", "postgres", "--auth=trust")
     run(f"{bindir}/pg_ctl", "-D", f"{data}/db", "-w", "-l", f"{data}/log", "-o", f"-p {port} -k {data} -c listen_addresses=127.0.0.1", "start")

@@ -2,34 +2,25 @@
 its materialization metadata read back through the GraphQL API, as the UI and scripts do."""
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
 import requests
-from dagster import DagsterInstance
 from dagster_graphql import DagsterGraphQLClient
 
-from mix_assets_tests.conftest import ROOT, cli_env, corpus_sample, write_shards
+from mix_assets_tests.conftest import ROOT, corpus_sample, free_port, shard_env, write_shards
 
 METADATA = """query ($path: [String!]!) { assetOrError(assetKey: {path: $path}) { ... on Asset {
   assetMaterializations(limit: 1) { partition runId metadataEntries { label
     ... on IntMetadataEntry { intValue } ... on FloatMetadataEntry { floatValue } ... on TextMetadataEntry { text } } } } } }"""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def ui(project, tmp_path):
     keys = write_shards(corpus_sample(3, seed=8), project.input, 1)
-    env = cli_env(project, tmp_path)
-    DagsterInstance.from_config(env["DAGSTER_HOME"]).add_dynamic_partitions("shards", keys)
+    env = shard_env(project, tmp_path)
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)

@@ -76,8 +76,9 @@ def cluster_assignments(context: AssetExecutionContext, storage: ProjectStorage,
     fit = storage.path("centroids", "all", ".json")
     baseline = read_json(fit)["fit_mean_distance"] if fit.exists() else float("nan")  # centroids from before drift was tracked
     problems, counts, reused, drift = [], np.zeros(len(cents), np.int64), 0, {}
+    current = storage.version("centroids")
     for key in context.partition_keys:
-        version = assignment_version(storage, key)
+        version = assignment_version(current, storage.version("embeddings", key))
         if storage.is_current("cluster_assignments", key, ".parquet", version):
             out = read_parquet(storage.path("cluster_assignments", key))
             ids = read_parquet(storage.path("raw_shards", key), columns=["doc_id"])["doc_id"]
@@ -93,8 +94,8 @@ def cluster_assignments(context: AssetExecutionContext, storage: ProjectStorage,
         counts += np.bincount(out["cluster"].to_numpy(), minlength=len(cents))
         drift[key] = float(out["distance"].mean() or 0.0) / max(baseline, 1e-12)
         context.log.info(f"{key}: assigned {out.height} documents, drift {drift[key]:.3f} (mean distance over the fit's)")
-    for key, value in drift.items():
-        warehouse.replace("assignment_drift", pl.DataFrame({"shard": [key], "centroids": [storage.version("centroids")], "drift": [value]}), where={"shard": key})
+    warehouse.replace("assignment_drift", pl.DataFrame({"shard": list(drift), "centroids": [current] * len(drift), "drift": list(drift.values())}),
+                      where={"shard": list(drift)})
     worst = max(drift, key=drift.get)
     return MaterializeResult(
         metadata={"seconds": round(time.perf_counter() - began, 2), "documents": int(counts.sum()),
@@ -109,9 +110,9 @@ def cluster_assignments(context: AssetExecutionContext, storage: ProjectStorage,
     )
 
 
-def assignment_version(storage: ProjectStorage, key: str) -> str:
-    """What a shard's assignments are made from: these centroids and that shard's embeddings."""
-    return version_hash("cluster_assignments", ASSIGNMENTS_VERSION, storage.version("centroids"), storage.version("embeddings", key))
+def assignment_version(centroids: str | None, embeddings: str | None) -> str:
+    """What a shard's assignments are made from: the centroids' stamp and that shard's embeddings' stamp."""
+    return version_hash("cluster_assignments", ASSIGNMENTS_VERSION, centroids, embeddings)
 
 
 class ClusterStatsConfig(Config):
