@@ -174,6 +174,10 @@ def main() -> int:
         pq.write_table(pa.table({"doc_id": [r[0] for r in part], "text": [r[2] for r in part]}),
                        f"{args.targets}/{name}.parquet", compression="zstd", compression_level=19)
     print(f"total {sum(len(r[2].encode()) for r in rows)/1e6:.2f} MB, {len(rows)} docs", file=sys.stderr)
+    # target text must not be in the corpus, nor one document in two targets (data/README.md)
+    from decontaminate_targets import decontaminate
+
+    print(decontaminate(Path(args.out).parent), file=sys.stderr)
     return 0
 
 
