@@ -82,3 +82,19 @@ def test_merge_into_a_fixed_number_of_super_clusters():
     sub_centroids = np.concatenate([x[truth == g][:3] for g in range(4)])
     assert merge.merge(sub_centroids, "ward", 1.5, n_super=4).tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
     assert merge.merge(sub_centroids, "ward", 1.5, n_super=2).max() == 1
+
+
+def test_drift_baseline_expects_new_documents_like_the_fit_to_read_as_one():
+    rng = np.random.default_rng(0)
+    means = rng.normal(0, 30, (12, 16))  # far apart: every document's nearest centroid is its own cluster's
+
+    def draw(n):
+        labels = rng.integers(0, 12, n)
+        return (means[labels] + rng.normal(0, 1, (n, 16))).astype(np.float32), labels
+
+    fit, labels = draw(96)  # 8 documents a cluster, as a small corpus has
+    cents = np.stack([fit[labels == c].mean(axis=0) for c in range(12)])  # the fixed point k-means reaches
+    fresh = np.concatenate([kmeans.assign(draw(96)[0], cents)[1] for _ in range(50)]).mean()
+    in_sample = kmeans.assign(fit, cents)[1].mean()
+    assert fresh / in_sample > 1.15  # the fit's own documents sit closer than new ones like them (theory: 9/7)
+    assert abs(fresh / kmeans.expected_distance(fit, cents) - 1) < 0.12

@@ -50,8 +50,8 @@ def centroids(context: AssetExecutionContext, config: CentroidsConfig, storage: 
     context.log.info(f"fitting k-means K={k} on {len(sample)} of {sum(sizes)} documents ({'GPU' if gpu else 'CPU'} faiss)")
     cents, objective = kmeans.fit_centroids(sample, k, config.niter, config.seed, gpu=gpu)
     write_npy(cents, storage.path("centroids", "all", ".npy"))
-    # the drift baseline: how far the fit's own documents sit from their centroids
-    write_json({"k": k, "sample": len(sample), "fit_mean_distance": objective / max(len(sample), 1),
+    # the drift baseline: how far a new document like the fit's is expected to sit from its centroid
+    write_json({"k": k, "sample": len(sample), "fit_mean_distance": kmeans.expected_distance(sample, cents),
                 "shards": {key: storage.version("embeddings", key) for key in keys}}, storage.path("centroids", "all", ".json"))
     storage.mark_current("centroids", "all", hashlib.sha256(cents.tobytes()).hexdigest()[:16])  # assignments to these exact centroids
     context.log.info(f"k-means K={k} on {len(sample)} of {sum(sizes)} documents in {time.perf_counter() - start:.1f}s")

@@ -46,3 +46,17 @@ def assign(x: np.ndarray, centroids: np.ndarray, batch: int = 65_536) -> tuple[n
         d, i = index.search(np.ascontiguousarray(x[lo : lo + batch], dtype=np.float32), 1)
         ids[lo : lo + len(i)], dists[lo : lo + len(d)] = i[:, 0], d[:, 0]
     return ids, dists
+
+
+def expected_distance(x: np.ndarray, centroids: np.ndarray) -> float:
+    """Mean squared distance a new document from the fit's distribution is expected to have to its
+    nearest centroid: the drift baseline.
+
+    The fit's own documents sit closer than new ones, because each centroid is their mean: for a
+    cluster of n, an unseen member's expected squared distance is (n + 1) / (n - 1) times the members'
+    own (1.29 at n = 8), so an in-sample baseline makes a shard exactly like the rest look drifted."""
+    ids, dists = assign(x, centroids)
+    n = np.bincount(ids, minlength=len(centroids)).astype(np.float64)
+    sse = np.bincount(ids, weights=dists.astype(np.float64), minlength=len(centroids))
+    factor = np.where(n >= 2, (n + 1) / np.maximum(n - 1, 1), 1.0)
+    return float((sse * factor).sum() / max(len(x), 1))
