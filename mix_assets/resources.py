@@ -126,7 +126,12 @@ class SearchSettings(ConfigurableResource):
                                          description="CLIMB's 64/32/16 schedule; its length is the number of rounds")
     token_budget: int = Field(default_factory=lambda: int(os.environ.get("MIX_ASSETS_TOKEN_BUDGET", "1000000")),
                               description="proxy training tokens per trial (proxy BPE tokens)")
-    max_epochs: float = 15.0
+    max_epochs: float = Field(default=15.0, description="no domain repeated more than this many times in the run the mixture is for")
+    target_tokens: int | None = Field(
+        default=None, description="tokens of the training run the mixture is for (proxy-tokenizer tokens); bounds each weight at "
+                                  "max_epochs x domain tokens / target_tokens. None: the kept corpus's tokens")
+    eval_fraction: float = Field(default=0.5, description="share of each target's documents held out for evaluation: proxies never "
+                                                          "score it, every reported comparison does")
     backend: str = Field(default="ngram", description="ngram | gpt | external | import")
     seed: int = 42
 
@@ -143,6 +148,15 @@ class SearchSettings(ConfigurableResource):
 
     def weights_by_name(self) -> dict[str, float]:
         return dict(zip(self.target_names(), self.targets.values()))
+
+    def run_tokens(self, corpus_tokens: float) -> float:
+        """The size of the run the mixture is for: target_tokens, or the kept corpus (one pass)."""
+        return float(self.target_tokens or corpus_tokens)
+
+    def proxy_max_epochs(self, corpus_tokens: float) -> float:
+        """The repetition a proxy may make: the run's bound scaled to the proxy's budget, so a proxy
+        larger than the run it stands for is not refused what the bound allowed."""
+        return self.max_epochs * max(1.0, self.token_budget / self.run_tokens(corpus_tokens))
 
 
 class EmbeddingModel(ConfigurableResource):

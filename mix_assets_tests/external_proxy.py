@@ -21,6 +21,7 @@ with open_dagster_pipes() as pipes:
     if extras["mixture_id"] == os.environ.get("FAIL_ALWAYS_ID"):
         sys.exit(4)
     corpus = ProxyCorpus.load(extras["proxy_corpus"])
-    metrics = ngram_trial(corpus, np.array(extras["weights"]), extras["token_budget"], extras["seed"], extras["max_epochs"])
+    metrics = ngram_trial(corpus, np.array(extras["weights"]), extras["token_budget"], extras["seed"], extras["max_epochs"],
+                          evaluate=extras.get("evaluate", False))
     pipes.log.info(f"trained proxy for {extras['mixture_id']}: {metrics}")
     pipes.report_custom_message({"metrics": metrics})

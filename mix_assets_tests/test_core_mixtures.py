@@ -41,26 +41,68 @@ def test_excluded_ids_are_never_generated_again():
 def test_shortfall_is_a_clear_error():
     with pytest.raises(mx.MixtureShortfall, match="distinct mixtures"):
         mx.generate(np.array([1.0, 1.0]), 50, 1.0, mx.GeneratorSettings(grid=0.25, max_tries=5))
-    with pytest.raises(mx.MixtureShortfall, match="max-epochs bound"):
+    with pytest.raises(mx.MixtureShortfall, match="cannot fill a run of 1,000,000 tokens"):
         mx.sample_pool(np.array([10.0, 10.0]), 5, 1_000_000, mx.GeneratorSettings(max_tries=3), seed=0)
 
 
-def test_propose_keeps_the_predicted_best_and_skips_tried():
-    def predict(w):  # a known landscape: best is all weight on domain 3
-        return -w[:, 3]
+def known(w):
+    """A known landscape: best is all weight on domain 3; uncertainty grows with domain 5's weight."""
+    return -w[:, 3], 0.5 * w[:, 5]
 
-    got, pred = mx.propose(predict, TOKENS, 8, BUDGET, seed=0, pool_size=5000)
-    pool = mx.sample_pool(TOKENS, 5000, BUDGET, mx.GeneratorSettings(), 0)
-    cutoff = np.sort(predict(np.unique(pool, axis=0)))[127]  # the top max(8^2, 128)
-    assert (pred <= cutoff + 1e-12).all() and np.all(np.diff(pred) >= 0)
+
+def test_climb_proposal_picks_at_random_from_the_predicted_best_and_skips_tried():
+    p = mx.ProposalSettings(method="climb", pool_size=5000)
+    got, pred, _, kinds = mx.propose(known, TOKENS, 8, BUDGET, seed=0, p=p)
+    pool = np.unique(mx.sample_pool(TOKENS, 5000, BUDGET, mx.GeneratorSettings(), 0), axis=0)
+    ranked = np.sort(-pool[:, 3])
+    assert (pred <= ranked[127] + 1e-12).all() and np.all(np.diff(pred) >= 0) and set(kinds) == {"predicted"}
+    assert not (pred <= ranked[7] + 1e-12).all()  # at random within the top 128, not simply the best 8
+    same = mx.propose(known, TOKENS, 8, BUDGET, seed=0, p=p)[0]
+    np.testing.assert_array_equal(got, same)  # seeded
     tried = {mx.mixture_id(w) for w in got}
-    again, _ = mx.propose(predict, TOKENS, 8, BUDGET, seed=0, pool_size=5000, exclude=tried)
+    again = mx.propose(known, TOKENS, 8, BUDGET, seed=0, p=p, exclude=tried)[0]
     assert not tried & {mx.mixture_id(w) for w in again}
+
+
+def test_lcb_proposal_ranks_by_the_bound_spreads_picks_and_steps_near_the_best_measured():
+    p = mx.ProposalSettings(pool_size=5000, kappa=2.0, local_share=0.25)
+    best = mx.generate(TOKENS, 1, BUDGET, seed=9)[0]
+    got, mean, std, kinds = mx.propose(known, TOKENS, 8, BUDGET, seed=0, p=p, best_measured=best)
+    assert kinds.count("local") == 2 and kinds.count("lcb") == 6
+    pool = np.unique(mx.sample_pool(TOKENS, 5000, BUDGET, mx.GeneratorSettings(), 0), axis=0)
+    acq = mx.acquisition(*known(pool), 2.0, True)
+    cutoff = np.sort(acq)[127]
+    lcb = got[[k == "lcb" for k in kinds]]
+    assert (mx.acquisition(*known(lcb), 2.0, True) <= cutoff + 1e-12).all()  # from the top set by the bound, not the mean
+    # spread: the six picks are farther apart than six top picks by acquisition alone
+    def min_gap(w):
+        return min(np.abs(w[i] - w[j]).sum() for i in range(len(w)) for j in range(i))
+    assert min_gap(lcb) > min_gap(pool[np.argsort(acq)[:6]])
+    local = got[[k == "local" for k in kinds]]
+    assert (np.abs(local - best).sum(axis=1) < 0.5).all()  # steps, not jumps
+    bound = mx.upper_bounds(TOKENS, BUDGET, 15)
+    assert (got <= bound + 1e-12).all() and np.allclose(got.sum(axis=1), 1)
+    assert len({mx.mixture_id(w) for w in got}) == 8
+    # kappa = 0 ranks by the mean alone: the picks' mean is then no worse on average
+    plain = mx.propose(known, TOKENS, 8, BUDGET, seed=0, p=mx.ProposalSettings(pool_size=5000, kappa=0.0))[1]
+    assert plain.mean() <= mean.mean() + 1e-12
+
+
+def test_bound_is_computed_at_the_run_size_not_the_proxy_budget():
+    run = 3e7  # a 30M-token run over a 3.1M-token corpus: the small domain may take 1.2% at most
+    bound = mx.upper_bounds(TOKENS, run, 15)
+    assert bound[-1] == pytest.approx(15 * 24_000 / 3e7)
+    w = mx.generate(TOKENS, 32, run, seed=1)
+    assert (w <= bound + 1e-12).all() and (w[:, -1] <= 0.012 + 1e-12).all()
+    unbounded = mx.sample_pool(TOKENS, 2000, run, mx.GeneratorSettings(), seed=1, bounded=False)
+    assert (unbounded > bound + 1e-12).any()  # without the bound the generator happily breaks it
+    with pytest.raises(mx.MixtureShortfall, match="cannot fill a run of 1,000,000,000 tokens"):
+        mx.generate(TOKENS, 4, 1e9, seed=1)
 
 
 def test_best_mixture_argmax_and_topk_mean():
     def predict(w):
-        return -w[:, 3]
+        return known(w)[0]
 
     best = mx.best_mixture(predict, TOKENS, BUDGET, seed=0, pool_size=5000)
     mean = mx.best_mixture(predict, TOKENS, BUDGET, seed=0, pool_size=5000, method="topk_mean", top_k=16)
@@ -69,3 +111,9 @@ def test_best_mixture_argmax_and_topk_mean():
         assert w.sum() == pytest.approx(1) and (w <= mx.upper_bounds(TOKENS, BUDGET, 15) + 1e-12).all()
     with pytest.raises(ValueError, match="argmax"):
         mx.best_mixture(predict, TOKENS, BUDGET, method="median")
+
+
+def test_exploration_turns_to_caution_by_the_last_round():
+    assert [mx.round_kappa(1.0, r, 3) for r in (1, 2)] == [1.0, -1.0]
+    assert [mx.round_kappa(1.5, r, 5) for r in (1, 2, 3, 4)] == pytest.approx([1.5, 0.5, -0.5, -1.5])
+    assert mx.round_kappa(1.0, 1, 2) == -1.0  # one proposal round is the last one

@@ -12,7 +12,7 @@ import polars as pl
 from dagster import AssetKey, DagsterInstance
 
 from mix_assets.assets.dataset import read_parts
-from mix_assets.core.proxies.corpus import ProxyCorpus, ngram_trial, trial_seed
+from mix_assets.core.proxies.corpus import ProxyCorpus, ngram_trial
 from mix_assets.core.storage import read_json
 from mix_assets.resources import EmbeddingModel
 from mix_assets_tests.conftest import ROOT, cli_env, corpus_sample, shard_env, write_shards
@@ -57,7 +57,7 @@ def test_killed_round_resumes_with_only_missing_trials(searcher, tmp_path):
     wcols = [c for c in table.columns if c.startswith("w") and c[1:].isdigit()]
     for row in table.sample(4, seed=0).iter_rows(named=True):
         w = np.array([row[c] for c in wcols])
-        direct = ngram_trial(corpus, w, p.search.token_budget, trial_seed(row["mixture_id"], p.search.seed), p.search.max_epochs)
+        direct = ngram_trial(corpus, w, p.search.token_budget, p.search.seed, p.search.max_epochs)
         assert row["m_objective"] == direct["objective"]
 
 

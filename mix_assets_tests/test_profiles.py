@@ -26,7 +26,7 @@ EVERY_STAGE = [
 CONFIG = {
     "centroids": {"config": {"n_clusters": 6}}, "merged_clusters": {"config": {"n_super_clusters": 3}},
     "pruned_clusters": {"config": {"min_mean_quality": 0.0}}, "proxy_corpus": {"config": {"vocab_size": 512}},
-    "final_mixture": {"config": {"eval_repeats": 1, "pool_size": 2000}}, "mixed_dataset": {"config": {"token_budget": 20_000}},
+    "final_mixture": {"config": {"replicates": 1, "pool_size": 2000}}, "mixed_dataset": {"config": {"token_budget": 20_000}},
     "smart_selection": {"config": {"budget": 20, "chunk": 16}},
     "domain_selection": {"config": {"in_domain": str(ROOT / "data" / "targets" / "mathematics.parquet"), "fraction": 0.2}},
 }

@@ -21,7 +21,7 @@ class MixedDatasetConfig(Config):
     token_budget: int = 2_000_000  # tokens as counted in raw_shards (n_tokens)
     sampling: str = "uniform"  # within a super-cluster: "uniform" or "clusterclip" over its k-means clusters
     clip: int = 2  # ClusterClip: a document is drawn at most this many times
-    max_epochs: float = 15.0  # uniform: more passes over a super-cluster than this are refused
+    max_epochs: float | None = None  # uniform: more passes over a super-cluster are refused; None: the search's max_epochs
     docs_per_shard: int = 50_000
     seed: int = 42
 
@@ -66,8 +66,9 @@ def read_parts(folder) -> pl.DataFrame:
 
 @asset(group_name=GROUP, deps=[final_mixture, merged_clusters], code_version="1",
        description="Documents in training order following a mixture at a token budget (uniform or ClusterClip within each super-cluster).")
-def mixed_dataset(context: AssetExecutionContext, config: MixedDatasetConfig, storage: ProjectStorage) -> MaterializeResult:
+def mixed_dataset(context: AssetExecutionContext, config: MixedDatasetConfig, storage: ProjectStorage, search: SearchSettings) -> MaterializeResult:
     began = time.perf_counter()
+    max_epochs = search.max_epochs if config.max_epochs is None else config.max_epochs
     docs = kept_documents(storage, ["n_tokens"])
     if config.weights is not None:
         weights = {int(k): float(v) for k, v in config.weights.items()}
@@ -93,10 +94,10 @@ def mixed_dataset(context: AssetExecutionContext, config: MixedDatasetConfig, st
                 raise ValueError(f"super-cluster {s}: {e}") from e
         elif config.sampling == "uniform":
             have = int(lengths[members].sum())
-            if want > config.max_epochs * have:
+            if want > max_epochs * have:
                 raise ValueError(f"super-cluster {s} would be repeated {want / have:.1f} times ({want} of its {have} tokens), "
-                                 f"over max_epochs={config.max_epochs}; lower token_budget or its weight")
-            order = clusterclip.uniform_schedule(np.zeros(len(members), np.int64), lengths[members], {0: 1.0}, want, config.max_epochs, config.seed + s)
+                                 f"over max_epochs={max_epochs}; lower token_budget or its weight")
+            order = clusterclip.uniform_schedule(np.zeros(len(members), np.int64), lengths[members], {0: 1.0}, want, max_epochs, config.seed + s)
         else:
             raise ValueError(f"sampling must be 'uniform' or 'clusterclip', not {config.sampling!r}")
         parts[s] = members[order]

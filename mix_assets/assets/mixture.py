@@ -7,12 +7,11 @@ import polars as pl
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from mix_assets import plots
-from mix_assets.assets.search import (GROUP, ROUND_ASSET, MixtureCandidatesConfig, generator_settings, load_meta, mixture_candidates,
-                                     proxy_trials, scored_rows, weight_columns)
+from mix_assets.assets.search import (GROUP, ROUND_ASSET, MixtureCandidatesConfig, baseline_mixtures, generator_settings, load_meta,
+                                     mixture_candidates, proxy_trials, run_tokens, scored_rows, weight_columns)
 from mix_assets.assets.trials import ProxyTrialsConfig, run_trial
-from mix_assets.core import mixtures, predictor as core_predictor
-from mix_assets.core.predictor import Predictor
-from mix_assets.core.storage import atomic_path, read_parquet, write_parquet
+from mix_assets.core import mixtures, predictor as core_predictor, surrogate, verify
+from mix_assets.core.storage import atomic_path, read_parquet, write_json, write_parquet
 from mix_assets.partitions import round_index
 from mix_assets.resources import ProjectStorage, SearchSettings, Warehouse
 
@@ -50,8 +49,10 @@ def proxy_scores(context: AssetExecutionContext, storage: ProjectStorage, wareho
 
 
 class PredictorConfig(Config):
-    """CLIMB's published LightGBM settings (METHODS §1.6); preset='regmix' switches to RegMix's."""
+    """Which surrogate (chosen per round by cross-validation by default) and LightGBM's settings:
+    CLIMB's published ones (METHODS §1.6), or RegMix's with preset='regmix'."""
 
+    model: str = "auto"  # auto | lightgbm | gp | quadratic | loglinear | ensemble
     preset: str = "climb"
     n_estimators: int = 1000
     learning_rate: float = 0.01
@@ -62,18 +63,22 @@ class PredictorConfig(Config):
     holdout: float = 0.1
     min_rows: int = 8
     cv_folds: int = 5
+    bootstrap: int = 5  # refits whose spread is the uncertainty of lightgbm and loglinear
 
 
-def settings_from(config: PredictorConfig, seed: int) -> core_predictor.PredictorSettings:
+def settings_from(config: PredictorConfig, seed: int) -> surrogate.SurrogateSettings:
     base = dict(n_estimators=config.n_estimators, learning_rate=config.learning_rate, min_rows=config.min_rows, seed=seed)
     if config.preset == "regmix":
-        return core_predictor.PredictorSettings.regmix(**base)
-    return core_predictor.PredictorSettings.preset(config.preset, **base, max_depth=config.max_depth, min_child_samples=config.min_child_samples,
-                                                   reg_alpha=config.reg_alpha, reg_lambda=config.reg_lambda, holdout=config.holdout)
+        lgb = core_predictor.PredictorSettings.regmix(**base)
+    else:
+        lgb = core_predictor.PredictorSettings.preset(config.preset, **base, max_depth=config.max_depth, min_child_samples=config.min_child_samples,
+                                                      reg_alpha=config.reg_alpha, reg_lambda=config.reg_lambda, holdout=config.holdout)
+    return surrogate.SurrogateSettings(config.model, config.cv_folds, config.bootstrap, lightgbm=lgb, seed=seed)
 
 
-@asset(**ROUND_ASSET, deps=[proxy_scores], code_version="1",
-       description="LightGBM on every (mixture, objective) of this and earlier rounds; cross-validated Spearman / MAE and a predicted-vs-measured plot.")
+@asset(**ROUND_ASSET, deps=[proxy_scores], code_version="2",
+       description="The surrogate on every (mixture, objective) of this and earlier rounds, chosen by cross-validation among LightGBM, "
+                   "a Gaussian process, quadratic ridge, log-linear and their average; every candidate's CV Spearman / MAE.")
 def predictor(context: AssetExecutionContext, config: PredictorConfig, storage: ProjectStorage, warehouse: Warehouse, search: SearchSettings) -> MaterializeResult:
     began = time.perf_counter()
     key = context.partition_key
@@ -82,73 +87,120 @@ def predictor(context: AssetExecutionContext, config: PredictorConfig, storage: 
     if rows.height == 0:
         raise core_predictor.TooFewRows(f"no successful proxy trial up to round {key}; materialize proxy_scores first")
     x, y = rows.select(weight_columns(n_domains)).to_numpy(), rows["m_objective"].to_numpy()
-    settings = settings_from(config, search.seed)
-    cv = core_predictor.cross_validate(x, y, settings, config.cv_folds)
-    model = core_predictor.fit(x, y, settings)
-    with atomic_path(storage.path("predictor", key, ".json")) as tmp:
+    model = surrogate.fit(x, y, settings_from(config, search.seed))
+    with atomic_path(storage.path("predictor", key, ".pkl")) as tmp:
         model.save(tmp)
-    report = pl.DataFrame({"round": [key], "rows": [len(y)], "cv_spearman": [cv["spearman"]], "cv_mae": [cv["mae"]], "preset": [config.preset]})
+    cv = surrogate.cv_report(model)
+    candidates = pl.DataFrame(model.report).with_columns(pl.lit(key).alias("round"), pl.lit(len(y)).alias("rows"))
+    warehouse.replace("surrogate_reports", candidates, where={"round": key})
+    report = pl.DataFrame({"round": [key], "rows": [len(y)], "model": [model.name], "cv_spearman": [cv["spearman"]], "cv_mae": [cv["mae"]],
+                           "preset": [config.preset]})
     warehouse.replace("predictor_reports", report, where={"round": key})
-    context.log.info(f"predictor {key}: {len(y)} rows, CV Spearman {cv['spearman']:.3f}, MAE {cv['mae']:.4f}")
+    context.log.info(f"surrogate {key}: {model.name} on {len(y)} rows, CV Spearman {cv['spearman']:.3f}, MAE {cv['mae']:.4f} "
+                     "(" + ", ".join(f"{r['model']} {r['cv_spearman']:.3f}" for r in model.report) + ")")
     return MaterializeResult(metadata={
         "seconds": round(time.perf_counter() - began, 2),
-        "rows": len(y), "rounds_used": round_index(key) + 1, "cv_spearman": cv["spearman"], "cv_mae": cv["mae"],
-        "predicted_vs_measured": plots.scatter(y, cv["oof"], f"Out-of-fold prediction, round {key} (Spearman {cv['spearman']:.3f})",
+        "rows": len(y), "rounds_used": round_index(key) + 1, "model": model.name, "cv_spearman": cv["spearman"], "cv_mae": cv["mae"],
+        "candidates": plots.md_table(candidates.select("model", "cv_spearman", "cv_mae", "weight", "chosen")),
+        "predicted_vs_measured": plots.scatter(y, model.oof, f"Out-of-fold prediction ({model.name}), round {key} (Spearman {cv['spearman']:.3f})",
                                                "measured objective", "predicted objective"),
     })
 
 
 class FinalMixtureConfig(Config):
-    method: str = "argmax"  # CLIMB; "topk_mean" averages the top_k predictions (RegMix)
-    top_k: int = 128
+    """A short list measured with replicate trials (METHODS §7): the surrogate's optimum (argmax and
+    top-k mean), the best measured mixtures of the search, natural and uniform."""
+
+    top_k: int = 128  # the top-k mean's k (RegMix)
     pool_size: int = 100_000
-    evaluate: bool = True  # train proxies on the final, natural and uniform mixtures (another seed) to compare
+    n_measured: int = 3  # best measured mixtures of the search on the short list
+    replicates: int = 3  # trials per candidate, each on a fresh sample
+    replicate_seed_offset: int = 99_991  # replicate r trains at seed + offset + r: samples the search never saw
     proxy: ProxyTrialsConfig = ProxyTrialsConfig()
-    eval_seed_offset: int = 99_991  # evaluation trials use seed + offset: not the samples the search saw
-    eval_repeats: int = 3  # proxy scores vary with the sampled documents: average a few draws
     generator: MixtureCandidatesConfig = MixtureCandidatesConfig()  # the pool's generator: give it the rounds' settings
 
 
-@asset(group_name=GROUP, deps=[predictor], code_version="1",
-       description="The mixture to train on: the last round's predictor's optimum, with natural and uniform mixtures measured side by side.")
+def search_cost(warehouse: Warehouse, last: str) -> pl.DataFrame:
+    return warehouse.query("SELECT round, count(*) AS trials, sum(CASE WHEN status = 'ok' THEN 1 ELSE 0 END) AS ok, "
+                           "round(sum(seconds), 2) AS seconds FROM mix.proxy_scores WHERE round <= ? GROUP BY round ORDER BY round", [last])
+
+
+@asset(group_name=GROUP, deps=[predictor], code_version="2",
+       description="The mixture to train on: the best measured mean of a short list (surrogate optimum, best measured, natural, uniform), "
+                   "each trained on fresh samples several times; every comparison is reported on the targets' evaluation parts.")
 def final_mixture(context: AssetExecutionContext, config: FinalMixtureConfig, storage: ProjectStorage, warehouse: Warehouse, search: SearchSettings) -> MaterializeResult:
     began = time.perf_counter()
-    rounds = sorted(p.name[:-5] for p in storage.folder("predictor").glob("r*.json"))
+    rounds = sorted(p.name[:-4] for p in storage.folder("predictor").glob("r*.pkl"))
     if not rounds:
         raise FileNotFoundError("no predictor yet; run at least one round (mixture_candidates .. predictor)")
     last = rounds[-1]
-    model = Predictor.load(storage.path("predictor", last, ".json"))
+    model = surrogate.Fitted.load(storage.path("predictor", last, ".pkl"))
     meta = load_meta(storage)
     tokens = np.asarray(meta["domain_tokens"], dtype=np.float64)
-    gen = generator_settings(config.generator, search)
-    best = mixtures.best_mixture(model.predict, tokens, search.token_budget, gen, search.seed + 7, config.pool_size, search.minimize, config.method, config.top_k)
-    natural, uniform = tokens / tokens.sum(), np.full(len(tokens), 1 / len(tokens))
+    total, gen = run_tokens(meta, search), generator_settings(config.generator, search)
+    bound = mixtures.upper_bounds(tokens, total, search.max_epochs)
+
+    def optimum(method: str, bounded: bool = True) -> np.ndarray:
+        return mixtures.best_mixture(model.mean, tokens, total, gen, search.seed + 7, config.pool_size, search.minimize, method, config.top_k, bounded)
+
+    optima = {"surrogate_argmax": optimum("argmax"), "surrogate_topk_mean": optimum("topk_mean")}
+    unbounded = optimum("argmax", bounded=False)
+    binds = bool((unbounded > bound + 1e-12).any())
     scored = scored_rows(warehouse, last)
-    best_trial = scored.sort("m_objective", descending=not search.minimize).row(0, named=True)
-    side = {"final": best, "natural": natural, "uniform": uniform}
-    measured, spread = {}, {}
-    if config.evaluate:
-        for name, w in side.items():
-            runs = [run_trial(context, search, storage, mixtures.mixture_id(w), w, config.proxy,
-                              seed=search.seed + config.eval_seed_offset + i)["metrics"].get("objective", float("nan"))
-                    for i in range(config.eval_repeats)]
-            measured[name] = float(np.mean(runs))
-            spread[name] = float(np.std(runs))
-    table = pl.DataFrame({"super_cluster": np.arange(len(tokens)), "label": meta["labels"], "weight": best, "natural": natural, "uniform": uniform})
+    wcols = weight_columns(len(tokens))
+    baselines = baseline_mixtures(tokens, gen.grid, bound, context.log)
+    short = verify.shortlist(optima, scored.select(wcols).to_numpy(), scored["m_objective"].to_numpy(), config.n_measured, search.minimize, baselines)
+    verify_began = time.perf_counter()
+
+    def measure(c: verify.Candidate, r: int) -> dict:
+        record = run_trial(context, search, storage, c.mixture_id, c.weights, config.proxy, seed=search.seed + config.replicate_seed_offset + r,
+                           evaluate=True)
+        context.log.info(f"verify {c.name} replicate {r}: {record['status']} {record['metrics'].get('objective', float('nan')):.4f}")
+        return record["metrics"]
+
+    result = verify.verify(short, measure, config.replicates, search.minimize)
+    verify_seconds = time.perf_counter() - verify_began
+    on_search, on_eval = result.summary("objective"), result.summary("eval_objective")
+    best = result.chosen.weights
+    predicted_mean, predicted_std = (a.tolist() for a in model.predict(np.stack([c.weights for c in short])))
+    candidates = pl.DataFrame({
+        "candidate": [c.name for c in short], "mixture_id": [c.mixture_id for c in short], "chosen": [c.name == result.chosen.name for c in short],
+        "predicted": predicted_mean, "predicted_std": predicted_std,
+        "search_mean": [on_search[c.name][0] for c in short], "search_std": [on_search[c.name][1] for c in short],
+        "eval_mean": [on_eval[c.name][0] for c in short], "eval_std": [on_eval[c.name][1] for c in short],
+    }).hstack(pl.DataFrame(np.stack([c.weights for c in short]), schema=wcols))
+    warehouse.replace("final_candidates", candidates)
+    natural, uniform = tokens / tokens.sum(), np.full(len(tokens), 1 / len(tokens))
+    table = pl.DataFrame({"super_cluster": np.arange(len(tokens)), "label": meta["labels"], "weight": best, "natural": natural, "uniform": uniform,
+                          "max_weight": bound})
     write_parquet(table, storage.path("final_mixture"))
     warehouse.replace("final_mixture", table)
-    summary = {"round": last, "method": config.method, "mixture_id": mixtures.mixture_id(best), "predicted": float(model.predict(best[None, :])[0]),
-               "measured": measured, "measured_std": spread, "best_trial": {"mixture_id": best_trial["mixture_id"], "objective": best_trial["m_objective"]},
+    cost = search_cost(warehouse, last)
+    noise = float(np.median([s for _, s in on_search.values()]))
+    summary = {"round": last, "surrogate": model.name, "chosen": result.chosen.name, "mixture_id": result.chosen.mixture_id,
+               "predicted": float(model.mean(best[None, :])[0]), "replicates": config.replicates,
+               "measured": {k: v[0] for k, v in on_search.items()}, "measured_std": {k: v[1] for k, v in on_search.items()},
+               "evaluation": {k: v[0] for k, v in on_eval.items()}, "evaluation_std": {k: v[1] for k, v in on_eval.items()},
+               "trial_noise": noise, "target_tokens": total, "bound_binds": binds,
+               "unbounded_optimum": {"weights": unbounded.tolist(), "predicted": float(model.mean(unbounded[None, :])[0])},
+               "cost": {"trials_per_round": dict(zip(cost["round"], cost["trials"])), "round_seconds": float(cost["seconds"].sum()),
+                        "verification_trials": len(short) * config.replicates, "verification_seconds": round(verify_seconds, 2)},
                "weights": {str(i): float(w) for i, w in enumerate(best)}}
-    with atomic_path(storage.path("final_mixture", "all", ".json")) as tmp:
-        tmp.write_text(json.dumps(summary, indent=1))
-    context.log.info(f"final mixture {summary['mixture_id']}: predicted {summary['predicted']:.4f}, measured {measured}")
+    write_json(summary, storage.path("final_mixture", "all", ".json"))
+    context.log.info(f"final mixture {summary['mixture_id']} ({result.chosen.name}): search part {on_search[result.chosen.name][0]:.4f}, "
+                     f"evaluation part {on_eval[result.chosen.name][0]:.4f}")
+    labels = [f"{i}: {lab}" for i, lab in enumerate(meta["labels"])]
+    bars = {"final": best.tolist(), "natural": natural.tolist(), "uniform": uniform.tolist()}
+    if binds:
+        bars["unbounded optimum"] = unbounded.tolist()
     return MaterializeResult(metadata={
         "seconds": round(time.perf_counter() - began, 2),
-        "round": last, "predicted_objective": summary["predicted"], "best_trial_objective": float(best_trial["m_objective"]),
-        **{f"measured_{k}": float(v) for k, v in measured.items()},
-        "weights": plots.grouped_barh([f"{i}: {lab}" for i, lab in enumerate(meta["labels"])],
-                                      {"final": best.tolist(), "natural": natural.tolist(), "uniform": uniform.tolist()}, "Mixture weight per super-cluster"),
+        "round": last, "surrogate": model.name, "chosen": result.chosen.name, "predicted_objective": summary["predicted"],
+        **{f"measured_{k}": v[0] for k, v in on_eval.items() if k in ("natural", "uniform")},
+        "measured_final": on_eval[result.chosen.name][0], "search_part_final": on_search[result.chosen.name][0],
+        "trial_noise": noise, "bound_binds": binds, "verification_trials": len(short) * config.replicates,
+        "candidates": plots.md_table(candidates.select("candidate", "chosen", "predicted", "search_mean", "search_std", "eval_mean", "eval_std")),
+        "cost": plots.md_table(cost),
+        "weights": plots.grouped_barh(labels, bars, "Mixture weight per super-cluster"),
         "mixture": MetadataValue.json(summary),
     })
-

@@ -69,7 +69,7 @@ def search_section(warehouse: Warehouse, search: SearchSettings, n_domains: int,
     better = pl.col("m_objective").min() if search.minimize else pl.col("m_objective").max()
     per_round = (scores.group_by("round").agg(pl.len().alias("trials"), (pl.col("status") == "ok").sum().alias("ok"))
                  .join(ok.group_by("round").agg(better.alias("best"), pl.col("m_objective").median().alias("median")), on="round", how="left")
-                 .join(reports.select("round", "rows", "cv_spearman"), on="round", how="left").sort("round")
+                 .join(reports.select("round", "rows", "model", "cv_spearman"), on="round", how="left").sort("round")
                  .with_columns(pl.col("best", "median").fill_null(float("nan"))))  # a round with no successful trial
     parts = [f"<h2>3. Mixture search</h2><p>{len(search.proxies_per_round)} rounds of {search.proxies_per_round} proxy trainings "
              f"({search.backend} backend, {search.token_budget:,} tokens each), objective "
@@ -87,17 +87,24 @@ def search_section(warehouse: Warehouse, search: SearchSettings, n_domains: int,
     return "".join(parts)
 
 
-def final_section(storage: ProjectStorage) -> str:
+def final_section(storage: ProjectStorage, warehouse: Warehouse) -> str:
     table = read_parquet(storage.path("final_mixture"))
     summary = read_json(storage.path("final_mixture", "all", ".json"))
     labels = [f"{s}: {lab}" for s, lab in zip(table["super_cluster"], table["label"])]
     chart = plots.grouped_barh(labels, {c: table[c].to_list() for c in ("weight", "natural", "uniform")}, "Final mixture against natural and uniform")
-    measured = pl.DataFrame({"mixture": list(summary["measured"]), "objective": list(summary["measured"].values()),
-                             "std": [summary.get("measured_std", {}).get(k, float("nan")) for k in summary["measured"]]})
-    return (f"<h2>4. Final mixture</h2><p>From the predictor of round {summary['round']} ({summary['method']}): "
-            f"predicted objective {summary['predicted']:.4f}; best trained trial {summary['best_trial']['objective']:.4f}.</p>"
-            f"{img(chart, 'final mixture')}{table_html(table)}"
-            + (f"<h3>Measured on fresh proxy trainings</h3>{table_html(measured)}" if summary["measured"] else ""))
+    candidates = warehouse.query("SELECT candidate, mixture_id, chosen, predicted, predicted_std, search_mean, search_std, eval_mean, eval_std "
+                                 "FROM mix.final_candidates")
+    cost = summary["cost"]
+    bound = (f"The max-epochs bound at {summary['target_tokens']:,.0f} training tokens binds: the surrogate's unbounded optimum "
+             f"(predicted {summary['unbounded_optimum']['predicted']:.4f}) would repeat a domain more than allowed."
+             if summary["bound_binds"] else f"The max-epochs bound at {summary['target_tokens']:,.0f} training tokens does not bind.")
+    return (f"<h2>4. Final mixture</h2><p>Chosen: <b>{html.escape(summary['chosen'])}</b>, the best measured mean of a short list, each "
+            f"candidate trained {summary['replicates']} times on fresh samples (surrogate of round {summary['round']}: {summary['surrogate']}). "
+            f"The search part of the targets chose it; the evaluation part, which no proxy of the search scored, is what it is judged on. "
+            f"Per-trial noise (median std over replicates): {summary['trial_noise']:.4f}. {bound}</p>"
+            f"{img(chart, 'final mixture')}<h3>Short list, measured</h3>{table_html(candidates)}"
+            f"<h3>Cost</h3><p>{sum(cost['trials_per_round'].values())} search trials ({cost['trials_per_round']}) in {cost['round_seconds']:.0f} s, "
+            f"then {cost['verification_trials']} verification trials in {cost['verification_seconds']:.0f} s.</p>{table_html(table)}")
 
 
 @asset(group_name="report", deps=[final_mixture], code_version="1",
@@ -107,7 +114,7 @@ def run_report(context: AssetExecutionContext, storage: ProjectStorage, warehous
     final = read_json(storage.path("final_mixture", "all", ".json"))
     n_domains = len(final["weights"])
     body = (corpus_section(warehouse) + cluster_section(storage, warehouse)
-            + search_section(warehouse, search, n_domains, final["round"]) + final_section(storage))
+            + search_section(warehouse, search, n_domains, final["round"]) + final_section(storage, warehouse))
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>mix_assets run report</title><style>{STYLE}</style></head>"
             f"<body><h1>mix_assets run report</h1><p class='note'>Run {context.run_id[:8]}, written {stamp}, seed {search.seed}. "

@@ -9,9 +9,8 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 from mix_assets import plots
 from mix_assets.assets.super_clusters import kept_documents, merged_clusters
 from mix_assets.assets.trials import ProxyTrialsConfig, run_trial, trial_path
-from mix_assets.core import mixtures
+from mix_assets.core import mixtures, surrogate, targets
 from mix_assets.core.ingest import ingest_shard
-from mix_assets.core.predictor import Predictor
 from mix_assets.core.proxies import bpe
 from mix_assets.core.storage import atomic_path, read_parquet, write_npy, write_parquet
 from mix_assets.partitions import round_index, round_key, round_partitions
@@ -42,29 +41,39 @@ def proxy_corpus(context: AssetExecutionContext, config: ProxyCorpusConfig, stor
     write_npy(flat, folder / "tokens.npy")
     write_npy(offsets, folder / "offsets.npy")
     write_parquet(docs.select("doc_id", "super_cluster", pl.Series("n_tokens", np.diff(offsets))), folder / "docs.parquet")
-    weights = {}
+    weights, split_sizes = {}, {}
     for (path, weight), name in zip(search.targets.items(), search.target_names()):
         result = ingest_shard(path, search.target_text_column, id_column=None)
-        if result.documents.height == 0:
-            raise ValueError(f"{path}: target has no usable text ({result.quarantine.height} rows refused); give a file with a '{search.target_text_column}' column")
-        t_flat, t_off = bpe.encode(tok, result.documents["text"].to_list())
-        write_npy(t_flat, folder / f"target-{name}.npy")
-        write_npy(t_off, folder / f"target-{name}.offsets.npy")
+        if result.documents.height < 2:
+            raise ValueError(f"{path}: target has {result.documents.height} usable documents ({result.quarantine.height} rows refused); "
+                             f"it needs at least 2 in a '{search.target_text_column}' column, to hold some out for evaluation")
+        texts = result.documents["text"].to_list()
+        search_rows, eval_rows = targets.split(texts, search.eval_fraction, search.seed)
+        for part, rows in (("target", search_rows), ("eval", eval_rows)):  # search part, evaluation part
+            t_flat, t_off = bpe.encode(tok, [texts[i] for i in rows])
+            write_npy(t_flat, folder / f"{part}-{name}.npy")
+            write_npy(t_off, folder / f"{part}-{name}.offsets.npy")
         weights[name] = weight
+        split_sizes[name] = {"search_docs": len(search_rows), "eval_docs": len(eval_rows)}
     with atomic_path(folder / "tokenizer.json") as tmp:
         tok.save(str(tmp))
     per_domain = np.bincount(docs["super_cluster"].to_numpy(), weights=np.diff(offsets), minlength=supers.height).astype(np.int64)
     meta = {"vocab_size": tok.get_vocab_size(), "target_weights": weights, "domain_tokens": per_domain.tolist(),
-            "labels": supers["label"].to_list()}
+            "labels": supers["label"].to_list(), "target_split": split_sizes}
     with atomic_path(folder / "meta.json") as tmp:
         tmp.write_text(json.dumps(meta))
     context.log.info(f"proxy corpus: {docs.height} documents, {len(flat)} tokens, vocab {tok.get_vocab_size()}, {time.perf_counter() - start:.1f}s")
     return MaterializeResult(metadata={"seconds": round(time.perf_counter() - began, 2), "documents": docs.height, "tokens": int(len(flat)), "vocab_size": tok.get_vocab_size(),
-                                       "targets": MetadataValue.json(weights), "tokens_per_super_cluster": MetadataValue.json(per_domain.tolist())})
+                                       "targets": MetadataValue.json(weights), "target_split": MetadataValue.json(split_sizes), "tokens_per_super_cluster": MetadataValue.json(per_domain.tolist())})
 
 
 def load_meta(storage: ProjectStorage) -> dict:
     return json.loads((storage.folder("proxy_corpus") / "meta.json").read_text())
+
+
+def run_tokens(meta: dict, search: SearchSettings) -> float:
+    """The run the mixture is for: every weight bound is computed against it."""
+    return search.run_tokens(float(sum(meta["domain_tokens"])))
 
 
 def weight_columns(n: int) -> list[str]:
@@ -79,7 +88,7 @@ def scored_rows(warehouse: Warehouse, upto_round: str) -> pl.DataFrame:
 
 
 class MixtureCandidatesConfig(Config):
-    """The generator's published settings (METHODS §1) and the later rounds' pool."""
+    """The generator's published settings (METHODS §1) and how later rounds propose (METHODS §7)."""
 
     temperature: float = 0.5
     min_strength: float = 0.1
@@ -90,11 +99,27 @@ class MixtureCandidatesConfig(Config):
     dedup_l1: float = 1e-5
     pool_size: int = 100_000
     baselines: bool = True  # round 0 also trains the natural and uniform mixtures
+    proposal: str = "lcb"  # "climb": the published random pick among the predicted best
+    kappa: float = 1.0  # lcb: rank by mean - kappa x std in round 1, turning to mean + kappa x std in the last round
+    local_share: float = 0.125  # lcb: this share of a round's picks are steps around the best measured mixture
+    local_concentration: float = 200.0
 
 
 def generator_settings(config: MixtureCandidatesConfig, search: SearchSettings) -> mixtures.GeneratorSettings:
     return mixtures.GeneratorSettings(config.temperature, config.min_strength, config.max_strength, config.n_strengths,
                                       search.max_epochs, config.min_weight, config.grid, config.dedup_l1)
+
+
+def proposal_settings(config: MixtureCandidatesConfig, r: int, n_rounds: int) -> mixtures.ProposalSettings:
+    kappa = mixtures.round_kappa(config.kappa, r, n_rounds)
+    return mixtures.ProposalSettings(config.proposal, config.pool_size, kappa, config.local_share, config.local_concentration)
+
+
+def best_measured(rows: pl.DataFrame, n_domains: int, minimize: bool) -> np.ndarray | None:
+    if rows.height == 0:
+        return None
+    best = rows.sort("m_objective", descending=not minimize).row(0, named=True)
+    return np.array([best[c] for c in weight_columns(n_domains)])
 
 
 @asset(**ROUND_ASSET, deps=[proxy_corpus], code_version="1",
@@ -112,25 +137,22 @@ def mixture_candidates(context: AssetExecutionContext, config: MixtureCandidates
     tried = scored_rows(warehouse, round_key(r - 1)) if r > 0 else pl.DataFrame()
     exclude = set(tried["mixture_id"].to_list()) if tried.height else set()
     seed = search.seed + 1000 * r
+    total = run_tokens(meta, search)
     if r == 0:
-        weights, predicted, kinds = mixtures.generate(tokens, m, search.token_budget, gen, seed, exclude), np.full(m, np.nan), ["dirichlet"] * m
+        weights, predicted, kinds = mixtures.generate(tokens, m, total, gen, seed, exclude), np.full(m, np.nan), ["dirichlet"] * m
+        std = np.full(m, np.nan)
         if config.baselines:
-            bound = mixtures.upper_bounds(tokens, search.token_budget, search.max_epochs)
-            for kind, w in (("natural", tokens / tokens.sum()), ("uniform", np.full(len(tokens), 1 / len(tokens)))):
-                w = mixtures.to_grid(w[None, :], config.grid)[0]
-                if (w <= bound + 1e-12).all():
-                    weights, predicted, kinds = np.vstack([weights, w]), np.append(predicted, np.nan), kinds + [kind]
-                else:
-                    context.log.warning(f"{kind} baseline skipped: it breaks the max-epochs bound {np.round(bound, 4).tolist()}")
+            for kind, w in baseline_mixtures(tokens, config.grid, mixtures.upper_bounds(tokens, total, search.max_epochs), context.log).items():
+                weights, predicted, std, kinds = np.vstack([weights, w]), np.append(predicted, np.nan), np.append(std, np.nan), kinds + [kind]
     else:
-        model_path = storage.path("predictor", round_key(r - 1), ".json")
+        model_path = storage.path("predictor", round_key(r - 1), ".pkl")
         if not model_path.exists():
             raise FileNotFoundError(f"round {context.partition_key} needs the predictor of {round_key(r - 1)}; materialize it first")
-        model = Predictor.load(model_path)
-        weights, predicted = mixtures.propose(model.predict, tokens, m, search.token_budget, gen, seed, config.pool_size, search.minimize, exclude)
-        kinds = ["predicted"] * m
+        model = surrogate.Fitted.load(model_path)
+        weights, predicted, std, kinds = mixtures.propose(model.predict, tokens, m, total, gen, seed, proposal_settings(config, r, len(search.proxies_per_round)), search.minimize,
+                                                          exclude, best_measured(tried, len(tokens), search.minimize))
     ids = [mixtures.mixture_id(w, config.grid) for w in weights]
-    table = pl.DataFrame({"round": context.partition_key, "mixture_id": ids, "kind": kinds, "predicted": predicted}).hstack(
+    table = pl.DataFrame({"round": context.partition_key, "mixture_id": ids, "kind": kinds, "predicted": predicted, "predicted_std": std}).hstack(
         pl.DataFrame(weights, schema=weight_columns(len(tokens))))
     write_parquet(table, storage.path("mixture_candidates", context.partition_key))
     warehouse.replace("mixture_candidates", table, where={"round": context.partition_key})
@@ -142,6 +164,18 @@ def mixture_candidates(context: AssetExecutionContext, config: MixtureCandidates
                                    f"Mean candidate weight per super-cluster, round {r}", "weight"),
         "weights_by_round": weights_by_round(warehouse, len(tokens), context.partition_key),
     })
+
+
+def baseline_mixtures(tokens: np.ndarray, grid: float, bound: np.ndarray, log=None) -> dict[str, np.ndarray]:
+    """Natural and uniform on the grid, each only where it respects the max-epochs bound."""
+    out = {}
+    for kind, w in (("natural", tokens / tokens.sum()), ("uniform", np.full(len(tokens), 1 / len(tokens)))):
+        w = mixtures.to_grid(w[None, :], grid)[0]
+        if (w <= bound + 1e-12).all():
+            out[kind] = w
+        elif log is not None:
+            log.warning(f"{kind} baseline skipped: it breaks the max-epochs bound {np.round(bound, 4).tolist()}")
+    return out
 
 
 def weights_by_round(warehouse: Warehouse, n_domains: int, upto: str):

@@ -10,9 +10,9 @@ import polars as pl
 from dagster import AssetExecutionContext, Config, PipesSubprocessClient
 
 from mix_assets.core import mixtures
-from mix_assets.core.proxies.corpus import ProxyCorpus, ngram_trial, objective, trial_seed
+from mix_assets.core.proxies.corpus import ProxyCorpus, add_objectives, ngram_trial
 from mix_assets.core.proxies.gpt import GPTSettings, gpt_trial
-from mix_assets.core.storage import is_local
+from mix_assets.core.storage import is_local, read_json
 from mix_assets.resources import ProjectStorage, SearchSettings
 
 BACKENDS = ("ngram", "gpt", "external", "import")
@@ -59,27 +59,36 @@ def load_corpus(storage: ProjectStorage) -> ProxyCorpus:
     return _corpus(str(folder), f"{meta.stat().st_mtime}|{meta.read_text()}")  # reloaded when proxy_corpus is rematerialized
 
 
+def corpus_tokens(storage: ProjectStorage) -> float:
+    return float(sum(read_json(storage.folder("proxy_corpus") / "meta.json")["domain_tokens"]))
+
+
 def run_trial(context: AssetExecutionContext, search: SearchSettings, storage: ProjectStorage, mixture_id: str,
-              weights: np.ndarray, proxy: ProxyTrialsConfig, seed: int | None = None) -> dict:
-    """Never raises for a trial's own failure: the record says `failed` and why, so the round goes on."""
+              weights: np.ndarray, proxy: ProxyTrialsConfig, seed: int | None = None, evaluate: bool = False) -> dict:
+    """Never raises for a trial's own failure: the record says `failed` and why, so the round goes on.
+
+    `seed` is the replicate seed (the search's own by default): every mixture trained at one seed
+    reads each domain's documents in the same order. `evaluate` also scores the targets'
+    evaluation parts (eval_<target>, eval_objective): only the final verification asks for that."""
     if search.backend not in BACKENDS:
         raise ValueError(f"unknown proxy backend {search.backend!r}; choose one of {BACKENDS}")
     seed = search.seed if seed is None else seed
     start = time.perf_counter()
     round_label = context.partition_key if context.has_partition_key else "final"
-    record = {"mixture_id": mixture_id, "round": round_label, "weights": [float(w) for w in weights],
+    record = {"mixture_id": mixture_id, "round": round_label, "weights": [float(w) for w in weights], "seed": seed,
               "backend": search.backend, "status": "ok", "reason": "", "metrics": {}}
     try:
-        if search.backend == "ngram":
-            metrics = ngram_trial(load_corpus(storage), weights, search.token_budget, trial_seed(mixture_id, seed),
-                                  search.max_epochs, proxy.ngram_order, proxy.ngram_discount)
-        elif search.backend == "gpt":
+        if search.backend in ("ngram", "gpt"):
             corpus = load_corpus(storage)
-            train = corpus.sample(weights, search.token_budget, trial_seed(mixture_id, seed), search.max_epochs)
-            metrics = gpt_trial(train, corpus.targets, corpus.vocab_size, search.token_budget, proxy.gpt(), trial_seed(mixture_id, seed))
-            metrics["objective"] = objective(metrics, corpus.target_weights)
+            max_epochs = search.proxy_max_epochs(float(corpus.lengths.sum()))
+        if search.backend == "ngram":
+            metrics = ngram_trial(corpus, weights, search.token_budget, seed, max_epochs, proxy.ngram_order, proxy.ngram_discount, evaluate)
+        elif search.backend == "gpt":
+            train = corpus.sample(weights, search.token_budget, seed, max_epochs)
+            metrics = gpt_trial(train, corpus.scored_targets(evaluate), corpus.vocab_size, search.token_budget, proxy.gpt(), seed)
+            add_objectives(metrics, corpus.target_weights)
         elif search.backend == "external":
-            metrics = external_trial(context, search, storage, mixture_id, weights, seed)
+            metrics = external_trial(context, search, storage, mixture_id, weights, seed, evaluate)
         else:
             metrics = imported_trial(search, mixture_id, len(weights))
         bad = {k: v for k, v in metrics.items() if not isinstance(v, (int, float)) or not math.isfinite(v)}
@@ -98,14 +107,16 @@ def _uri(folder: Path) -> str:
     return str(folder.resolve()) if is_local(folder) else str(folder)
 
 
-def external_trial(context: AssetExecutionContext, search: SearchSettings, storage: ProjectStorage, mixture_id: str, weights: np.ndarray, seed: int) -> dict:
+def external_trial(context: AssetExecutionContext, search: SearchSettings, storage: ProjectStorage, mixture_id: str, weights: np.ndarray,
+                   seed: int, evaluate: bool = False) -> dict:
     """Run the user's command through Dagster Pipes. It reads the mixture from the Pipes extras and
-    reports `{"metrics": {target: value, ...}}` with `report_custom_message`."""
+    reports `{"metrics": {target: value, ...}}` with `report_custom_message`; with extras
+    `evaluate` true it also reports `eval_<target>` on the targets' evaluation parts."""
     if not search.external_command:
         raise ValueError("backend=external needs search.external_command (e.g. ['python', 'train_proxy.py'])")
     extras = {"mixture_id": mixture_id, "weights": [float(w) for w in weights], "round": context.partition_key if context.has_partition_key else "final",
-              "token_budget": search.token_budget, "seed": trial_seed(mixture_id, seed), "max_epochs": search.max_epochs,
-              "targets": search.weights_by_name(), "proxy_corpus": _uri(storage.folder("proxy_corpus"))}
+              "token_budget": search.token_budget, "seed": seed, "max_epochs": search.proxy_max_epochs(corpus_tokens(storage)),
+              "targets": search.weights_by_name(), "proxy_corpus": _uri(storage.folder("proxy_corpus")), "evaluate": evaluate}
     invocation = PipesSubprocessClient().run(command=list(search.external_command), context=context, extras=extras)
     messages = [m for m in invocation.get_custom_messages() if isinstance(m, dict) and "metrics" in m]
     if not messages:
@@ -114,7 +125,8 @@ def external_trial(context: AssetExecutionContext, search: SearchSettings, stora
     missing = [t for t in search.target_names() if t not in metrics]
     if missing:
         raise ValueError(f"external command reported no value for targets {missing}")
-    metrics.setdefault("objective", objective(metrics, search.weights_by_name()))
+    if "objective" not in metrics:
+        add_objectives(metrics, search.weights_by_name())
     return metrics
 
 
@@ -153,5 +165,5 @@ def imported_trial(search: SearchSettings, mixture_id: str, n_domains: int) -> d
     if absent:
         raise ValueError(f"{search.import_results} has no column for targets {absent} (and no 'objective')")
     if "objective" not in metrics:
-        metrics["objective"] = objective(metrics, search.weights_by_name())
+        add_objectives(metrics, search.weights_by_name())
     return metrics

@@ -117,6 +117,7 @@ def cross_validate(x: np.ndarray, y: np.ndarray, s: PredictorSettings = Predicto
     return {"spearman": float(spearmanr(oof, y).statistic), "mae": float(np.abs(oof - y).mean()), "oof": oof, "folds": folds}
 
 
-def evaluate(model: Predictor, x: np.ndarray, y: np.ndarray) -> dict:
-    pred = model.predict(x)
+def evaluate(predict, x: np.ndarray, y: np.ndarray) -> dict:
+    """Held-out Spearman and MAE of `predict` (a Predictor, or any function of the mixtures)."""
+    pred = predict.predict(x) if hasattr(predict, "predict") else predict(x)
     return {"spearman": float(spearmanr(pred, y).statistic), "mae": float(np.abs(pred - y).mean()), "n": int(len(y))}

@@ -1,4 +1,8 @@
-"""The proxies' view of the corpus: BPE token ids per kept document, its super-cluster, the targets."""
+"""The proxies' view of the corpus: BPE token ids per kept document, its super-cluster, the targets.
+
+Each target is held as two parts (core.targets.split): the search part, which every trial scores and
+the search optimises, and the evaluation part, which only verification trials score, for reporting.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,15 +13,18 @@ import numpy as np
 from mix_assets.core.proxies import bpe, ngram, sampling
 from mix_assets.core.storage import as_path, load_npy, read_json, read_npy, read_parquet
 
+EVAL_PREFIX = "eval_"  # metric name of a target's evaluation part: eval_<target>
+
 
 @dataclass
 class ProxyCorpus:
     tokens: np.ndarray  # uint16, every kept document's ids concatenated (memory-mapped)
     offsets: np.ndarray  # int64, len(docs) + 1
     domains: np.ndarray  # super-cluster per document
-    targets: dict[str, list[np.ndarray]]
+    targets: dict[str, list[np.ndarray]]  # search parts
     target_weights: dict[str, float]
     vocab_size: int
+    eval_targets: dict[str, list[np.ndarray]] | None = None  # evaluation parts
 
     @property
     def lengths(self) -> np.ndarray:
@@ -30,33 +37,48 @@ class ProxyCorpus:
         rows = sampling.draw(self.domains, self.lengths, weights, token_budget, seed, max_epochs)
         return bpe.split(self.tokens, self.offsets, rows)
 
+    def scored_targets(self, evaluate: bool = False) -> dict[str, list[np.ndarray]]:
+        """What a trial scores: the search parts, plus the evaluation parts (eval_<name>) when asked."""
+        if not evaluate:
+            return self.targets
+        if not self.eval_targets:
+            raise ValueError("this proxy corpus has no evaluation parts; rematerialize proxy_corpus")
+        return {**self.targets, **{EVAL_PREFIX + k: v for k, v in self.eval_targets.items()}}
+
     @classmethod
     def load(cls, folder: str | Path) -> "ProxyCorpus":
         folder = as_path(folder)
         meta = read_json(folder / "meta.json")
-        targets = {}
-        for name in meta["target_weights"]:
-            flat, off = load_npy(folder / f"target-{name}.npy"), load_npy(folder / f"target-{name}.offsets.npy")
-            targets[name] = bpe.split(flat, off)
+        parts = {}
+        for part in ("target", "eval"):
+            parts[part] = {}
+            for name in meta["target_weights"]:
+                if (folder / f"{part}-{name}.npy").exists():
+                    flat, off = load_npy(folder / f"{part}-{name}.npy"), load_npy(folder / f"{part}-{name}.offsets.npy")
+                    parts[part][name] = bpe.split(flat, off)
         docs = read_parquet(folder / "docs.parquet")
-        return cls(read_npy(folder / "tokens.npy"), load_npy(folder / "offsets.npy"),
-                   docs["super_cluster"].to_numpy(), targets, meta["target_weights"], meta["vocab_size"])
+        return cls(read_npy(folder / "tokens.npy"), load_npy(folder / "offsets.npy"), docs["super_cluster"].to_numpy(),
+                   parts["target"], meta["target_weights"], meta["vocab_size"], parts["eval"] or None)
 
 
-def objective(metrics: dict[str, float], target_weights: dict[str, float]) -> float:
-    """Weighted mean of the target metrics: the single number the search optimises."""
+def objective(metrics: dict[str, float], target_weights: dict[str, float], prefix: str = "") -> float:
+    """Weighted mean of the target metrics: the single number the search optimises (prefix
+    `eval_`: the same over the evaluation parts)."""
     total = sum(target_weights.values())
-    return sum(metrics[name] * w for name, w in target_weights.items()) / total
+    return sum(metrics[prefix + name] * w for name, w in target_weights.items()) / total
 
 
-def trial_seed(mixture_id: str, seed: int) -> int:
-    """A trial's seed depends on its mixture and the search seed only, not on run order."""
-    return (int(mixture_id[:8], 16) ^ seed) & 0x7FFFFFFF
+def add_objectives(metrics: dict[str, float], target_weights: dict[str, float]) -> dict[str, float]:
+    metrics["objective"] = objective(metrics, target_weights)
+    if all(EVAL_PREFIX + n in metrics for n in target_weights):
+        metrics["eval_objective"] = objective(metrics, target_weights, EVAL_PREFIX)
+    return metrics
 
 
 def ngram_trial(corpus: ProxyCorpus, weights: np.ndarray, token_budget: int, seed: int, max_epochs: float,
-                order: int = 3, discount: float = 0.75) -> dict[str, float]:
+                order: int = 3, discount: float = 0.75, evaluate: bool = False) -> dict[str, float]:
+    """One proxy: a Kneser-Ney model on the mixture's sample, scored on the targets. `seed` is the
+    replicate seed, shared by every mixture of a round (common random numbers)."""
     train = corpus.sample(weights, token_budget, seed, max_epochs)
-    metrics = ngram.cross_entropy(train, corpus.targets, corpus.vocab_size, order, discount)
-    metrics["objective"] = objective(metrics, corpus.target_weights)
-    return metrics
+    metrics = ngram.cross_entropy(train, corpus.scored_targets(evaluate), corpus.vocab_size, order, discount)
+    return add_objectives(metrics, corpus.target_weights)

@@ -4,16 +4,26 @@ from __future__ import annotations
 import numpy as np
 
 
+def domain_order(docs: np.ndarray, epochs: int, seed: int, domain: int) -> np.ndarray:
+    """`docs` in the order a replicate reads them: one seeded permutation per epoch.
+
+    The order depends on (seed, domain) alone, never on the mixture: at one replicate seed every
+    mixture reads the same documents of a domain in the same order and only stops earlier or later
+    (common random numbers, METHODS §7), so score differences between mixtures are not sampling luck.
+    """
+    rng = np.random.default_rng([seed, domain])
+    return np.concatenate([rng.permutation(docs) for _ in range(max(epochs, 1))])
+
+
 def draw(domains: np.ndarray, lengths: np.ndarray, weights: np.ndarray, token_budget: int, seed: int,
          max_epochs: float = np.inf) -> np.ndarray:
     """Document indices whose tokens follow `weights` over `domains` at `token_budget` tokens.
 
-    Each domain's documents are taken in a seeded random order, cycling again (a new epoch) when
-    the domain runs out; more than `max_epochs` passes is refused, not silently allowed.
+    Each domain's documents are read in `domain_order`, cycling again (a new epoch) when the domain
+    runs out; more than `max_epochs` passes is refused, not silently allowed.
     """
     domains, lengths = np.asarray(domains), np.asarray(lengths, dtype=np.int64)
     weights = np.asarray(weights, dtype=np.float64)
-    rng = np.random.default_rng(seed)
     picked = []
     for d, w in enumerate(weights):
         want = int(round(w * token_budget))
@@ -27,7 +37,7 @@ def draw(domains: np.ndarray, lengths: np.ndarray, weights: np.ndarray, token_bu
         if epochs > max_epochs + 1e-9:
             raise ValueError(f"domain {d} would be repeated {epochs:.1f} times (weight {w:.4f} x {token_budget} tokens "
                              f"over its {have} tokens), over max_epochs={max_epochs}")
-        order = np.concatenate([rng.permutation(docs) for _ in range(int(np.ceil(epochs)) or 1)])
+        order = domain_order(docs, int(np.ceil(epochs)), seed, d)
         cum = np.cumsum(lengths[order])
         picked.append(order[: int(np.searchsorted(cum, want)) + 1])
     return np.concatenate(picked) if picked else np.zeros(0, dtype=np.int64)
