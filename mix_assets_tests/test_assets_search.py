@@ -149,7 +149,9 @@ def test_import_backend_joins_shuffled_results_by_id(searcher, tmp_path):
     exported = exported.slice(1)  # one candidate was never run elsewhere
     broken = exported.row(0, named=True)
     exported = exported.with_columns(pl.when(pl.int_range(pl.len()) == 0).then(float("nan")).otherwise(pl.col("mathematics")).alias("mathematics"))
-    stranger = {c: 0.0 for c in exported.columns} | {"w0": 1.0, "mathematics": 1.0, "all_domains": 1.0}
+    # a row of a mixture that is no candidate: ignored, never joined to one by position
+    stranger = {c: 0.0 for c in exported.columns} | {"w0": 0.1234, "w1": 0.8766, "mathematics": 1.0, "all_domains": 1.0}
+    assert mixture_id(np.array([stranger[c] for c in wcols])) not in set(measured["mixture_id"])
     pl.concat([exported, pl.DataFrame([stranger])]).write_csv(tmp_path / "results.csv")
     shutil.rmtree(p.work / "proxy_trials" / "r0000")
     imp = searcher(backend="import", import_results=str(tmp_path / "results.csv"), proxies_per_round=[8])
@@ -202,3 +204,24 @@ def test_import_backend_reads_an_olmix_style_pair(searcher, tmp_path):
     assert set(table["status"]) == {"ok"} and table.height == len(original)
     for mid, obj in zip(*table.select("mixture_id", "m_objective")):
         assert abs(obj - original[mid]) < 1e-9
+
+
+def test_bound_at_target_tokens_holds_everywhere_and_the_unbounded_optimum_is_shown(searcher):
+    corpus_tokens = sum(json.loads((searcher().work / "proxy_corpus" / "meta.json").read_text())["domain_tokens"])
+    # a run 10x the corpus: no domain may take more than 1.5x its token share (15 passes / 10)
+    p = searcher(proxies_per_round=[12], target_tokens=10 * corpus_tokens, targets={TARGETS_BY_NAME["mathematics"]: 1.0})
+    p.run(["proxy_corpus"])
+    p.run_round("r0000")
+    result = p.run(["final_mixture"], config={"final_mixture": {"config": {"pool_size": 5000, "replicates": 2}}})
+    m = meta(result, "final_mixture")["mixture"]
+    table = p.table("final_mixture")
+    share = table["natural"].to_numpy()
+    np.testing.assert_allclose(table["max_weight"].to_numpy(), np.minimum(1.5 * share, 1.0))
+    candidates = p.table("mixture_candidates")
+    w = candidates.select([c for c in candidates.columns if c.startswith("w") and c[1:].isdigit()]).to_numpy()
+    assert (w <= 1.5 * share + 2e-4).all()  # generator and baselines (uniform is skipped where it breaks the bound)
+    assert (table["weight"].to_numpy() <= table["max_weight"].to_numpy() + 2e-4).all()
+    assert m["target_tokens"] == 10 * corpus_tokens
+    unbounded = np.array(m["unbounded_optimum"]["weights"])
+    assert m["bound_binds"] == bool((unbounded > table["max_weight"].to_numpy() + 1e-9).any())
+    assert m["bound_binds"]  # a mathematics-only target wants more of its domain than 1.5x its share

@@ -30,7 +30,7 @@ def test_a_target_with_no_text_fails_proxy_corpus_naming_the_file(searcher, tmp_
     p = searcher(targets={str(empty): 1.0})
     result = materialize(all_assets, instance=p.instance, resources=p.resources, selection=AssetSelection.assets("proxy_corpus"), raise_on_error=False)
     assert not result.success
-    assert failure_message(result).strip() == f"ValueError: {empty}: target has no usable text (1 rows refused); give a file with a 'text' column"
+    assert failure_message(result).strip() == f"ValueError: {empty}: target has 0 usable documents (1 rows refused); it needs at least 2 in a 'text' column, to hold some out for evaluation"
 
 
 def test_pruning_every_cluster_stops_merging_with_a_clear_error(searcher):
