@@ -1,98 +1,205 @@
-"""Mixture quality on the embedded corpus: CLIMB (3 rounds) vs natural, uniform, best-of-N random and
-a one-round RegMix-style search at the same number of proxies; and proxies per minute per backend.
+"""Mixture quality on the embedded corpus at an equal proxy budget, judged on held-out text by a
+different model. Needs `make run` first (it reads data/work).
 
-Needs `make run` first (it reads data/work/proxy_corpus). Each target file is split in two: the
-search optimises the first half, the final mixtures are judged on the second half by a stronger
-model (4-gram, twice the proxy token budget, mean of 3 samples).
-    python bench/bench_search.py [--seeds 0 1 2] [--schedule 64 32 16]
+Two cuts of the same k-means clusters: the demo one (`merged_clusters` as materialized) and a finer
+Ward cut (--fine super-clusters). Three objectives: each target alone and their mix (0.5 / 0.5).
+Each target is split as the pipeline splits it (core.targets.split, seed 42): the search scores the
+search part with the proxy (trigram Kneser-Ney on proxy-BPE tokens, 1M tokens, replicate seed =
+search seed, common random numbers); the final mixture of every method is judged on the
+evaluation part by a word-level 4-gram Kneser-Ney model trained on 2M proxy tokens of the mixture,
+mean of 3 judge samples (the same 3 for every method).
+
+Methods, each spending at most --budget proxy trials (default 112):
+- natural, uniform: no trials;
+- random: --budget - 12 generator mixtures, the best 4 re-measured 3 times, best mean;
+- regmix: one round of --budget, LightGBM (RegMix preset), mean of the top-128 predictions;
+- climb: CLIMB as published, rounds 64/32/16, LightGBM (CLIMB preset), random pick among the
+  predicted best, the predictor's argmax;
+- default: mix_assets' default, rounds 52/24/13 + natural and uniform, surrogate chosen by CV,
+  LCB proposals spread by k-means plus local steps, verified short list (3 replicates).
+    python bench/bench_search.py [--seeds 0 1 2 3 4] [--workers 2] [--out bench/results/search.csv]
 """
 import argparse
-import json
+import re
 import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 from tokenizers import Tokenizer
 
-from mix_assets.core import mixtures, predictor
-from mix_assets.core.proxies import bpe, ngram
-from mix_assets.core.proxies.corpus import ProxyCorpus, trial_seed
-from mix_assets.core.proxies.gpt import GPTSettings, gpt_trial
+from mix_assets.assets.super_clusters import kept_documents
+from mix_assets.core import merge, mixtures, predictor, surrogate, targets, verify
+from mix_assets.core.proxies import bpe, ngram, sampling
+from mix_assets.core.proxies.corpus import ProxyCorpus
+from mix_assets.core.storage import load_npy, read_parquet
+from mix_assets.resources import ProjectStorage
 
-WORK = "data/work/proxy_corpus"
-BUDGET, MAX_EPOCHS = 1_000_000, 15.0
-
-
-def halves(tok, name: str) -> tuple[list, list]:
-    texts = pl.read_parquet(f"data/targets/{name}.parquet")["text"].to_list()
-    seqs = bpe.split(*bpe.encode(tok, texts))
-    return seqs[0::2], seqs[1::2]
+WORK = Path("data/work")
+BUDGET, MAX_EPOCHS, POOL, REPLICATES, OFFSET = 1_000_000, 15.0, 100_000, 3, 99_991
+OBJECTIVES = {"mathematics": {"mathematics": 1.0}, "all_domains": {"all_domains": 1.0}, "mix": {"mathematics": 0.5, "all_domains": 0.5}}
+WORDS = re.compile(r"\w+|[^\w\s]")
 
 
-def score(corpus, w, target, seed, budget=BUDGET, order=3):
-    train = corpus.sample(w, budget, seed, MAX_EPOCHS)
-    return ngram.cross_entropy(train, {"t": target}, corpus.vocab_size, order)["t"]
+class Bench:
+    """One clustering cut: the proxy corpus with its domains, the targets' two parts, the judge."""
+
+    def __init__(self, cut: str, n_fine: int):
+        base = ProxyCorpus.load(WORK / "proxy_corpus")
+        docs = read_parquet(WORK / "proxy_corpus" / "docs.parquet")
+        kept = kept_documents(ProjectStorage(work_dir=str(WORK)), ["text"]).select("doc_id", "cluster", "text")
+        texts = pl.DataFrame({"doc_id": docs["doc_id"]}).join(kept, on="doc_id", how="left", maintain_order="left")
+        domains = docs["super_cluster"].to_numpy()
+        if cut == "fine":
+            mapping = read_parquet(WORK / "cluster_mapping" / "all.parquet")
+            cents = load_npy(WORK / "centroids" / "all.npy")
+            fine = merge.merge(cents[mapping["cluster"].to_numpy()], "ward", n_super=n_fine)
+            domains = np.array([dict(zip(mapping["cluster"], fine))[c] for c in texts["cluster"]], dtype=np.int64)
+        self.n = int(domains.max()) + 1
+        tok = Tokenizer.from_file(str(WORK / "proxy_corpus" / "tokenizer.json"))
+        search, held = {}, {}
+        for name in ("mathematics", "all_domains"):
+            t = pl.read_parquet(f"data/targets/{name}.parquet")["text"].to_list()
+            s_rows, e_rows = targets.split(t, 0.5, 42)
+            search[name] = bpe.split(*bpe.encode(tok, [t[i] for i in s_rows]))
+            held[name] = [t[i] for i in e_rows]
+        self.corpus = ProxyCorpus(base.tokens, base.offsets, domains, search, {}, base.vocab_size)
+        self.tokens = self.corpus.domain_tokens(self.n)
+        # the judge: words, not the proxy's BPE; its own vocabulary (30k most frequent, rest unknown)
+        words = [WORDS.findall(x.lower()) for x in texts["text"]]
+        vocab = {w: i for i, (w, _) in enumerate(Counter(w for ws in words for w in ws).most_common(30_000))}
+        unk = len(vocab)
+        self.judge_docs = [np.array([vocab.get(w, unk) for w in ws], dtype=np.int64) for ws in words]
+        self.judge_eval = {k: [np.array([vocab.get(w, unk) for w in WORDS.findall(x.lower())], dtype=np.int64) for x in v] for k, v in held.items()}
+        self.judge_vocab = unk + 1
+        self.trials, self.judged, self.used = {}, {}, 0
+
+    def proxy(self, w: np.ndarray, seed: int) -> dict:
+        key = (mixtures.mixture_id(w), seed)
+        if key not in self.trials:
+            train = self.corpus.sample(w, BUDGET, seed, MAX_EPOCHS)
+            self.trials[key] = ngram.cross_entropy(train, self.corpus.targets, self.corpus.vocab_size, 3)
+        self.used += 1
+        return self.trials[key]
+
+    def judge(self, w: np.ndarray) -> dict:
+        key = mixtures.mixture_id(w)
+        if key not in self.judged:
+            runs = []
+            for i in range(3):
+                rows = sampling.draw(self.corpus.domains, self.corpus.lengths, w, 2 * BUDGET, 10_000 + i)
+                lm = ngram.KneserNey(self.judge_vocab, 4).fit([self.judge_docs[r] for r in rows])
+                scored = {k: lm.log_prob(v) for k, v in self.judge_eval.items()}
+                runs.append({k: -lp / n for k, (lp, n) in scored.items()})
+            self.judged[key] = {k: float(np.mean([r[k] for r in runs])) for k in self.judge_eval}
+        return self.judged[key]
 
 
-def search(corpus, tokens, target, schedule, seed, final_method):
-    gen = mixtures.GeneratorSettings()
-    xs, ys, model = [], [], None
+def objective(metrics: dict, weights: dict) -> float:
+    return sum(metrics[k] * v for k, v in weights.items()) / sum(weights.values())
+
+
+def run_rounds(b: Bench, obj: dict, seed: int, schedule: list[int], settings: surrogate.SurrogateSettings, proposal: str,
+               baselines: bool) -> tuple:
+    gen, xs, ys, model = mixtures.GeneratorSettings(), [], [], None
+    total = float(b.tokens.sum())
+    bound = mixtures.upper_bounds(b.tokens, total, MAX_EPOCHS)
+    base = {} if not baselines else {k: w for k, w in (("natural", b.tokens / b.tokens.sum()), ("uniform", np.full(b.n, 1 / b.n)))
+                                     if (mixtures.to_grid(w[None], gen.grid)[0] <= bound + 1e-12).all()}  # as the pipeline's round 0
     for r, m in enumerate(schedule):
         tried = {mixtures.mixture_id(x) for x in xs}
         if r == 0:
-            cands = mixtures.generate(tokens, m, BUDGET, gen, seed + 1000 * r, tried)
+            cands = list(mixtures.generate(b.tokens, m, total, gen, seed, tried)) + [mixtures.to_grid(w[None], gen.grid)[0] for w in base.values()]
         else:
-            cands, _ = mixtures.propose(model.predict, tokens, m, BUDGET, gen, seed + 1000 * r, 100_000, True, tried)
+            best = xs[int(np.argmin(ys))]
+            p = mixtures.ProposalSettings(proposal, POOL, mixtures.round_kappa(1.0, r, len(schedule)))
+            cands = list(mixtures.propose(model.predict, b.tokens, m, total, gen, seed + 1000 * r, p, True, tried, best)[0])
         for w in cands:
             xs.append(w)
-            ys.append(score(corpus, w, target, trial_seed(mixtures.mixture_id(w), seed)))
-        model = predictor.fit(np.array(xs), np.array(ys), predictor.PredictorSettings(seed=seed))
-    best = mixtures.best_mixture(model.predict, tokens, BUDGET, gen, seed + 7, 100_000, True, final_method)
-    return best, np.array(xs), np.array(ys)
+            ys.append(objective(b.proxy(w, seed), obj))
+        model = surrogate.fit(np.array(xs), np.array(ys), settings)
+    return model, np.array(xs), np.array(ys), gen, total
+
+
+def measured_best(b: Bench, obj: dict, cands: list, seed: int) -> np.ndarray:
+    out = verify.verify(cands, lambda c, r: {"objective": objective(b.proxy(c.weights, seed + OFFSET + r), obj)}, REPLICATES, True)
+    return out.chosen.weights
+
+
+def methods(b: Bench, obj: dict, seed: int, budget: int) -> dict:
+    out, used = {}, {}
+    total = float(b.tokens.sum())
+    out["natural"], out["uniform"] = b.tokens / b.tokens.sum(), np.full(b.n, 1 / b.n)
+    used["natural"] = used["uniform"] = 0
+
+    b.used = 0
+    rand = mixtures.generate(b.tokens, budget - 12, total, mixtures.GeneratorSettings(), seed + 555)
+    scores = np.array([objective(b.proxy(w, seed), obj) for w in rand])
+    out["random"] = measured_best(b, obj, [verify.Candidate(f"r{i}", rand[i]) for i in np.argsort(scores)[:4]], seed)
+    used["random"] = b.used
+
+    b.used = 0
+    lgb_regmix = surrogate.SurrogateSettings("lightgbm", bootstrap=0, lightgbm=predictor.PredictorSettings.regmix(seed=seed), seed=seed)
+    model, *_ = run_rounds(b, obj, seed, [budget], lgb_regmix, "climb", baselines=False)
+    out["regmix"] = mixtures.best_mixture(model.mean, b.tokens, total, mixtures.GeneratorSettings(), seed + 7, POOL, True, "topk_mean", 128)
+    used["regmix"] = b.used
+
+    b.used = 0
+    lgb_climb = surrogate.SurrogateSettings("lightgbm", bootstrap=0, lightgbm=predictor.PredictorSettings(seed=seed), seed=seed)
+    model, *_ = run_rounds(b, obj, seed, [64, 32, 16], lgb_climb, "climb", baselines=False)
+    out["climb"] = mixtures.best_mixture(model.mean, b.tokens, total, mixtures.GeneratorSettings(), seed + 7, POOL, True, "argmax")
+    used["climb"] = b.used
+
+    b.used = 0
+    model, xs, ys, gen, total = run_rounds(b, obj, seed, [52, 24, 13], surrogate.SurrogateSettings(seed=seed), "lcb", baselines=True)
+    optima = {k: mixtures.best_mixture(model.mean, b.tokens, total, gen, seed + 7, POOL, True, k, 128) for k in ("argmax", "topk_mean")}
+    bound = mixtures.upper_bounds(b.tokens, total, MAX_EPOCHS)
+    allowed = {k: out[k] for k in ("natural", "uniform") if (mixtures.to_grid(out[k][None], gen.grid)[0] <= bound + 1e-12).all()}
+    short = verify.shortlist(optima, xs, ys, 3, True, allowed)  # as the pipeline: a baseline that breaks the bound is no candidate
+    out["default"] = measured_best(b, obj, short, seed)
+    used["default"] = b.used
+    return out, used
+
+
+def task(args) -> list[dict]:
+    cut, seed, n_fine, budget = args
+    start = time.perf_counter()
+    b = Bench(cut, n_fine)
+    rows = []
+    for name, obj in OBJECTIVES.items():
+        finals, used = methods(b, obj, seed, budget)
+        bound = mixtures.upper_bounds(b.tokens, float(b.tokens.sum()), MAX_EPOCHS)
+        for method, w in finals.items():
+            rows.append({"cut": f"{cut} ({b.n})", "target": name, "seed": seed, "method": method, "trials": used[method],
+                         "within_bound": bool((w <= bound + 2e-4).all()),
+                         "eval_loss": objective(b.judge(w), obj), "weights": " ".join(f"{x:.3f}" for x in w)})
+    print(f"{cut} seed {seed}: {time.perf_counter() - start:.0f}s", flush=True)
+    return rows
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--schedule", type=int, nargs="+", default=[64, 32, 16])
-    ap.add_argument("--targets", nargs="+", default=["mathematics", "all_domains"])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--cuts", nargs="+", default=["demo", "fine"])
+    ap.add_argument("--fine", type=int, default=18, help="super-clusters of the finer cut")
+    ap.add_argument("--budget", type=int, default=112)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--out", default="bench/results/search.csv")
     args = ap.parse_args()
-    corpus = ProxyCorpus.load(WORK)
-    tok = Tokenizer.from_file(f"{WORK}/tokenizer.json")
-    n = len(json.load(open(f"{WORK}/meta.json"))["domain_tokens"])
-    tokens = corpus.domain_tokens(n)
-    total = sum(args.schedule)
-    rows = []
-    for name in args.targets:
-        search_half, eval_half = halves(tok, name)
-
-        def judge(w):
-            return float(np.mean([score(corpus, w, eval_half, 10_000 + i, 2 * BUDGET, order=4) for i in range(3)]))
-
-        for seed in args.seeds:
-            start = time.perf_counter()
-            climb, _, _ = search(corpus, tokens, search_half, args.schedule, seed, "argmax")
-            regmix, _, _ = search(corpus, tokens, search_half, [total], seed, "topk_mean")
-            rand = mixtures.generate(tokens, total, BUDGET, mixtures.GeneratorSettings(), seed + 555)
-            rand_scores = [score(corpus, w, search_half, trial_seed(mixtures.mixture_id(w), seed)) for w in rand]
-            finals = {"natural": tokens / tokens.sum(), "uniform": np.full(n, 1 / n), "random_best_of_n": rand[int(np.argmin(rand_scores))],
-                      "regmix_1_round": regmix, "climb_3_rounds": climb}
-            for method, w in finals.items():
-                rows.append({"target": name, "seed": seed, "method": method, "eval_loss": judge(w)})
-            print(f"{name} seed {seed}: {time.perf_counter() - start:.0f}s " + ", ".join(f"{r['method']}={r['eval_loss']:.4f}" for r in rows[-5:]), flush=True)
-    table = pl.DataFrame(rows).group_by("target", "method").agg(pl.col("eval_loss").mean().alias("mean"), pl.col("eval_loss").std().alias("std")).sort("target", "mean")
-    print(table)
-    # throughput of each backend on this machine, at the default proxy budget
-    w = tokens / tokens.sum()
-    start = time.perf_counter()
-    for i in range(10):
-        score(corpus, w, search_half, i)
-    ngram_s = (time.perf_counter() - start) / 10
-    start = time.perf_counter()
-    gpt_trial(corpus.sample(w, BUDGET, 0, MAX_EPOCHS), {"t": search_half}, corpus.vocab_size, BUDGET, GPTSettings(), 0)
-    gpt_s = time.perf_counter() - start
-    print(json.dumps({"ngram_proxies_per_minute": round(60 / ngram_s, 1), "gpt_proxies_per_minute": round(60 / gpt_s, 2),
-                      "gpt_tokens_per_second": round(BUDGET / gpt_s), "proxy_token_budget": BUDGET}))
+    jobs = [(c, s, args.fine, args.budget) for c in args.cuts for s in args.seeds]
+    with ProcessPoolExecutor(args.workers) as pool:
+        rows = [r for rs in pool.map(task, jobs) for r in rs]
+    table = pl.DataFrame(rows)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    table.write_csv(args.out)
+    summary = (table.group_by("cut", "target", "method").agg(pl.col("eval_loss").mean().alias("mean"),
+                                                            (pl.col("eval_loss").std() / pl.len().sqrt()).alias("se"),
+                                                            pl.col("trials").max().alias("trials"), pl.col("within_bound").all())
+               .sort("cut", "target", "mean"))
+    with pl.Config(tbl_rows=100):
+        print(summary)
 
 
 if __name__ == "__main__":

@@ -27,8 +27,8 @@ class ProxyCorpusConfig(Config):
     seed: int = 42
 
 
-@asset(group_name=GROUP, deps=[merged_clusters], code_version="1",
-       description="BPE vocabulary trained on the kept documents; their token ids by super-cluster, and the tokenized targets.")
+@asset(group_name=GROUP, deps=[merged_clusters], code_version="2",
+       description="BPE vocabulary trained on the kept documents; their token ids by super-cluster, and each target's search and evaluation parts, tokenized.")
 def proxy_corpus(context: AssetExecutionContext, config: ProxyCorpusConfig, storage: ProjectStorage, search: SearchSettings) -> MaterializeResult:
     began = time.perf_counter()
     supers = read_parquet(storage.path("merged_clusters"))
@@ -122,8 +122,9 @@ def best_measured(rows: pl.DataFrame, n_domains: int, minimize: bool) -> np.ndar
     return np.array([best[c] for c in weight_columns(n_domains)])
 
 
-@asset(**ROUND_ASSET, deps=[proxy_corpus], code_version="1",
-       description="Round 0: Dirichlet mixtures around the token prior; later rounds: predicted best of a large pool, sampled.")
+@asset(**ROUND_ASSET, deps=[proxy_corpus], code_version="2",
+       description="Round 0: Dirichlet mixtures around the token prior; later rounds: the surrogate's best of a large pool by a "
+                   "confidence bound, spread by k-means, plus local steps around the best measured mixture. Bounded at target_tokens.")
 def mixture_candidates(context: AssetExecutionContext, config: MixtureCandidatesConfig, storage: ProjectStorage,
                        warehouse: Warehouse, search: SearchSettings) -> MaterializeResult:
     began = time.perf_counter()
@@ -189,7 +190,7 @@ def weights_by_round(warehouse: Warehouse, n_domains: int, upto: str):
 
 # A step that dies outright (lost worker, full disk) is retried by the policy; failed trials inside
 # a step that finished are retried by RetryRequested below, up to ProxyTrialsConfig.trial_retries.
-@asset(**ROUND_ASSET, deps=[mixture_candidates, proxy_corpus], code_version="1", pool="proxy", retry_policy=RetryPolicy(max_retries=2, delay=5), op_tags=gpu_op_tags(),
+@asset(**ROUND_ASSET, deps=[mixture_candidates, proxy_corpus], code_version="2", pool="proxy", retry_policy=RetryPolicy(max_retries=2, delay=5), op_tags=gpu_op_tags(),
        description="One proxy training per candidate, scored on the targets; each trial is saved as it finishes, so a rerun does only what is missing.")
 def proxy_trials(context: AssetExecutionContext, config: ProxyTrialsConfig, storage: ProjectStorage, search: SearchSettings) -> MaterializeResult:
     candidates = read_parquet(storage.path("mixture_candidates", context.partition_key))
