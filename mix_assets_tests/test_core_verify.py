@@ -9,8 +9,9 @@ def test_shortlist_names_each_mixture_once():
     a, b, c = np.array([0.5, 0.5]), np.array([0.2, 0.8]), np.array([0.9, 0.1])
     measured, scores = np.stack([a, b, c]), np.array([3.0, 1.0, 2.0])
     short = verify.shortlist({"surrogate_argmax": b, "surrogate_topk_mean": b}, measured, scores, 2, True, {"uniform": a})
-    assert [x.name for x in short] == ["surrogate_argmax", "measured_2", "uniform"]  # b (the best measured) once; c second best
-    np.testing.assert_array_equal(short[1].weights, c)
+    # b (the best measured) once, as the argmax; uniform keeps its name although it was measured too
+    assert [x.name for x in short] == ["uniform", "surrogate_argmax", "measured_2"]
+    np.testing.assert_array_equal(short[2].weights, c)
 
 
 def test_verify_returns_the_measured_best_not_the_predicted_one():

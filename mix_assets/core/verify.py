@@ -22,10 +22,11 @@ class Candidate:
 
 def shortlist(optima: dict[str, np.ndarray], measured: np.ndarray, scores: np.ndarray, n_measured: int, minimize: bool,
               baselines: dict[str, np.ndarray]) -> list[Candidate]:
-    """Surrogate optima, the n best measured mixtures of the search, and the baselines; a mixture
-    that two reasons name is measured once, under the first name."""
+    """The baselines, the surrogate's optima and the n best measured mixtures of the search. A mixture
+    that two reasons name is measured once, under the first: a baseline keeps its name (natural is
+    often among the best measured, and is still reported as natural)."""
     order = np.argsort(scores if minimize else -np.asarray(scores), kind="stable")[:n_measured]
-    named = [*optima.items(), *((f"measured_{i + 1}", measured[j]) for i, j in enumerate(order)), *baselines.items()]
+    named = [*baselines.items(), *optima.items(), *((f"measured_{i + 1}", measured[j]) for i, j in enumerate(order))]
     out, seen = [], set()
     for name, w in named:
         c = Candidate(name, np.asarray(w, dtype=np.float64))
