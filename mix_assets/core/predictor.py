@@ -1,12 +1,11 @@
 """LightGBM predictor of proxy quality from mixture weights (CLIMB §1.6, RegMix)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import spearmanr
 
-from mix_assets.core.storage import as_path
 
 
 @dataclass(frozen=True)
@@ -59,23 +58,6 @@ class Predictor:
             raise ValueError(f"predictor was fitted on {self.n_features} domains, got mixtures over {x.shape[1]}")
         return self.booster.predict(x) * self.std + self.mean
 
-    def save(self, path) -> None:
-        import json
-
-        text = self.booster.model_to_string()
-        with as_path(path).open("w") as f:
-            json.dump({"mean": self.mean, "std": self.std, "n_features": self.n_features, "model": text}, f)
-
-    @classmethod
-    def load(cls, path) -> "Predictor":
-        import json
-
-        import lightgbm as lgb
-
-        with as_path(path).open() as f:
-            d = json.load(f)
-        return cls(lgb.Booster(model_str=d["model"]), d["mean"], d["std"], d["n_features"])
-
 
 def fit(x: np.ndarray, y: np.ndarray, s: PredictorSettings = PredictorSettings()) -> Predictor:
     import lightgbm as lgb
@@ -99,22 +81,6 @@ def fit(x: np.ndarray, y: np.ndarray, s: PredictorSettings = PredictorSettings()
     else:
         booster = lgb.train(params, lgb.Dataset(x, z), s.n_estimators)
     return Predictor(booster, mean, std, x.shape[1])
-
-
-def cross_validate(x: np.ndarray, y: np.ndarray, s: PredictorSettings = PredictorSettings(), folds: int = 5) -> dict:
-    """Out-of-fold predictions with Spearman and MAE: how far to trust the predictor."""
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    folds = min(folds, len(y))
-    if len(y) < max(s.min_rows, 3):
-        raise TooFewRows(f"cross-validation needs at least {max(s.min_rows, 3)} scored mixtures, got {len(y)}")
-    order = np.random.default_rng(s.seed).permutation(len(y))
-    oof = np.empty(len(y))
-    inner = PredictorSettings(**{**asdict(s), "min_rows": 2})
-    for k in range(folds):
-        test = order[k::folds]
-        train = np.setdiff1d(order, test)
-        oof[test] = fit(x[train], y[train], inner).predict(x[test])
-    return {"spearman": float(spearmanr(oof, y).statistic), "mae": float(np.abs(oof - y).mean()), "oof": oof, "folds": folds}
 
 
 def evaluate(predict, x: np.ndarray, y: np.ndarray) -> dict:
