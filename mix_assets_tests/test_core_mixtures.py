@@ -117,3 +117,13 @@ def test_exploration_turns_to_caution_by_the_last_round():
     assert [mx.round_kappa(1.0, r, 3) for r in (1, 2)] == [1.0, -1.0]
     assert [mx.round_kappa(1.5, r, 5) for r in (1, 2, 3, 4)] == pytest.approx([1.5, 0.5, -0.5, -1.5])
     assert mx.round_kappa(1.0, 1, 2) == -1.0  # one proposal round is the last one
+
+
+def test_lcb_proposal_still_returns_m_when_no_local_step_survives():
+    p = mx.ProposalSettings(pool_size=5000, kappa=1.0, local_share=0.25)
+    best = mx.generate(TOKENS, 1, BUDGET, seed=9)[0]
+    steps = mx.local_steps(best, TOKENS, p.local_draws, BUDGET, mx.GeneratorSettings(), p.local_concentration, 0 + 2)
+    tried = {mx.mixture_id(w) for w in steps}  # every step the proposal could take was already tried
+    got, _, _, kinds = mx.propose(known, TOKENS, 8, BUDGET, seed=0, p=p, exclude=tried, best_measured=best)
+    assert len(got) == 8 and kinds.count("local") == 0
+    assert len({mx.mixture_id(w) for w in got}) == 8 and not tried & {mx.mixture_id(w) for w in got}

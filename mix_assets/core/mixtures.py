@@ -217,6 +217,11 @@ def propose(predict: Predict, tokens: np.ndarray, m: int, target_tokens: float, 
                 keep = np.argsort(acquisition(n_mean, n_std, p.kappa, minimize), kind="stable")[:n_local]
                 out, mu, sd = np.vstack([out, near[keep]]), np.append(mu, n_mean[keep]), np.append(sd, n_std[keep])
                 kinds += ["local"] * len(keep)
+        if len(out) < m:  # too few untried local steps survived the bound: the next best of the top set fill in
+            taken = {mixture_id(w, s.grid) for w in out}
+            extra = [i for i in top if mixture_id(pool[i], s.grid) not in taken][: m - len(out)]
+            out, mu, sd = np.vstack([out, pool[extra]]), np.append(mu, mean[extra]), np.append(sd, std[extra])
+            kinds += ["lcb"] * len(extra)
     order = np.argsort(mu if minimize else -mu, kind="stable")
     return out[order], mu[order], sd[order], [kinds[i] for i in order]
 
