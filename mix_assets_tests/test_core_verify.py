@@ -43,3 +43,66 @@ def test_verify_skips_failed_candidates_and_refuses_an_empty_list():
     assert out.chosen.name == "b" and np.isnan(out.summary("objective")["a"][0])
     with pytest.raises(ValueError, match="empty"):
         verify.verify([], lambda c, r: {}, 2, True)
+
+
+def runs_from(per_doc: dict[str, np.ndarray], tokens: np.ndarray, replicates: int = 3, noise: float = 0.0, seed: int = 0):
+    """measure(): every candidate's per-document nats (plus replicate noise) on one target."""
+    rng = np.random.default_rng(seed)
+
+    def measure(c, r):
+        nll = per_doc[c.name] + noise * rng.standard_normal(len(tokens)) * tokens
+        return {"objective": nll.sum() / tokens.sum(), "documents": {"t": {"nll": nll.tolist(), "tokens": tokens.tolist()}}}
+    return measure
+
+
+def test_one_se_rule_prefers_the_best_baseline_when_the_gain_is_within_the_target_documents_noise():
+    rng = np.random.default_rng(1)
+    tokens = rng.integers(200, 2000, 30).astype(float)
+    uniform = 4.0 * tokens
+    spread = rng.normal(0, 0.5, 30)
+    spread -= (spread * tokens).sum() / tokens.sum()
+    noisy_gain = uniform + (spread - 0.02) * tokens  # 0.02 nats better on average, but not across documents
+    clear_gain = uniform - 0.3 * tokens + rng.normal(0, 0.05, 30) * tokens  # better on nearly every document
+    natural = uniform + 0.1 * tokens
+    cands = [verify.Candidate(n, np.array([i + 1.0, 1.0]) / (i + 2)) for i, n in enumerate(["natural", "uniform", "measured_1", "measured_2"])]
+    prefer = verify.Preference({"t": 1.0})
+    docs = {"natural": natural, "uniform": uniform, "measured_1": noisy_gain, "measured_2": uniform + 0.05 * tokens}
+    out = verify.verify(cands, runs_from(docs, tokens), 3, True, prefer=prefer)
+    assert out.best == "measured_1" and out.chosen.name == "uniform"  # the better baseline, not natural
+    gap, se = out.gaps["uniform"]
+    assert 0 < gap <= se  # measured_1 was better on these documents, by less than their noise
+    assert verify.verify(cands, runs_from(docs, tokens), 3, True).chosen.name == "measured_1"  # the plain rule
+    docs["measured_1"] = clear_gain
+    out = verify.verify(cands, runs_from(docs, tokens), 3, True, prefer=prefer)
+    assert out.chosen.name == "measured_1" and out.gaps["uniform"][0] > 3 * out.gaps["uniform"][1]
+
+
+def test_one_se_rule_takes_the_top_k_mean_as_a_hedge_but_never_one_worse_than_a_baseline():
+    tokens = np.full(20, 500.0)
+    rng = np.random.default_rng(2)
+    base = 4.0 * tokens
+    best = base - 0.5 * tokens + rng.normal(0, 0.02, 20) * tokens
+    docs = {"uniform": base, "surrogate_argmax": best, "surrogate_topk_mean": best + rng.normal(0.001, 0.05, 20) * tokens}
+    cands = [verify.Candidate(n, np.array([i + 1.0, 1.0]) / (i + 2)) for i, n in enumerate(docs)]
+    prefer = verify.Preference({"t": 1.0})
+    assert verify.verify(cands, runs_from(docs, tokens), 2, True, prefer=prefer).chosen.name == "surrogate_topk_mean"
+    docs["surrogate_topk_mean"] = base + 0.01 * tokens  # worse than uniform: not eligible, the best stands
+    assert verify.verify(cands, runs_from(docs, tokens), 2, True, prefer=prefer).chosen.name == "surrogate_argmax"
+    # without per-document losses the standard error is the replicates'
+    truth = {"uniform": 3.0, "surrogate_argmax": 2.99, "surrogate_topk_mean": 3.2}
+    noisy = np.random.default_rng(3)
+    out = verify.verify(cands, lambda c, r: {"objective": truth[c.name] + 0.05 * noisy.standard_normal()}, 4, True, prefer=prefer)
+    assert out.chosen.name in ("uniform", "surrogate_argmax") and np.isfinite(out.gaps["uniform"][1]) and out.gaps["uniform"][1] > 0
+
+
+def test_document_losses_add_up_to_the_target_cross_entropy():
+    from mix_assets.core.proxies import ngram
+
+    rng = np.random.default_rng(0)
+    train = [rng.integers(0, 50, 200) for _ in range(20)]
+    target = [rng.integers(0, 50, n) for n in (5, 0, 40, 17)]
+    nll, n = ngram.document_losses(train, {"t": target}, 50)["t"]
+    assert n.tolist() == [5, 0, 40, 17] and nll[1] == 0
+    assert nll.sum() / n.sum() == pytest.approx(ngram.cross_entropy(train, {"t": target}, 50)["t"])
+    lm = ngram.KneserNey(50).fit(train)
+    assert nll[2] == pytest.approx(-lm.log_prob([target[2]])[0])  # a document scored alone

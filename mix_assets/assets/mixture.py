@@ -109,13 +109,17 @@ def predictor(context: AssetExecutionContext, config: PredictorConfig, storage: 
 
 class FinalMixtureConfig(Config):
     """A short list measured with replicate trials (METHODS §7): the surrogate's optimum (argmax and
-    top-k mean), the best measured mixtures of the search, natural and uniform."""
+    top-k mean), the best measured mixtures of the search, natural and uniform. `choice`: "one_se"
+    takes the best baseline, else the top-k mean, when within `se_multiplier` standard errors of the
+    best measured (core.verify); "best" takes the best measured mean."""
 
     top_k: int = 128  # the top-k mean's k (RegMix)
     pool_size: int = 100_000
     n_measured: int = 3  # best measured mixtures of the search on the short list
     replicates: int = 3  # trials per candidate, each on a fresh sample
     replicate_seed_offset: int = 99_991  # replicate r trains at seed + offset + r: samples the search never saw
+    choice: str = "one_se"  # one_se | best
+    se_multiplier: float = 1.0
     proxy: ProxyTrialsConfig = ProxyTrialsConfig()
     generator: MixtureCandidatesConfig = MixtureCandidatesConfig()  # the pool's generator: give it the rounds' settings
 
@@ -125,7 +129,7 @@ def search_cost(warehouse: Warehouse, last: str) -> pl.DataFrame:
                            "round(sum(seconds), 2) AS seconds FROM mix.proxy_scores WHERE round <= ? GROUP BY round ORDER BY round", [last])
 
 
-@asset(group_name=GROUP, deps=[predictor], code_version="2",
+@asset(group_name=GROUP, deps=[predictor], code_version="3",
        description="The mixture to train on: the best measured mean of a short list (surrogate optimum, best measured, natural, uniform), "
                    "each trained on fresh samples several times; every comparison is reported on the targets' evaluation parts.")
 def final_mixture(context: AssetExecutionContext, config: FinalMixtureConfig, storage: ProjectStorage, warehouse: Warehouse, search: SearchSettings) -> MaterializeResult:
@@ -156,9 +160,12 @@ def final_mixture(context: AssetExecutionContext, config: FinalMixtureConfig, st
         record = run_trial(context, search, storage, c.mixture_id, c.weights, config.proxy, seed=search.seed + config.replicate_seed_offset + r,
                            evaluate=True)
         context.log.info(f"verify {c.name} replicate {r}: {record['status']} {record['metrics'].get('objective', float('nan')):.4f}")
-        return record["metrics"]
+        return {**record["metrics"], "documents": record.get("documents")}
 
-    result = verify.verify(short, measure, config.replicates, search.minimize)
+    if config.choice not in ("one_se", "best"):
+        raise ValueError(f"final_mixture choice must be 'one_se' or 'best', not {config.choice!r}")
+    prefer = verify.Preference(search.weights_by_name(), z=config.se_multiplier) if config.choice == "one_se" else None
+    result = verify.verify(short, measure, config.replicates, search.minimize, prefer=prefer)
     verify_seconds = time.perf_counter() - verify_began
     on_search, on_eval = result.summary("objective"), result.summary("eval_objective")
     best = result.chosen.weights
@@ -168,7 +175,9 @@ def final_mixture(context: AssetExecutionContext, config: FinalMixtureConfig, st
         "predicted": predicted_mean, "predicted_std": predicted_std,
         "search_mean": [on_search[c.name][0] for c in short], "search_std": [on_search[c.name][1] for c in short],
         "eval_mean": [on_eval[c.name][0] for c in short], "eval_std": [on_eval[c.name][1] for c in short],
-    }).hstack(pl.DataFrame(np.stack([c.weights for c in short]), schema=wcols))
+        "gap_to_best": [result.gaps[c.name][0] if c.name in result.gaps else None for c in short],
+        "gap_se": [result.gaps[c.name][1] if c.name in result.gaps else None for c in short],
+    }, schema_overrides={"gap_to_best": pl.Float64, "gap_se": pl.Float64}).hstack(pl.DataFrame(np.stack([c.weights for c in short]), schema=wcols))
     warehouse.replace("final_candidates", candidates)
     natural, uniform = tokens / tokens.sum(), np.full(len(tokens), 1 / len(tokens))
     table = pl.DataFrame({"super_cluster": np.arange(len(tokens)), "label": meta["labels"], "weight": best, "natural": natural, "uniform": uniform,
@@ -177,7 +186,8 @@ def final_mixture(context: AssetExecutionContext, config: FinalMixtureConfig, st
     warehouse.replace("final_mixture", table)
     cost = search_cost(warehouse, last)
     noise = float(np.median([s for _, s in on_search.values()]))
-    summary = {"round": last, "surrogate": model.name, "chosen": result.chosen.name, "mixture_id": result.chosen.mixture_id,
+    summary = {"round": last, "surrogate": model.name, "chosen": result.chosen.name, "best_measured": result.best, "choice": config.choice,
+               "mixture_id": result.chosen.mixture_id,
                "predicted": float(model.mean(best[None, :])[0]), "replicates": config.replicates,
                "measured": {k: v[0] for k, v in on_search.items()}, "measured_std": {k: v[1] for k, v in on_search.items()},
                "evaluation": {k: v[0] for k, v in on_eval.items()}, "evaluation_std": {k: v[1] for k, v in on_eval.items()},
@@ -195,11 +205,13 @@ def final_mixture(context: AssetExecutionContext, config: FinalMixtureConfig, st
         bars["unbounded optimum"] = unbounded.tolist()
     return MaterializeResult(metadata={
         "seconds": round(time.perf_counter() - began, 2),
-        "round": last, "surrogate": model.name, "chosen": result.chosen.name, "predicted_objective": summary["predicted"],
+        "round": last, "surrogate": model.name, "chosen": result.chosen.name, "best_measured": result.best,
+        "predicted_objective": summary["predicted"],
         **{f"measured_{k}": v[0] for k, v in on_eval.items() if k in ("natural", "uniform")},
         "measured_final": on_eval[result.chosen.name][0], "search_part_final": on_search[result.chosen.name][0],
         "trial_noise": noise, "bound_binds": binds, "verification_trials": len(short) * config.replicates,
-        "candidates": plots.md_table(candidates.select("candidate", "chosen", "predicted", "search_mean", "search_std", "eval_mean", "eval_std")),
+        "candidates": plots.md_table(candidates.select("candidate", "chosen", "predicted", "search_mean", "search_std", "gap_to_best", "gap_se",
+                                                       "eval_mean", "eval_std")),
         "cost": plots.md_table(cost),
         "weights": plots.grouped_barh(labels, bars, "Mixture weight per super-cluster"),
         "mixture": MetadataValue.json(summary),

@@ -92,14 +92,17 @@ def final_section(storage: ProjectStorage, warehouse: Warehouse) -> str:
     summary = read_json(storage.path("final_mixture", "all", ".json"))
     labels = [f"{s}: {lab}" for s, lab in zip(table["super_cluster"], table["label"])]
     chart = plots.grouped_barh(labels, {c: table[c].to_list() for c in ("weight", "natural", "uniform")}, "Final mixture against natural and uniform")
-    candidates = warehouse.query("SELECT candidate, mixture_id, chosen, predicted, predicted_std, search_mean, search_std, eval_mean, eval_std "
-                                 "FROM mix.final_candidates")
+    candidates = warehouse.query("SELECT candidate, mixture_id, chosen, predicted, predicted_std, search_mean, search_std, gap_to_best, gap_se, "
+                                 "eval_mean, eval_std FROM mix.final_candidates")
     cost = summary["cost"]
     bound = (f"The max-epochs bound at {summary['target_tokens']:,.0f} training tokens binds: the surrogate's unbounded optimum "
              f"(predicted {summary['unbounded_optimum']['predicted']:.4f}) would repeat a domain more than allowed."
              if summary["bound_binds"] else f"The max-epochs bound at {summary['target_tokens']:,.0f} training tokens does not bind.")
-    return (f"<h2>4. Final mixture</h2><p>Chosen: <b>{html.escape(summary['chosen'])}</b>, the best measured mean of a short list, each "
-            f"candidate trained {summary['replicates']} times on fresh samples (surrogate of round {summary['round']}: {summary['surrogate']}). "
+    why = ("the best measured mean of a short list" if summary["chosen"] == summary["best_measured"] else
+           f"within one standard error (over the target's documents) of the best measured, {html.escape(summary['best_measured'])}, "
+           "and preferred as the simpler choice")
+    return (f"<h2>4. Final mixture</h2><p>Chosen: <b>{html.escape(summary['chosen'])}</b>, {why}; each "
+            f"candidate was trained {summary['replicates']} times on fresh samples (surrogate of round {summary['round']}: {summary['surrogate']}). "
             f"The search part of the targets chose it; the evaluation part, which no proxy of the search scored, is what it is judged on. "
             f"Per-trial noise (median std over replicates): {summary['trial_noise']:.4f}. {bound}</p>"
             f"{img(chart, 'final mixture')}<h3>Short list, measured</h3>{table_html(candidates)}"
@@ -107,7 +110,7 @@ def final_section(storage: ProjectStorage, warehouse: Warehouse) -> str:
             f"then {cost['verification_trials']} verification trials in {cost['verification_seconds']:.0f} s.</p>{table_html(table)}")
 
 
-@asset(group_name="report", deps=[final_mixture], code_version="1",
+@asset(group_name="report", deps=[final_mixture], code_version="2",
        description="A self-contained HTML page (charts embedded) that tells the run's story from corpus to final mixture.")
 def run_report(context: AssetExecutionContext, storage: ProjectStorage, warehouse: Warehouse, search: SearchSettings) -> MaterializeResult:
     start = time.perf_counter()

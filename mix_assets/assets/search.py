@@ -190,7 +190,7 @@ def weights_by_round(warehouse: Warehouse, n_domains: int, upto: str):
 
 # A step that dies outright (lost worker, full disk) is retried by the policy; failed trials inside
 # a step that finished are retried by RetryRequested below, up to ProxyTrialsConfig.trial_retries.
-@asset(**ROUND_ASSET, deps=[mixture_candidates, proxy_corpus], code_version="2", pool="proxy", retry_policy=RetryPolicy(max_retries=2, delay=5), op_tags=gpu_op_tags(),
+@asset(**ROUND_ASSET, deps=[mixture_candidates, proxy_corpus], code_version="3", pool="proxy", retry_policy=RetryPolicy(max_retries=2, delay=5), op_tags=gpu_op_tags(),
        description="One proxy training per candidate, scored on the targets; each trial is saved as it finishes, so a rerun does only what is missing.")
 def proxy_trials(context: AssetExecutionContext, config: ProxyTrialsConfig, storage: ProjectStorage, search: SearchSettings) -> MaterializeResult:
     candidates = read_parquet(storage.path("mixture_candidates", context.partition_key))

@@ -10,7 +10,7 @@ import polars as pl
 from dagster import AssetExecutionContext, Config, PipesSubprocessClient
 
 from mix_assets.core import mixtures
-from mix_assets.core.proxies.corpus import ProxyCorpus, add_objectives, ngram_trial
+from mix_assets.core.proxies.corpus import ProxyCorpus, add_objectives, ngram_trial_documents
 from mix_assets.core.proxies.gpt import GPTSettings, gpt_trial
 from mix_assets.core.storage import is_local, read_json
 from mix_assets.resources import ProjectStorage, SearchSettings
@@ -69,7 +69,8 @@ def run_trial(context: AssetExecutionContext, search: SearchSettings, storage: P
 
     `seed` is the replicate seed (the search's own by default): every mixture trained at one seed
     reads each domain's documents in the same order. `evaluate` also scores the targets'
-    evaluation parts (eval_<target>, eval_objective): only the final verification asks for that."""
+    evaluation parts (eval_<target>, eval_objective): only the final verification asks for that.
+    The ngram backend also records each search part's per-document losses (`documents`)."""
     if search.backend not in BACKENDS:
         raise ValueError(f"unknown proxy backend {search.backend!r}; choose one of {BACKENDS}")
     seed = search.seed if seed is None else seed
@@ -82,7 +83,8 @@ def run_trial(context: AssetExecutionContext, search: SearchSettings, storage: P
             corpus = load_corpus(storage)
             max_epochs = search.proxy_max_epochs(float(corpus.lengths.sum()))
         if search.backend == "ngram":
-            metrics = ngram_trial(corpus, weights, search.token_budget, seed, max_epochs, proxy.ngram_order, proxy.ngram_discount, evaluate)
+            metrics, record["documents"] = ngram_trial_documents(corpus, weights, search.token_budget, seed, max_epochs, proxy.ngram_order,
+                                                                 proxy.ngram_discount, evaluate)
         elif search.backend == "gpt":
             train = corpus.sample(weights, search.token_budget, seed, max_epochs)
             metrics = gpt_trial(train, corpus.scored_targets(evaluate), corpus.vocab_size, search.token_budget, proxy.gpt(), seed)

@@ -1,5 +1,12 @@
 """The verified final choice (METHODS §7): measure a short list with replicate trials and return the
-best measured mean, never a surrogate's optimum on trust."""
+best measured mean, never a surrogate's optimum on trust.
+
+The best measured mean on the search part is an optimistic pick: the search part is a sample of the
+target's documents, and the short list is chosen on that same sample. So by default the choice
+follows the one-standard-error rule (Breiman et al., CART, 1984): the simplest candidate whose gap
+to the best is within one standard error wins, first the best baseline, then the surrogate's
+top-k mean. The standard error comes from the target's documents (paired, per document, when the
+proxy reports per-document losses) or else from the replicates."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,10 +43,49 @@ def shortlist(optima: dict[str, np.ndarray], measured: np.ndarray, scores: np.nd
     return out
 
 
+@dataclass(frozen=True)
+class Preference:
+    """Which candidates the one-standard-error rule prefers, in order, when they are within `z`
+    standard errors of the best measured: the best of `baselines`, then `hedges`. A candidate that
+    measured worse than the best baseline is never chosen. `target_weights` is how the objective
+    weighs the targets whose per-document losses the trials report."""
+
+    target_weights: dict[str, float]
+    baselines: tuple[str, ...] = ("natural", "uniform")
+    hedges: tuple[str, ...] = ("surrogate_topk_mean",)
+    z: float = 1.0
+
+
+def paired_gap(a: list[dict], b: list[dict], objective: str, target_weights: dict[str, float]) -> tuple[float, float]:
+    """(mean objective of a - that of b, its standard error), paired by replicate.
+
+    With per-document losses (each run's `documents`: target -> {"nll": nats per document, "tokens":
+    tokens per document}) the error is over the target's documents, a ratio estimator's linearised
+    variance: which documents the target holds is the larger source of noise, and the one that
+    decides whether a gain carries over to held-out text. Otherwise it is over the replicates."""
+    if a and b and all(t in (r.get("documents") or {}) for r in a + b for t in target_weights):
+        total_w, gap, var = sum(target_weights.values()), 0.0, 0.0
+        for t, w in target_weights.items():
+            delta = np.mean([r["documents"][t]["nll"] for r in a], axis=0) - np.mean([r["documents"][t]["nll"] for r in b], axis=0)
+            n = np.asarray(a[0]["documents"][t]["tokens"], dtype=np.float64)
+            g = delta.sum() / n.sum()
+            k = len(n)
+            v = k / (k - 1) * np.sum((delta - g * n) ** 2) / n.sum() ** 2 if k > 1 else 0.0
+            gap, var = gap + w / total_w * g, var + (w / total_w) ** 2 * v
+        return float(gap), float(np.sqrt(var))
+    d = np.array([ra.get(objective, np.nan) - rb.get(objective, np.nan) for ra, rb in zip(a, b)], dtype=np.float64)
+    d = d[np.isfinite(d)]
+    if not len(d):
+        return float("nan"), float("nan")
+    return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0
+
+
 @dataclass
 class Verified:
     chosen: Candidate
-    runs: dict[str, list[dict[str, float]]]  # candidate name -> one metrics dict per replicate
+    runs: dict[str, list[dict]]  # candidate name -> one metrics dict per replicate
+    best: str = ""  # the best measured mean (the choice unless a preferred candidate is within the noise)
+    gaps: dict[str, tuple[float, float]] | None = None  # candidate -> (gap to the best, standard error)
 
     def summary(self, metric: str) -> dict[str, tuple[float, float]]:
         """candidate -> (mean, std over replicates) of one metric (NaN where a replicate lacks it)."""
@@ -50,11 +96,12 @@ class Verified:
         return out
 
 
-def verify(candidates: list[Candidate], measure: Callable[[Candidate, int], dict[str, float]], replicates: int,
-           minimize: bool, objective: str = "objective") -> Verified:
+def verify(candidates: list[Candidate], measure: Callable[[Candidate, int], dict], replicates: int,
+           minimize: bool, objective: str = "objective", prefer: Preference | None = None) -> Verified:
     """Measure every candidate `replicates` times (replicate r is the same for every candidate: common
-    random numbers) and choose the best mean `objective`. Baselines on the list are candidates like
-    any other, so the choice is never worse than them on what was measured."""
+    random numbers) and choose the best mean `objective`, or with `prefer` the one-standard-error
+    choice. Baselines on the list are candidates like any other, so the choice is never worse than
+    them on what was measured. `measure` returns a metrics dict, optionally with `documents`."""
     if not candidates:
         raise ValueError("nothing to verify: the short list is empty")
     if replicates < 1:
@@ -64,5 +111,18 @@ def verify(candidates: list[Candidate], measure: Callable[[Candidate, int], dict
     finite = {n: m for n, m in means.items() if np.isfinite(m)}
     if not finite:
         raise ValueError(f"no candidate of {list(means)} has a finite {objective}; see the trials' reasons")
-    best = min(finite, key=lambda n: finite[n] if minimize else -finite[n])
-    return Verified(next(c for c in candidates if c.name == best), runs)
+    sign = 1.0 if minimize else -1.0
+    best = min(finite, key=lambda n: sign * finite[n])
+    weights = prefer.target_weights if prefer and minimize else {}  # per-document losses only for a minimised loss
+    gaps = {n: paired_gap(runs[n], runs[best], objective, weights) for n in finite}
+    chosen = best
+    if prefer:
+        base = sorted((n for n in prefer.baselines if n in finite), key=lambda n: sign * finite[n])[:1]
+        for name in [*base, *(h for h in prefer.hedges if h in finite)]:
+            if base and sign * (finite[name] - finite[base[0]]) > 0:
+                continue  # never worse than a baseline on what was measured
+            gap, se = gaps[name]
+            if sign * gap <= prefer.z * se:
+                chosen = name
+                break
+    return Verified(next(c for c in candidates if c.name == chosen), runs, best, gaps)

@@ -79,6 +79,14 @@ def ngram_trial(corpus: ProxyCorpus, weights: np.ndarray, token_budget: int, see
                 order: int = 3, discount: float = 0.75, evaluate: bool = False) -> dict[str, float]:
     """One proxy: a Kneser-Ney model on the mixture's sample, scored on the targets. `seed` is the
     replicate seed, shared by every mixture of a round (common random numbers)."""
+    return ngram_trial_documents(corpus, weights, token_budget, seed, max_epochs, order, discount, evaluate)[0]
+
+
+def ngram_trial_documents(corpus: ProxyCorpus, weights: np.ndarray, token_budget: int, seed: int, max_epochs: float,
+                          order: int = 3, discount: float = 0.75, evaluate: bool = False) -> tuple[dict[str, float], dict[str, dict]]:
+    """ngram_trial, and each search part's per-document losses: target -> {"nll": nats, "tokens": n}
+    per document, what the verified choice needs to tell a real gain from the target's sampling."""
     train = corpus.sample(weights, token_budget, seed, max_epochs)
-    metrics = ngram.cross_entropy(train, corpus.scored_targets(evaluate), corpus.vocab_size, order, discount)
-    return add_objectives(metrics, corpus.target_weights)
+    docs = ngram.document_losses(train, corpus.scored_targets(evaluate), corpus.vocab_size, order, discount)
+    metrics = add_objectives({k: float(nll.sum() / n.sum()) for k, (nll, n) in docs.items()}, corpus.target_weights)
+    return metrics, {k: {"nll": nll.tolist(), "tokens": n.tolist()} for k, (nll, n) in docs.items() if k in corpus.targets}

@@ -57,10 +57,23 @@ class KneserNey:
 
     def log_prob(self, seqs: list[np.ndarray]) -> tuple[float, int]:
         """(sum of natural-log probabilities, number of predicted tokens) over `seqs`."""
+        lp, n = self.document_log_probs(seqs)
+        return float(lp.sum()), int(n.sum())
+
+    def document_log_probs(self, seqs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Per sequence: (sum of natural-log probabilities, number of predicted tokens)."""
+        lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+        logp = self._log_p(_grams(seqs, self.order, self.base))
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])  # one gram per token: an empty sequence has none
+        sums = np.add.reduceat(logp, starts[lengths > 0]) if len(logp) else np.zeros(0)
+        out = np.zeros(len(seqs))
+        out[lengths > 0] = sums
+        return out, lengths
+
+    def _log_p(self, grams: np.ndarray) -> np.ndarray:
         n, b = self.order, self.base
-        grams = _grams(seqs, n, b)
         if len(grams) == 0:
-            return 0.0, 0
+            return np.zeros(0)
         p = np.full(len(grams), 1.0 / self.v)  # order 0: uniform over the vocabulary
         for k in range(1, n + 1):
             keys, counts, ctx_keys, totals, followers = self.tables[k]
@@ -71,16 +84,22 @@ class KneserNey:
             seen = tot > 0
             safe = np.where(seen, tot, 1.0)
             p = np.where(seen, np.maximum(c - self.d, 0) / safe + self.d * fol / safe * p, p)
-        return float(np.log(p).sum()), len(grams)
+        return np.log(p)
+
+
+def document_losses(train: list[np.ndarray], targets: dict[str, list[np.ndarray]], vocab_size: int, order: int = 3,
+                    discount: float = 0.75) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per target, per document: (nats, tokens) under a KN model trained on `train`."""
+    lm = KneserNey(vocab_size, order, discount).fit(train)
+    out = {}
+    for name, seqs in targets.items():
+        lp, n = lm.document_log_probs(seqs)
+        if n.sum() == 0:
+            raise ValueError(f"target '{name}' has no tokens")
+        out[name] = (-lp, n)
+    return out
 
 
 def cross_entropy(train: list[np.ndarray], targets: dict[str, list[np.ndarray]], vocab_size: int, order: int = 3, discount: float = 0.75) -> dict[str, float]:
     """Per-token cross-entropy (nats) of each target under a KN model trained on `train`."""
-    lm = KneserNey(vocab_size, order, discount).fit(train)
-    out = {}
-    for name, seqs in targets.items():
-        lp, n = lm.log_prob(seqs)
-        if n == 0:
-            raise ValueError(f"target '{name}' has no tokens")
-        out[name] = -lp / n
-    return out
+    return {k: float(nll.sum() / n.sum()) for k, (nll, n) in document_losses(train, targets, vocab_size, order, discount).items()}
