@@ -4,6 +4,7 @@ Same documents, same process, same model settings; the ratio is the pipeline's o
 (reading the shard, normalising, writing the .npy, Dagster bookkeeping).
     python bench/bench_embeddings.py [--docs 1200]
 """
+
 import argparse
 import json
 import platform
@@ -35,31 +36,56 @@ def main() -> None:
 
     def run_direct() -> np.ndarray:
         with torch.autocast(device.split(":")[0], dtype=torch.bfloat16), torch.inference_mode():
-            return model.encode(docs["text"].to_list(), batch_size=embedder.batch_size, normalize_embeddings=True)
+            return model.encode(
+                docs["text"].to_list(), batch_size=embedder.batch_size, normalize_embeddings=True
+            )
 
     t_direct, t_asset = [], []
     with tempfile.TemporaryDirectory() as tmp, instance_for_test() as instance:
         (Path(tmp) / "in").mkdir()
         docs.write_parquet(Path(tmp) / "in" / "bench.parquet")
         instance.add_dynamic_partitions("shards", ["bench"])
-        resources = {"storage": ProjectStorage(input_dir=f"{tmp}/in", work_dir=f"{tmp}/work"),
-                     "warehouse": Warehouse(database=f"{tmp}/w.duckdb"), "embedder": embedder}
-        materialize(all_assets, instance=instance, resources=resources, selection=AssetSelection.assets("raw_shards"), partition_key="bench")
+        resources = {
+            "storage": ProjectStorage(input_dir=f"{tmp}/in", work_dir=f"{tmp}/work"),
+            "warehouse": Warehouse(database=f"{tmp}/w.duckdb"),
+            "embedder": embedder,
+        }
+        materialize(
+            all_assets,
+            instance=instance,
+            resources=resources,
+            selection=AssetSelection.assets("raw_shards"),
+            partition_key="bench",
+        )
         for _ in range(args.repeats):  # interleaved, so drift in machine load hits both alike
             start = time.perf_counter()
             direct = run_direct()
             t_direct.append(time.perf_counter() - start)
             start = time.perf_counter()
-            materialize(all_assets, instance=instance, resources=resources, selection=AssetSelection.assets("embeddings"), partition_key="bench")
+            materialize(
+                all_assets,
+                instance=instance,
+                resources=resources,
+                selection=AssetSelection.assets("embeddings"),
+                partition_key="bench",
+            )
             t_asset.append(time.perf_counter() - start)
         t_direct, t_asset = float(np.median(t_direct)), float(np.median(t_asset))
         via_asset = np.load(f"{tmp}/work/embeddings/bench.npy")
-    print(json.dumps({
-        "docs": len(docs), "device": device, "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores",
-        "direct_docs_per_s": round(len(docs) / t_direct, 1), "asset_docs_per_s": round(len(docs) / t_asset, 1),
-        "overhead": f"{100 * (t_asset / t_direct - 1):.1f}%",
-        "max_cosine_gap": float(1 - (direct * via_asset).sum(1).min()),
-    }, indent=1))
+    print(
+        json.dumps(
+            {
+                "docs": len(docs),
+                "device": device,
+                "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores",
+                "direct_docs_per_s": round(len(docs) / t_direct, 1),
+                "asset_docs_per_s": round(len(docs) / t_asset, 1),
+                "overhead": f"{100 * (t_asset / t_direct - 1):.1f}%",
+                "max_cosine_gap": float(1 - (direct * via_asset).sum(1).min()),
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

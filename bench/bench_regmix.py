@@ -4,6 +4,7 @@ LightGBM alone (RegMix's settings) beside `auto` (chosen by 5-fold CV among Ligh
 quadratic ridge, log-linear and their CV-weighted average; which one it chose is shown).
     python bench/bench_regmix.py [--data ../shared/data/regmix] [--models lightgbm auto]
 """
+
 import argparse
 import time
 from pathlib import Path
@@ -18,8 +19,13 @@ def main() -> None:
     args = ap.parse_args()
     d = Path(args.data)
     train = results.load(d / "train_mixture_1m.csv", d / "train_pile_loss_1m.csv")
-    tests = {s: results.load(d / f"test_mixture_{s}.csv", d / f"test_pile_loss_{s}.csv") for s in ("1m", "60m", "1B")}
-    print("| metric (validation loss) | surrogate | chosen | CV 5-fold (1M train) | 1M test | 60M test | 1B test | fit s |")
+    tests = {
+        s: results.load(d / f"test_mixture_{s}.csv", d / f"test_pile_loss_{s}.csv")
+        for s in ("1m", "60m", "1B")
+    }
+    print(
+        "| metric (validation loss) | surrogate | chosen | CV 5-fold (1M train) | 1M test | 60M test | 1B test | fit s |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for metric in train.metrics.columns:
         x, y, _ = results.finite_rows(train, metric)
@@ -29,9 +35,15 @@ def main() -> None:
             fitted = surrogate.fit(x, y, s)
             seconds = time.perf_counter() - start
             cv = surrogate.cv_report(fitted)["spearman"]
-            held = [predictor.evaluate(fitted.mean, *results.finite_rows(t, metric)[:2])["spearman"] for t in tests.values()]
+            held = [
+                predictor.evaluate(fitted.mean, *results.finite_rows(t, metric)[:2])["spearman"]
+                for t in tests.values()
+            ]
             name = metric.replace("metric/the_pile_", "").replace("_val_loss", "")
-            print(f"| {name} | {model} | {fitted.name} | {cv:.4f} | {held[0]:.4f} | {held[1]:.4f} | {held[2]:.4f} | {seconds:.0f} |", flush=True)
+            print(
+                f"| {name} | {model} | {fitted.name} | {cv:.4f} | {held[0]:.4f} | {held[1]:.4f} | {held[2]:.4f} | {seconds:.0f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

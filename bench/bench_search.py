@@ -20,6 +20,7 @@ Methods, each spending at most --budget proxy trials (default 112):
   choice (the best baseline, then the top-k mean, when within one standard error of the best).
     python bench/bench_search.py [--seeds 0 1 2 3 4] [--workers 2] [--out bench/results/search.csv]
 """
+
 import argparse
 import re
 import time
@@ -41,7 +42,11 @@ from mix_assets.resources import ProjectStorage
 WORK = Path("data/work")
 BUDGET, MAX_EPOCHS, POOL, REPLICATES, OFFSET = 1_000_000, 15.0, 100_000, 3, 99_991
 Z = 1.0  # the pipeline's default margin (FinalMixtureConfig.se_multiplier)
-OBJECTIVES = {"mathematics": {"mathematics": 1.0}, "all_domains": {"all_domains": 1.0}, "mix": {"mathematics": 0.5, "all_domains": 0.5}}
+OBJECTIVES = {
+    "mathematics": {"mathematics": 1.0},
+    "all_domains": {"all_domains": 1.0},
+    "mix": {"mathematics": 0.5, "all_domains": 0.5},
+}
 WORDS = re.compile(r"\w+|[^\w\s]")
 
 
@@ -51,14 +56,20 @@ class Bench:
     def __init__(self, cut: str, n_fine: int):
         base = ProxyCorpus.load(WORK / "proxy_corpus")
         docs = read_parquet(WORK / "proxy_corpus" / "docs.parquet")
-        kept = kept_documents(ProjectStorage(work_dir=str(WORK)), ["text"]).select("doc_id", "cluster", "text")
-        texts = pl.DataFrame({"doc_id": docs["doc_id"]}).join(kept, on="doc_id", how="left", maintain_order="left")
+        kept = kept_documents(ProjectStorage(work_dir=str(WORK)), ["text"]).select(
+            "doc_id", "cluster", "text"
+        )
+        texts = pl.DataFrame({"doc_id": docs["doc_id"]}).join(
+            kept, on="doc_id", how="left", maintain_order="left"
+        )
         domains = docs["super_cluster"].to_numpy()
         if cut == "fine":
             mapping = read_parquet(WORK / "cluster_mapping" / "all.parquet")
             cents = load_npy(WORK / "centroids" / "all.npy")
             fine = merge.merge(cents[mapping["cluster"].to_numpy()], "ward", n_super=n_fine)
-            domains = np.array([dict(zip(mapping["cluster"], fine))[c] for c in texts["cluster"]], dtype=np.int64)
+            domains = np.array(
+                [dict(zip(mapping["cluster"], fine))[c] for c in texts["cluster"]], dtype=np.int64
+            )
         self.n = int(domains.max()) + 1
         tok = Tokenizer.from_file(str(WORK / "proxy_corpus" / "tokenizer.json"))
         search, held = {}, {}
@@ -74,7 +85,10 @@ class Bench:
         vocab = {w: i for i, (w, _) in enumerate(Counter(w for ws in words for w in ws).most_common(30_000))}
         unk = len(vocab)
         self.judge_docs = [np.array([vocab.get(w, unk) for w in ws], dtype=np.int64) for ws in words]
-        self.judge_eval = {k: [np.array([vocab.get(w, unk) for w in WORDS.findall(x.lower())], dtype=np.int64) for x in v] for k, v in held.items()}
+        self.judge_eval = {
+            k: [np.array([vocab.get(w, unk) for w in WORDS.findall(x.lower())], dtype=np.int64) for x in v]
+            for k, v in held.items()
+        }
         self.judge_vocab = unk + 1
         self.trials, self.judged, self.used = {}, {}, 0
 
@@ -83,8 +97,10 @@ class Bench:
         if key not in self.trials:
             train = self.corpus.sample(w, BUDGET, seed, MAX_EPOCHS)
             docs = ngram.document_losses(train, self.corpus.targets, self.corpus.vocab_size, 3)
-            self.trials[key] = {**{k: float(nll.sum() / n.sum()) for k, (nll, n) in docs.items()},
-                                "documents": {k: {"nll": nll, "tokens": n} for k, (nll, n) in docs.items()}}
+            self.trials[key] = {
+                **{k: float(nll.sum() / n.sum()) for k, (nll, n) in docs.items()},
+                "documents": {k: {"nll": nll, "tokens": n} for k, (nll, n) in docs.items()},
+            }
         self.used += 1
         return self.trials[key]
 
@@ -105,21 +121,41 @@ def objective(metrics: dict, weights: dict) -> float:
     return sum(metrics[k] * v for k, v in weights.items()) / sum(weights.values())
 
 
-def run_rounds(b: Bench, obj: dict, seed: int, schedule: list[int], settings: surrogate.SurrogateSettings, proposal: str,
-               baselines: bool) -> tuple:
+def run_rounds(
+    b: Bench,
+    obj: dict,
+    seed: int,
+    schedule: list[int],
+    settings: surrogate.SurrogateSettings,
+    proposal: str,
+    baselines: bool,
+) -> tuple:
     gen, xs, ys, model = mixtures.GeneratorSettings(), [], [], None
     total = float(b.tokens.sum())
     bound = mixtures.upper_bounds(b.tokens, total, MAX_EPOCHS)
-    base = {} if not baselines else {k: w for k, w in (("natural", b.tokens / b.tokens.sum()), ("uniform", np.full(b.n, 1 / b.n)))
-                                     if (mixtures.to_grid(w[None], gen.grid)[0] <= bound + 1e-12).all()}  # as the pipeline's round 0
+    base = (
+        {}
+        if not baselines
+        else {
+            k: w
+            for k, w in (("natural", b.tokens / b.tokens.sum()), ("uniform", np.full(b.n, 1 / b.n)))
+            if (mixtures.to_grid(w[None], gen.grid)[0] <= bound + 1e-12).all()
+        }
+    )  # as the pipeline's round 0
     for r, m in enumerate(schedule):
         tried = {mixtures.mixture_id(x) for x in xs}
         if r == 0:
-            cands = list(mixtures.generate(b.tokens, m, total, gen, seed, tried)) + [mixtures.to_grid(w[None], gen.grid)[0] for w in base.values()]
+            cands = list(mixtures.generate(b.tokens, m, total, gen, seed, tried)) + [
+                mixtures.to_grid(w[None], gen.grid)[0] for w in base.values()
+            ]
         else:
             best = xs[int(np.argmin(ys))]
             p = mixtures.ProposalSettings(proposal, POOL, mixtures.round_kappa(1.0, r, len(schedule)))
-            cands = list(mixtures.propose(model.predict, b.tokens, m, total, gen, seed + 1000 * r, p, True, tried, best)[0])
+            cands = list(
+                mixtures.propose(
+                    model.predict, b.tokens, m, total, gen, seed + 1000 * r, p, True, tried, best
+                )[0]
+            )
         for w in cands:
             xs.append(w)
             ys.append(objective(b.proxy(w, seed), obj))
@@ -127,7 +163,9 @@ def run_rounds(b: Bench, obj: dict, seed: int, schedule: list[int], settings: su
     return model, np.array(xs), np.array(ys), gen, total
 
 
-def measured_best(b: Bench, obj: dict, cands: list, seed: int, prefer: verify.Preference | None = None) -> verify.Candidate:
+def measured_best(
+    b: Bench, obj: dict, cands: list, seed: int, prefer: verify.Preference | None = None
+) -> verify.Candidate:
     def measure(c, r):
         m = b.proxy(c.weights, seed + OFFSET + r)
         return {"objective": objective(m, obj), "documents": m["documents"]}
@@ -144,27 +182,50 @@ def methods(b: Bench, obj: dict, seed: int, budget: int) -> dict:
     b.used = 0
     rand = mixtures.generate(b.tokens, budget - 12, total, mixtures.GeneratorSettings(), seed + 555)
     scores = np.array([objective(b.proxy(w, seed), obj) for w in rand])
-    out["random"] = measured_best(b, obj, [verify.Candidate(f"r{i}", rand[i]) for i in np.argsort(scores)[:4]], seed).weights
+    out["random"] = measured_best(
+        b, obj, [verify.Candidate(f"r{i}", rand[i]) for i in np.argsort(scores)[:4]], seed
+    ).weights
     used["random"] = b.used
 
     b.used = 0
-    lgb_regmix = surrogate.SurrogateSettings("lightgbm", bootstrap=0, lightgbm=predictor.PredictorSettings.regmix(seed=seed), seed=seed)
+    lgb_regmix = surrogate.SurrogateSettings(
+        "lightgbm", bootstrap=0, lightgbm=predictor.PredictorSettings.regmix(seed=seed), seed=seed
+    )
     model, *_ = run_rounds(b, obj, seed, [budget], lgb_regmix, "climb", baselines=False)
-    out["regmix"] = mixtures.best_mixture(model.mean, b.tokens, total, mixtures.GeneratorSettings(), seed + 7, POOL, True, "topk_mean", 128)
+    out["regmix"] = mixtures.best_mixture(
+        model.mean, b.tokens, total, mixtures.GeneratorSettings(), seed + 7, POOL, True, "topk_mean", 128
+    )
     used["regmix"] = b.used
 
     b.used = 0
-    lgb_climb = surrogate.SurrogateSettings("lightgbm", bootstrap=0, lightgbm=predictor.PredictorSettings(seed=seed), seed=seed)
+    lgb_climb = surrogate.SurrogateSettings(
+        "lightgbm", bootstrap=0, lightgbm=predictor.PredictorSettings(seed=seed), seed=seed
+    )
     model, *_ = run_rounds(b, obj, seed, [64, 32, 16], lgb_climb, "climb", baselines=False)
-    out["climb"] = mixtures.best_mixture(model.mean, b.tokens, total, mixtures.GeneratorSettings(), seed + 7, POOL, True, "argmax")
+    out["climb"] = mixtures.best_mixture(
+        model.mean, b.tokens, total, mixtures.GeneratorSettings(), seed + 7, POOL, True, "argmax"
+    )
     used["climb"] = b.used
 
     b.used = 0
-    model, xs, ys, gen, total = run_rounds(b, obj, seed, [52, 24, 13], surrogate.SurrogateSettings(seed=seed), "lcb", baselines=True)
-    optima = {f"surrogate_{k}": mixtures.best_mixture(model.mean, b.tokens, total, gen, seed + 7, POOL, True, k, 128) for k in ("argmax", "topk_mean")}
+    model, xs, ys, gen, total = run_rounds(
+        b, obj, seed, [52, 24, 13], surrogate.SurrogateSettings(seed=seed), "lcb", baselines=True
+    )
+    optima = {
+        f"surrogate_{k}": mixtures.best_mixture(
+            model.mean, b.tokens, total, gen, seed + 7, POOL, True, k, 128
+        )
+        for k in ("argmax", "topk_mean")
+    }
     bound = mixtures.upper_bounds(b.tokens, total, MAX_EPOCHS)
-    allowed = {k: out[k] for k in ("natural", "uniform") if (mixtures.to_grid(out[k][None], gen.grid)[0] <= bound + 1e-12).all()}
-    short = verify.shortlist(optima, xs, ys, 3, True, allowed)  # as the pipeline: a baseline that breaks the bound is no candidate
+    allowed = {
+        k: out[k]
+        for k in ("natural", "uniform")
+        if (mixtures.to_grid(out[k][None], gen.grid)[0] <= bound + 1e-12).all()
+    }
+    short = verify.shortlist(
+        optima, xs, ys, 3, True, allowed
+    )  # as the pipeline: a baseline that breaks the bound is no candidate
     picks = {"default": measured_best(b, obj, short, seed, verify.Preference(obj, z=Z))}
     used["default"] = b.used
     # the same verification trials (cached), other final choices: the plain best mean, and a wider margin
@@ -185,9 +246,19 @@ def task(args) -> list[dict]:
         finals, used, picks = methods(b, obj, seed, budget)
         bound = mixtures.upper_bounds(b.tokens, float(b.tokens.sum()), MAX_EPOCHS)
         for method, w in finals.items():
-            rows.append({"cut": f"{cut} ({b.n})", "target": name, "seed": seed, "method": method, "trials": used[method], "pick": picks.get(method, ""),
-                         "within_bound": bool((w <= bound + 2e-4).all()),
-                         "eval_loss": objective(b.judge(w), obj), "weights": " ".join(f"{x:.3f}" for x in w)})
+            rows.append(
+                {
+                    "cut": f"{cut} ({b.n})",
+                    "target": name,
+                    "seed": seed,
+                    "method": method,
+                    "trials": used[method],
+                    "pick": picks.get(method, ""),
+                    "within_bound": bool((w <= bound + 2e-4).all()),
+                    "eval_loss": objective(b.judge(w), obj),
+                    "weights": " ".join(f"{x:.3f}" for x in w),
+                }
+            )
     print(f"{cut} seed {seed}: {time.perf_counter() - start:.0f}s", flush=True)
     return rows
 
@@ -207,10 +278,16 @@ def main() -> None:
     table = pl.DataFrame(rows)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     table.write_csv(args.out)
-    summary = (table.group_by("cut", "target", "method").agg(pl.col("eval_loss").mean().alias("mean"),
-                                                            (pl.col("eval_loss").std() / pl.len().sqrt()).alias("se"),
-                                                            pl.col("trials").max().alias("trials"), pl.col("within_bound").all())
-               .sort("cut", "target", "mean"))
+    summary = (
+        table.group_by("cut", "target", "method")
+        .agg(
+            pl.col("eval_loss").mean().alias("mean"),
+            (pl.col("eval_loss").std() / pl.len().sqrt()).alias("se"),
+            pl.col("trials").max().alias("trials"),
+            pl.col("within_bound").all(),
+        )
+        .sort("cut", "target", "mean")
+    )
     with pl.Config(tbl_rows=100):
         print(summary)
 

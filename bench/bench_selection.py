@@ -6,6 +6,7 @@ Needs `make run` first. The in-domain sample is the first half of data/targets/m
 the evaluation text its second half.
     python bench/bench_selection.py [--budget 500000]
 """
+
 import argparse
 import glob
 import json
@@ -39,7 +40,12 @@ def main() -> None:
     seqs, lengths = bpe.split(corpus.tokens, corpus.offsets), np.diff(corpus.offsets)
     texts = pl.read_parquet(f"{WORK}/raw_shards/*.parquet", columns=["doc_id", "text"])
     docs = docs.join(texts, on="doc_id", how="left", maintain_order="left")
-    clusters = docs.join(pl.read_parquet(f"{WORK}/cluster_assignments/*.parquet", columns=["doc_id", "cluster"]), on="doc_id", how="left", maintain_order="left")["cluster"].to_numpy()
+    clusters = docs.join(
+        pl.read_parquet(f"{WORK}/cluster_assignments/*.parquet", columns=["doc_id", "cluster"]),
+        on="doc_id",
+        how="left",
+        maintain_order="left",
+    )["cluster"].to_numpy()
     target = pl.read_parquet("data/targets/mathematics.parquet")["text"].to_list()
     sample_txt, eval_txt = target[0::2], target[1::2]
     sample_seq, eval_seq = bpe.split(*bpe.encode(tok, sample_txt)), bpe.split(*bpe.encode(tok, eval_txt))
@@ -76,17 +82,43 @@ def main() -> None:
         members = np.flatnonzero(corpus.domains == d)
         want = int(round(wd * args.budget))
         if want:
-            clip_rows.append(members[clusterclip.schedule(clusters[members], lengths[members], want, clip=2, seed=d)])
+            clip_rows.append(
+                members[clusterclip.schedule(clusters[members], lengths[members], want, clip=2, seed=d)]
+            )
     rows["climb_mixture_clusterclip"] = np.concatenate(clip_rows)
-    truth = docs.join(pl.read_parquet("data/eval/true_domains.parquet"), on="doc_id", how="left", maintain_order="left")["domain"].to_numpy()
-    out = {name: {"eval_ce": round(judge(r), 4), "tokens": int(lengths[r].sum()), "documents": len(r),
-                  "unique": int(len(np.unique(r))), "math_share": round(float((truth[r] == "mathematics").mean()), 3)}
-           for name, r in rows.items()}
-    print(json.dumps({"budget_tokens": args.budget, "selection_seconds": {"classifier": round(t_cls, 1), "contrastive": round(t_con, 1), "dsir": round(t_dsir, 1)}, "results": out}, indent=1))
+    truth = docs.join(
+        pl.read_parquet("data/eval/true_domains.parquet"), on="doc_id", how="left", maintain_order="left"
+    )["domain"].to_numpy()
+    out = {
+        name: {
+            "eval_ce": round(judge(r), 4),
+            "tokens": int(lengths[r].sum()),
+            "documents": len(r),
+            "unique": int(len(np.unique(r))),
+            "math_share": round(float((truth[r] == "mathematics").mean()), 3),
+        }
+        for name, r in rows.items()
+    }
+    print(
+        json.dumps(
+            {
+                "budget_tokens": args.budget,
+                "selection_seconds": {
+                    "classifier": round(t_cls, 1),
+                    "contrastive": round(t_con, 1),
+                    "dsir": round(t_dsir, 1),
+                },
+                "results": out,
+            },
+            indent=1,
+        )
+    )
 
     for n in (10_000, 100_000):
         rng = np.random.default_rng(1)
-        big = np.repeat(x, -(-n // len(x)), axis=0)[:n] + 0.02 * rng.standard_normal((n, x.shape[1])).astype(np.float32)
+        big = np.repeat(x, -(-n // len(x)), axis=0)[:n] + 0.02 * rng.standard_normal((n, x.shape[1])).astype(
+            np.float32
+        )
         tasks = np.repeat(clusters, -(-n // len(x)))[:n]
         tracemalloc.start()
         start = time.perf_counter()
@@ -94,8 +126,18 @@ def main() -> None:
         seconds = time.perf_counter() - start
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-        print(json.dumps({"smart_examples": n, "tasks": int(len(np.unique(tasks))), "budget": n // 100, "selected": len(res["rows"]),
-                          "seconds": round(seconds, 2), "peak_traced_MB": round(peak / 2**20, 1)}))
+        print(
+            json.dumps(
+                {
+                    "smart_examples": n,
+                    "tasks": int(len(np.unique(tasks))),
+                    "budget": n // 100,
+                    "selected": len(res["rows"]),
+                    "seconds": round(seconds, 2),
+                    "peak_traced_MB": round(peak / 2**20, 1),
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -10,13 +10,24 @@ from mix_assets.resources import SCHEMA, ProjectStorage, Warehouse
 
 # Shard-partitioned assets evaluate their own checks inside the run (a check result per run,
 # covering every shard of the run), so these are specs plus plain functions.
-embeddings_check_spec = AssetCheckSpec("finite_unit_norm", asset="embeddings", blocking=True,
-                                       description="No NaN/inf, every row unit-norm, one row per document.")
-assignments_check_spec = AssetCheckSpec("every_document_assigned", asset="cluster_assignments", blocking=True,
-                                        description="One assignment per document, to an existing centroid.")
-drift_check_spec = AssetCheckSpec("assignment_drift", asset="cluster_assignments",
-                                  description="Mean squared distance to the nearest centroid, per shard, over the k-means fit's: "
-                                              "above MIX_ASSETS_DRIFT_THRESHOLD the centroids no longer fit the corpus.")
+embeddings_check_spec = AssetCheckSpec(
+    "finite_unit_norm",
+    asset="embeddings",
+    blocking=True,
+    description="No NaN/inf, every row unit-norm, one row per document.",
+)
+assignments_check_spec = AssetCheckSpec(
+    "every_document_assigned",
+    asset="cluster_assignments",
+    blocking=True,
+    description="One assignment per document, to an existing centroid.",
+)
+drift_check_spec = AssetCheckSpec(
+    "assignment_drift",
+    asset="cluster_assignments",
+    description="Mean squared distance to the nearest centroid, per shard, over the k-means fit's: "
+    "above MIX_ASSETS_DRIFT_THRESHOLD the centroids no longer fit the corpus.",
+)
 # New shards are assigned to the existing centroids; a refit is due when they sit this much farther
 # from their centroids than the fit sample did (the recluster sensor acts on it).
 DRIFT_THRESHOLD = float(os.environ.get("MIX_ASSETS_DRIFT_THRESHOLD", "1.25"))
@@ -32,7 +43,9 @@ def embeddings_problems(emb: np.ndarray, n_docs: int, tol: float = 1e-3) -> list
     norms = np.linalg.norm(emb.astype(np.float32), axis=1)
     off = np.abs(norms - 1) > tol
     if off.any():
-        problems.append(f"{int(off.sum())} rows not unit-norm (first row {int(np.argmax(off))}, norm {norms[np.argmax(off)]:.4f})")
+        problems.append(
+            f"{int(off.sum())} rows not unit-norm (first row {int(np.argmax(off))}, norm {norms[np.argmax(off)]:.4f})"
+        )
     return problems
 
 
@@ -46,29 +59,52 @@ def assignment_problems(doc_ids: pl.Series, assigned: pl.DataFrame, k: int) -> l
     return problems
 
 
-@asset_check(asset=AssetKey("cluster_stats"), description="Every centroid has documents (faiss re-seeds empty clusters during the fit, so an empty one means assignment drift).")
+@asset_check(
+    asset=AssetKey("cluster_stats"),
+    description="Every centroid has documents (faiss re-seeds empty clusters during the fit, so an empty one means assignment drift).",
+)
 def no_empty_cluster(warehouse: Warehouse) -> AssetCheckResult:
     empty = warehouse.query(f"SELECT cluster FROM {SCHEMA}.cluster_stats WHERE n_docs = 0")
-    return AssetCheckResult(passed=empty.height == 0, severity=AssetCheckSeverity.WARN,
-                            metadata={"empty_clusters": empty.height, "ids": str(empty["cluster"].to_list()[:50])})
+    return AssetCheckResult(
+        passed=empty.height == 0,
+        severity=AssetCheckSeverity.WARN,
+        metadata={"empty_clusters": empty.height, "ids": str(empty["cluster"].to_list()[:50])},
+    )
 
 
-@asset_check(asset=AssetKey("merged_clusters"), blocking=True, description="Every kept cluster maps to exactly one super-cluster; no dropped cluster does.")
+@asset_check(
+    asset=AssetKey("merged_clusters"),
+    blocking=True,
+    description="Every kept cluster maps to exactly one super-cluster; no dropped cluster does.",
+)
 def mapping_covers_kept_clusters(warehouse: Warehouse) -> AssetCheckResult:
-    kept = set(warehouse.query(f"SELECT cluster FROM {SCHEMA}.pruned_clusters WHERE kept")["cluster"].to_list())
+    kept = set(
+        warehouse.query(f"SELECT cluster FROM {SCHEMA}.pruned_clusters WHERE kept")["cluster"].to_list()
+    )
     mapping = warehouse.query(f"SELECT cluster, super_cluster FROM {SCHEMA}.cluster_mapping")
     mapped = mapping["cluster"].to_list()
     missing, extra = kept - set(mapped), set(mapped) - kept
     twice = len(mapped) - len(set(mapped))
-    return AssetCheckResult(passed=not (missing or extra or twice), metadata={
-        "kept_clusters": len(kept), "missing": str(sorted(missing)[:50]), "not_kept_but_mapped": str(sorted(extra)[:50]), "mapped_twice": twice})
+    return AssetCheckResult(
+        passed=not (missing or extra or twice),
+        metadata={
+            "kept_clusters": len(kept),
+            "missing": str(sorted(missing)[:50]),
+            "not_kept_but_mapped": str(sorted(extra)[:50]),
+            "mapped_twice": twice,
+        },
+    )
 
 
-@asset_check(asset=AssetKey("raw_shards"), description="Document ids are unique across every materialized shard.")
+@asset_check(
+    asset=AssetKey("raw_shards"), description="Document ids are unique across every materialized shard."
+)
 def ids_unique_across_shards(storage: ProjectStorage) -> AssetCheckResult:
     ids = storage.read_all("raw_shards", columns=["doc_id"])
     dup = ids.filter(pl.col("doc_id").is_duplicated())
-    return AssetCheckResult(passed=dup.height == 0, metadata={"documents": ids.height, "duplicated_rows": dup.height})
+    return AssetCheckResult(
+        passed=dup.height == 0, metadata={"documents": ids.height, "duplicated_rows": dup.height}
+    )
 
 
 all_checks = [no_empty_cluster, mapping_covers_kept_clusters, ids_unique_across_shards]

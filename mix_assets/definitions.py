@@ -1,5 +1,6 @@
 """The code location: assembles assets, checks, resources, schedules, sensors and jobs for the
 deployment profile in MIX_ASSETS_PROFILE (see profiles.py). Nothing else."""
+
 from dagster import Definitions
 
 from mix_assets.assets import all_assets
@@ -8,7 +9,12 @@ from mix_assets.jobs import all_jobs
 from mix_assets.profiles import executor
 from mix_assets.resources import EmbeddingModel, ProjectStorage, SearchSettings, Warehouse
 from mix_assets.schedules import weekly_cluster_refresh
-from mix_assets.sensors import changed_shards_sensor, new_shards_sensor, recluster_sensor, search_rounds_sensor
+from mix_assets.sensors import (
+    changed_shards_sensor,
+    new_shards_sensor,
+    recluster_sensor,
+    search_rounds_sensor,
+)
 
 defs = Definitions(
     assets=all_assets,
@@ -17,5 +23,10 @@ defs = Definitions(
     schedules=[weekly_cluster_refresh],
     sensors=[new_shards_sensor, changed_shards_sensor, recluster_sensor, search_rounds_sensor],
     executor=executor(),
-    resources={"storage": ProjectStorage(), "warehouse": Warehouse(), "embedder": EmbeddingModel(), "search": SearchSettings()},
+    resources={
+        "storage": ProjectStorage(),
+        "warehouse": Warehouse(),
+        "embedder": EmbeddingModel(),
+        "search": SearchSettings(),
+    },
 )

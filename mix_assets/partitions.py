@@ -3,6 +3,7 @@
 Shards: one per input file (the shard sensor or `mix-assets shards` adds them). Rounds: r0000,
 r0001, ... (the round sensor or `mix-assets rounds next` adds the next one when its turn comes).
 """
+
 from dagster import DynamicPartitionsDefinition
 
 shard_partitions = DynamicPartitionsDefinition(name="shards")

@@ -1,4 +1,5 @@
 """Small PNG charts embedded in asset metadata (markdown), so the UI shows pictures, not numbers."""
+
 from __future__ import annotations
 
 import base64
@@ -18,7 +19,9 @@ def to_markdown(fig) -> MetadataValue:
     return MetadataValue.md(f"![chart](data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()})")
 
 
-def barh(labels: list[str], values: list[float], title: str, xlabel: str, colors: list[str] | None = None) -> MetadataValue:
+def barh(
+    labels: list[str], values: list[float], title: str, xlabel: str, colors: list[str] | None = None
+) -> MetadataValue:
     fig, ax = plt.subplots(figsize=(7, 0.22 * len(labels) + 1))
     ax.barh(range(len(labels)), values, color=colors)
     ax.set_yticks(range(len(labels)), [s[:48] for s in labels], fontsize=7)
@@ -30,6 +33,7 @@ def barh(labels: list[str], values: list[float], title: str, xlabel: str, colors
 
 def md_table(df) -> MetadataValue:
     """A polars frame as a markdown table; floats to 3 decimals."""
+
     def cell(v):
         return f"{v:.3f}" if isinstance(v, float) else str(v)
 
@@ -82,8 +86,16 @@ def cluster_map(xy, sizes, groups, labels: dict[int, str], title: str) -> Metada
     for g in sorted(set(groups)):
         mask = np.asarray(groups) == g
         color = "lightgrey" if g < 0 else cmap(g % 20)
-        ax.scatter(xy[mask, 0], xy[mask, 1], s=area[mask], color=color, alpha=0.7, edgecolors="white", linewidths=0.5,
-                   label=labels.get(g, str(g))[:32])
+        ax.scatter(
+            xy[mask, 0],
+            xy[mask, 1],
+            s=area[mask],
+            color=color,
+            alpha=0.7,
+            edgecolors="white",
+            linewidths=0.5,
+            label=labels.get(g, str(g))[:32],
+        )
     ax.legend(fontsize=6, loc="best", markerscale=0.4)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -100,7 +112,15 @@ def heatmap(rows: list[str], columns: list[str], values, title: str) -> Metadata
     ax.set_xticks(range(len(columns)), columns, fontsize=7)
     ax.set_yticks(range(len(rows)), rows, fontsize=7)
     for (i, j), v in np.ndenumerate(values):
-        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="white" if v < values.max() * 0.6 else "black")
+        ax.text(
+            j,
+            i,
+            f"{v:.2f}",
+            ha="center",
+            va="center",
+            fontsize=6,
+            color="white" if v < values.max() * 0.6 else "black",
+        )
     fig.colorbar(im, ax=ax, fraction=0.04)
     ax.set_title(title, fontsize=9)
     return to_markdown(fig)

@@ -12,9 +12,20 @@ import os
 
 PROFILES = ("local", "cluster")
 # what each step pod needs to see the same project the launching process sees
-FORWARDED_ENV = ["MIX_ASSETS_PROFILE", "MIX_ASSETS_INPUT", "MIX_ASSETS_WORK", "MIX_ASSETS_WAREHOUSE", "MIX_ASSETS_ROUNDS",
-                 "MIX_ASSETS_TOKEN_BUDGET", "MIX_ASSETS_DRIFT_THRESHOLD", "HF_HUB_OFFLINE", "AWS_ACCESS_KEY_ID",
-                 "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "GOOGLE_APPLICATION_CREDENTIALS"]
+FORWARDED_ENV = [
+    "MIX_ASSETS_PROFILE",
+    "MIX_ASSETS_INPUT",
+    "MIX_ASSETS_WORK",
+    "MIX_ASSETS_WAREHOUSE",
+    "MIX_ASSETS_ROUNDS",
+    "MIX_ASSETS_TOKEN_BUDGET",
+    "MIX_ASSETS_DRIFT_THRESHOLD",
+    "HF_HUB_OFFLINE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_ENDPOINT_URL",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+]
 
 
 def profile() -> str:
@@ -30,7 +41,10 @@ def gpu_op_tags() -> dict:
     if profile() != "cluster":
         return {"gpu": "optional"}
     gpus = os.environ.get("MIX_ASSETS_GPUS_PER_STEP", "1")
-    return {"gpu": "required", "dagster-k8s/config": {"container_config": {"resources": {"limits": {"nvidia.com/gpu": gpus}}}}}
+    return {
+        "gpu": "required",
+        "dagster-k8s/config": {"container_config": {"resources": {"limits": {"nvidia.com/gpu": gpus}}}},
+    }
 
 
 def executor():
@@ -39,10 +53,19 @@ def executor():
         return None
     from dagster_k8s import k8s_job_executor
 
-    return k8s_job_executor.configured({
-        "job_namespace": os.environ.get("MIX_ASSETS_K8S_NAMESPACE", "dagster"),
-        "max_concurrent": int(os.environ.get("MIX_ASSETS_MAX_PODS", "64")),
-        "env_vars": [v for v in FORWARDED_ENV if v in os.environ],
-        # GPU pods are the scarce ones: at most this many at once, whatever max_concurrent allows
-        "tag_concurrency_limits": [{"key": "gpu", "value": "required", "limit": int(os.environ.get("MIX_ASSETS_MAX_GPU_PODS", "8"))}],
-    }, name="mix_assets_k8s")
+    return k8s_job_executor.configured(
+        {
+            "job_namespace": os.environ.get("MIX_ASSETS_K8S_NAMESPACE", "dagster"),
+            "max_concurrent": int(os.environ.get("MIX_ASSETS_MAX_PODS", "64")),
+            "env_vars": [v for v in FORWARDED_ENV if v in os.environ],
+            # GPU pods are the scarce ones: at most this many at once, whatever max_concurrent allows
+            "tag_concurrency_limits": [
+                {
+                    "key": "gpu",
+                    "value": "required",
+                    "limit": int(os.environ.get("MIX_ASSETS_MAX_GPU_PODS", "8")),
+                }
+            ],
+        },
+        name="mix_assets_k8s",
+    )

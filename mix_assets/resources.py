@@ -49,7 +49,9 @@ class ProjectStorage(ConfigurableResource):
     def shard_file(self, key: str) -> Path:
         files = self.shard_files()
         if key not in files:
-            raise FileNotFoundError(f"shard partition '{key}' has no file in {self.input_dir} (found: {', '.join(files) or 'none'})")
+            raise FileNotFoundError(
+                f"shard partition '{key}' has no file in {self.input_dir} (found: {', '.join(files) or 'none'})"
+            )
         return files[key]
 
     def materialized(self, asset: str, suffix: str = ".parquet") -> list[str]:
@@ -57,13 +59,24 @@ class ProjectStorage(ConfigurableResource):
         folder = as_path(self.work_dir) / asset
         if not folder.is_dir():
             return []
-        return sorted(p.name[: -len(suffix)] for p in folder.iterdir() if p.name.endswith(suffix) and not p.name.startswith("."))
+        return sorted(
+            p.name[: -len(suffix)]
+            for p in folder.iterdir()
+            if p.name.endswith(suffix) and not p.name.startswith(".")
+        )
 
-    def read_all(self, asset: str, keys: list[str] | None = None, columns: list[str] | None = None) -> pl.DataFrame:
+    def read_all(
+        self, asset: str, keys: list[str] | None = None, columns: list[str] | None = None
+    ) -> pl.DataFrame:
         keys = self.materialized(asset) if keys is None else keys
         if not keys:
-            raise FileNotFoundError(f"no materialized partition of '{asset}' under {self.work_dir}; materialize it first")
-        frames = [read_parquet(self.path(asset, k), columns=columns).with_columns(pl.lit(k).alias("shard")) for k in keys]
+            raise FileNotFoundError(
+                f"no materialized partition of '{asset}' under {self.work_dir}; materialize it first"
+            )
+        frames = [
+            read_parquet(self.path(asset, k), columns=columns).with_columns(pl.lit(k).alias("shard"))
+            for k in keys
+        ]
         return pl.concat(frames)
 
 
@@ -73,7 +86,9 @@ class Warehouse(DuckDBResource):
     DuckDBResource.get_connection retries with backoff while another process holds the file lock.
     """
 
-    database: str = Field(default_factory=lambda: os.environ.get("MIX_ASSETS_WAREHOUSE", "data/warehouse.duckdb"))
+    database: str = Field(
+        default_factory=lambda: os.environ.get("MIX_ASSETS_WAREHOUSE", "data/warehouse.duckdb")
+    )
 
     def replace(self, table: str, df: pl.DataFrame, where: dict[str, str] | None = None) -> None:
         """Idempotent write: the whole table, or only the rows matching `where` (e.g. one shard, or a
@@ -89,7 +104,9 @@ class Warehouse(DuckDBResource):
             else:
                 con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM arrow LIMIT 0")
                 have = {r[0] for r in con.execute(f"DESCRIBE {name}").fetchall()}
-                for col, typ in con.execute("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM arrow)").fetchall():
+                for col, typ in con.execute(
+                    "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM arrow)"
+                ).fetchall():
                     if col not in have:  # a newer version of the asset adds a column: older rows get NULL
                         con.execute(f'ALTER TABLE {name} ADD COLUMN "{col}" {typ}')
                 values = {k: v if isinstance(v, list | tuple) else [v] for k, v in where.items()}
@@ -101,7 +118,10 @@ class Warehouse(DuckDBResource):
     def has_table(self, table: str) -> bool:
         if not Path(self.database).exists():
             return False
-        found = self.query("SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [SCHEMA, table])
+        found = self.query(
+            "SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+            [SCHEMA, table],
+        )
         return bool(found["n"][0])
 
     def query(self, sql: str, params: list | None = None) -> pl.DataFrame:
@@ -118,26 +138,51 @@ class SearchSettings(ConfigurableResource):
     the round sensor, so one place says how many rounds there are and what they optimise."""
 
     targets: dict[str, float] = Field(
-        default_factory=lambda: {"data/targets/mathematics.parquet": 0.5, "data/targets/all_domains.parquet": 0.5},
-        description="target text file (parquet / JSONL with a text column) -> weight in the objective")
+        default_factory=lambda: {
+            "data/targets/mathematics.parquet": 0.5,
+            "data/targets/all_domains.parquet": 0.5,
+        },
+        description="target text file (parquet / JSONL with a text column) -> weight in the objective",
+    )
     target_text_column: str = "text"
-    minimize: bool = Field(default=True, description="True: lower objective is better (losses); False: higher (accuracies)")
-    proxies_per_round: list[int] = Field(default_factory=lambda: _env_list("MIX_ASSETS_ROUNDS", "64,32,16"),
-                                         description="CLIMB's 64/32/16 schedule; its length is the number of rounds")
-    token_budget: int = Field(default_factory=lambda: int(os.environ.get("MIX_ASSETS_TOKEN_BUDGET", "1000000")),
-                              description="proxy training tokens per trial (proxy BPE tokens)")
-    max_epochs: float = Field(default=15.0, description="no domain repeated more than this many times in the run the mixture is for")
+    minimize: bool = Field(
+        default=True, description="True: lower objective is better (losses); False: higher (accuracies)"
+    )
+    proxies_per_round: list[int] = Field(
+        default_factory=lambda: _env_list("MIX_ASSETS_ROUNDS", "64,32,16"),
+        description="CLIMB's 64/32/16 schedule; its length is the number of rounds",
+    )
+    token_budget: int = Field(
+        default_factory=lambda: int(os.environ.get("MIX_ASSETS_TOKEN_BUDGET", "1000000")),
+        description="proxy training tokens per trial (proxy BPE tokens)",
+    )
+    max_epochs: float = Field(
+        default=15.0, description="no domain repeated more than this many times in the run the mixture is for"
+    )
     target_tokens: int | None = Field(
-        default=None, description="tokens of the training run the mixture is for (proxy-tokenizer tokens); bounds each weight at "
-                                  "max_epochs x domain tokens / target_tokens. None: the kept corpus's tokens")
-    eval_fraction: float = Field(default=0.5, description="share of each target's documents held out for evaluation: proxies never "
-                                                          "score it, every reported comparison does")
+        default=None,
+        description="tokens of the training run the mixture is for (proxy-tokenizer tokens); bounds each weight at "
+        "max_epochs x domain tokens / target_tokens. None: the kept corpus's tokens",
+    )
+    eval_fraction: float = Field(
+        default=0.5,
+        description="share of each target's documents held out for evaluation: proxies never "
+        "score it, every reported comparison does",
+    )
     backend: str = Field(default="ngram", description="ngram | gpt | external | import")
     seed: int = 42
 
-    external_command: list[str] = Field(default_factory=list, description="backend=external: command run per trial through Dagster Pipes")
-    import_results: str | None = Field(default=None, description="backend=import: results table (mixture_id or w0..wN columns + metric columns)")
-    import_mixtures: str | None = Field(default=None, description="backend=import, olmix-style pair: ratios.csv beside import_results=metrics.csv")
+    external_command: list[str] = Field(
+        default_factory=list, description="backend=external: command run per trial through Dagster Pipes"
+    )
+    import_results: str | None = Field(
+        default=None,
+        description="backend=import: results table (mixture_id or w0..wN columns + metric columns)",
+    )
+    import_mixtures: str | None = Field(
+        default=None,
+        description="backend=import, olmix-style pair: ratios.csv beside import_results=metrics.csv",
+    )
 
     def target_names(self) -> list[str]:
         """Targets are named by file stem (mathematics.parquet -> mathematics)."""
@@ -168,8 +213,18 @@ class EmbeddingModel(ConfigurableResource):
     batch_size: int = 64
     max_seq_length: int = 256
 
-    def encode(self, texts: list[str], on_progress: Callable[[int, int, float], None] | None = None) -> np.ndarray:
-        return embed.encode(texts, self.model, self.device, self.precision, self.batch_size, self.max_seq_length, on_progress=on_progress)
+    def encode(
+        self, texts: list[str], on_progress: Callable[[int, int, float], None] | None = None
+    ) -> np.ndarray:
+        return embed.encode(
+            texts,
+            self.model,
+            self.device,
+            self.precision,
+            self.batch_size,
+            self.max_seq_length,
+            on_progress=on_progress,
+        )
 
     def resolved_device(self) -> str:
         return embed.resolve_device(self.device)

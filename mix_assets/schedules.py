@@ -1,13 +1,24 @@
 """A weekly refresh of the cluster tables, off by default: it runs only when some shard was assigned
 after the last summary, so an idle corpus costs nothing."""
 
-from dagster import AssetKey, DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, SkipReason, schedule
+from dagster import (
+    AssetKey,
+    DefaultScheduleStatus,
+    RunRequest,
+    ScheduleEvaluationContext,
+    SkipReason,
+    schedule,
+)
 
 from mix_assets.jobs import summarize_clusters_job
 
 
-@schedule(job=summarize_clusters_job, cron_schedule="0 3 * * 0", default_status=DefaultScheduleStatus.STOPPED,
-          description="Sundays 03:00: rebuild cluster_stats, pruned_clusters and merged_clusters when shards were assigned since the last build.")
+@schedule(
+    job=summarize_clusters_job,
+    cron_schedule="0 3 * * 0",
+    default_status=DefaultScheduleStatus.STOPPED,
+    description="Sundays 03:00: rebuild cluster_stats, pruned_clusters and merged_clusters when shards were assigned since the last build.",
+)
 def weekly_cluster_refresh(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
     instance = context.instance
     summary = instance.get_latest_materialization_event(AssetKey("merged_clusters"))

@@ -2,7 +2,16 @@
 a k-means refit, then reassignment; an edited shard -> that shard again; a finished round -> the next
 round. All off by default."""
 
-from dagster import AssetKey, AssetSelection, DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
+from dagster import (
+    AssetKey,
+    AssetSelection,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
 
 from mix_assets.assets.clusters import assignment_version
 from mix_assets.checks import DRIFT_THRESHOLD
@@ -14,10 +23,13 @@ from mix_assets.resources import ProjectStorage, SearchSettings, Warehouse
 SHARD_STAGES = AssetSelection.assets("raw_shards", "quality_signals", "embeddings")
 
 
-@sensor(asset_selection=SHARD_STAGES | AssetSelection.assets("cluster_assignments"), minimum_interval_seconds=60,
-        default_status=DefaultSensorStatus.STOPPED,
-        description="Adds a shard partition for every new file in the input folder and materializes its shard stages, "
-                    "and its assignments to the existing centroids once there are centroids.")
+@sensor(
+    asset_selection=SHARD_STAGES | AssetSelection.assets("cluster_assignments"),
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.STOPPED,
+    description="Adds a shard partition for every new file in the input folder and materializes its shard stages, "
+    "and its assignments to the existing centroids once there are centroids.",
+)
 def new_shards_sensor(context: SensorEvaluationContext, storage: ProjectStorage) -> SensorResult:
     known = set(context.instance.get_dynamic_partitions(shard_partitions.name))
     new = [k for k in storage.shard_files() if k not in known]
@@ -30,28 +42,61 @@ def new_shards_sensor(context: SensorEvaluationContext, storage: ProjectStorage)
     )
 
 
-@sensor(asset_selection=AssetSelection.assets("centroids", "cluster_assignments"), minimum_interval_seconds=300,
-        default_status=DefaultSensorStatus.STOPPED,
-        description="Refits k-means when a shard's assignment drift passes MIX_ASSETS_DRIFT_THRESHOLD, then reassigns "
-                    "every shard whose assignments predate the current centroids.")
-def recluster_sensor(context: SensorEvaluationContext, storage: ProjectStorage, warehouse: Warehouse) -> SensorResult | SkipReason:
+@sensor(
+    asset_selection=AssetSelection.assets("centroids", "cluster_assignments"),
+    minimum_interval_seconds=300,
+    default_status=DefaultSensorStatus.STOPPED,
+    description="Refits k-means when a shard's assignment drift passes MIX_ASSETS_DRIFT_THRESHOLD, then reassigns "
+    "every shard whose assignments predate the current centroids.",
+)
+def recluster_sensor(
+    context: SensorEvaluationContext, storage: ProjectStorage, warehouse: Warehouse
+) -> SensorResult | SkipReason:
     current = storage.version("centroids")
     if current is None:
         return SkipReason("no centroids yet")
-    embedded = {k: v for k in context.instance.get_dynamic_partitions(shard_partitions.name) if (v := storage.version("embeddings", k))}
-    stale = [k for k, v in embedded.items() if storage.version("cluster_assignments", k) != assignment_version(current, v)]
+    embedded = {
+        k: v
+        for k in context.instance.get_dynamic_partitions(shard_partitions.name)
+        if (v := storage.version("embeddings", k))
+    }
+    stale = [
+        k
+        for k, v in embedded.items()
+        if storage.version("cluster_assignments", k) != assignment_version(current, v)
+    ]
     if stale:
-        return SensorResult(run_requests=[RunRequest(partition_key=k, run_key=f"assign-{k}-{current}", asset_selection=[AssetKey("cluster_assignments")])
-                                          for k in stale])
-    drifted = warehouse.query("SELECT shard, drift FROM mix.assignment_drift WHERE centroids = ? AND drift > ?", [current, DRIFT_THRESHOLD]) \
-        if warehouse.has_table("assignment_drift") else None
+        return SensorResult(
+            run_requests=[
+                RunRequest(
+                    partition_key=k,
+                    run_key=f"assign-{k}-{current}",
+                    asset_selection=[AssetKey("cluster_assignments")],
+                )
+                for k in stale
+            ]
+        )
+    drifted = (
+        warehouse.query(
+            "SELECT shard, drift FROM mix.assignment_drift WHERE centroids = ? AND drift > ?",
+            [current, DRIFT_THRESHOLD],
+        )
+        if warehouse.has_table("assignment_drift")
+        else None
+    )
     fitted = read_json(storage.path("centroids", "all", ".json")).get("shards", {})
     if drifted is not None:  # only shards the fit never saw call for a refit: a refit cannot fix the others
         drifted = drifted.filter([fitted.get(k) != embedded.get(k) for k in drifted["shard"]])
     if drifted is None or drifted.height == 0:
-        return SkipReason(f"every shard new since the fit is within drift {DRIFT_THRESHOLD} of centroids {current}")
-    context.log.info(f"refitting: {drifted.height} shards drifted past {DRIFT_THRESHOLD} (worst {drifted['drift'].max():.2f})")
-    return SensorResult(run_requests=[RunRequest(run_key=f"refit-{current}", asset_selection=[AssetKey("centroids")])])
+        return SkipReason(
+            f"every shard new since the fit is within drift {DRIFT_THRESHOLD} of centroids {current}"
+        )
+    context.log.info(
+        f"refitting: {drifted.height} shards drifted past {DRIFT_THRESHOLD} (worst {drifted['drift'].max():.2f})"
+    )
+    return SensorResult(
+        run_requests=[RunRequest(run_key=f"refit-{current}", asset_selection=[AssetKey("centroids")])]
+    )
 
 
 def changed_shards(instance, storage: ProjectStorage, warehouse: Warehouse) -> dict[str, str]:
@@ -69,7 +114,10 @@ def changed_shards(instance, storage: ProjectStorage, warehouse: Warehouse) -> d
         if key not in files or old is None or old.get("file_sha256") is None:
             continue
         st = files[key].stat()
-        if int(st.st_size) == old["file_size"] and float(getattr(st, "st_mtime", 0.0) or 0.0) == old["file_mtime"]:
+        if (
+            int(st.st_size) == old["file_size"]
+            and float(getattr(st, "st_mtime", 0.0) or 0.0) == old["file_mtime"]
+        ):
             continue
         new = file_fingerprint(files[key])["file_sha256"]
         if new != old["file_sha256"]:
@@ -77,14 +125,23 @@ def changed_shards(instance, storage: ProjectStorage, warehouse: Warehouse) -> d
     return changed
 
 
-@sensor(asset_selection=SHARD_STAGES | AssetSelection.assets("cluster_assignments"), minimum_interval_seconds=120,
-        default_status=DefaultSensorStatus.STOPPED,
-        description="A shard file edited in place (new content hash) re-materializes that shard's stages and assignments, nothing else.")
-def changed_shards_sensor(context: SensorEvaluationContext, storage: ProjectStorage, warehouse: Warehouse) -> SensorResult:
+@sensor(
+    asset_selection=SHARD_STAGES | AssetSelection.assets("cluster_assignments"),
+    minimum_interval_seconds=120,
+    default_status=DefaultSensorStatus.STOPPED,
+    description="A shard file edited in place (new content hash) re-materializes that shard's stages and assignments, nothing else.",
+)
+def changed_shards_sensor(
+    context: SensorEvaluationContext, storage: ProjectStorage, warehouse: Warehouse
+) -> SensorResult:
     changed = changed_shards(context.instance, storage, warehouse)
     selection = [AssetKey(a) for a in ("raw_shards", "quality_signals", "embeddings", "cluster_assignments")]
-    return SensorResult(run_requests=[RunRequest(partition_key=k, run_key=f"changed-{k}-{sha[:16]}", asset_selection=selection)
-                                      for k, sha in sorted(changed.items())])
+    return SensorResult(
+        run_requests=[
+            RunRequest(partition_key=k, run_key=f"changed-{k}-{sha[:16]}", asset_selection=selection)
+            for k, sha in sorted(changed.items())
+        ]
+    )
 
 
 ROUND_STAGES = AssetSelection.assets("mixture_candidates", "proxy_trials", "proxy_scores", "predictor")
@@ -103,10 +160,15 @@ def next_round(instance, search: SearchSettings) -> str | None:
     return round_key(nxt) if nxt < len(search.proxies_per_round) else None
 
 
-@sensor(asset_selection=ROUND_STAGES | AssetSelection.assets("final_mixture", "run_report"), minimum_interval_seconds=30,
-        default_status=DefaultSensorStatus.STOPPED,
-        description="Starts round r+1 when round r's predictor is materialized (round 0 once proxy_corpus exists), then the final mixture and report.")
-def search_rounds_sensor(context: SensorEvaluationContext, search: SearchSettings) -> SensorResult | SkipReason:
+@sensor(
+    asset_selection=ROUND_STAGES | AssetSelection.assets("final_mixture", "run_report"),
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.STOPPED,
+    description="Starts round r+1 when round r's predictor is materialized (round 0 once proxy_corpus exists), then the final mixture and report.",
+)
+def search_rounds_sensor(
+    context: SensorEvaluationContext, search: SearchSettings
+) -> SensorResult | SkipReason:
     instance = context.instance
     if not instance.get_latest_materialization_event(AssetKey("proxy_corpus")):
         return SkipReason("proxy_corpus is not materialized yet")
@@ -114,6 +176,21 @@ def search_rounds_sensor(context: SensorEvaluationContext, search: SearchSetting
     key = next_round(instance, search)
     if key is not None:
         # run_key makes this idempotent: a round in flight (or failed, to be rerun by hand) is not requested twice
-        return SensorResult(run_requests=[RunRequest(partition_key=key, run_key=f"round-{key}", asset_selection=list(ROUND_STAGES.resolve(context.repository_def.asset_graph)))],
-                            dynamic_partitions_requests=[] if key in rounds else [round_partitions.build_add_request([key])])
-    return SensorResult(run_requests=[RunRequest(run_key=f"final-{max(rounds)}", asset_selection=[AssetKey("final_mixture"), AssetKey("run_report")])])
+        return SensorResult(
+            run_requests=[
+                RunRequest(
+                    partition_key=key,
+                    run_key=f"round-{key}",
+                    asset_selection=list(ROUND_STAGES.resolve(context.repository_def.asset_graph)),
+                )
+            ],
+            dynamic_partitions_requests=[] if key in rounds else [round_partitions.build_add_request([key])],
+        )
+    return SensorResult(
+        run_requests=[
+            RunRequest(
+                run_key=f"final-{max(rounds)}",
+                asset_selection=[AssetKey("final_mixture"), AssetKey("run_report")],
+            )
+        ]
+    )

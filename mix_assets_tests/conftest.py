@@ -1,4 +1,5 @@
 """Small real corpora cut from the embedded corpus, and helpers that materialize through a real instance."""
+
 import os
 from pathlib import Path
 
@@ -15,7 +16,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "data" / "corpus"
 TRUE_DOMAINS = ROOT / "data" / "eval" / "true_domains.parquet"
-TARGETS = {str(ROOT / "data" / "targets" / "mathematics.parquet"): 0.5, str(ROOT / "data" / "targets" / "all_domains.parquet"): 0.5}
+TARGETS = {
+    str(ROOT / "data" / "targets" / "mathematics.parquet"): 0.5,
+    str(ROOT / "data" / "targets" / "all_domains.parquet"): 0.5,
+}
 ROUND_STAGES = ["mixture_candidates", "proxy_trials", "proxy_scores", "predictor"]
 SHARD_STAGES = ["raw_shards", "quality_signals", "embeddings"]
 CLUSTER_STAGES = ["cluster_stats", "pruned_clusters", "merged_clusters"]
@@ -24,7 +28,12 @@ CLUSTER_STAGES = ["cluster_stats", "pruned_clusters", "merged_clusters"]
 def corpus_sample(per_domain: int, seed: int = 0) -> pl.DataFrame:
     """A stratified sample of the embedded corpus with its hidden domain (for evaluation only)."""
     docs = pl.read_parquet(CORPUS / "*.parquet").join(pl.read_parquet(TRUE_DOMAINS), on="doc_id")
-    return docs.sample(fraction=1.0, shuffle=True, seed=seed).group_by("domain", maintain_order=True).head(per_domain).sort("doc_id")
+    return (
+        docs.sample(fraction=1.0, shuffle=True, seed=seed)
+        .group_by("domain", maintain_order=True)
+        .head(per_domain)
+        .sort("doc_id")
+    )
 
 
 def write_shards(docs: pl.DataFrame, folder: Path, n_shards: int, prefix: str = "shard") -> list[str]:
@@ -32,7 +41,9 @@ def write_shards(docs: pl.DataFrame, folder: Path, n_shards: int, prefix: str = 
     keys = []
     for i in range(n_shards):
         key = f"{prefix}-{i:02d}"
-        docs.select("doc_id", "text").gather_every(n_shards, offset=i).write_parquet(folder / f"{key}.parquet")
+        docs.select("doc_id", "text").gather_every(n_shards, offset=i).write_parquet(
+            folder / f"{key}.parquet"
+        )
         keys.append(key)
     return keys
 
@@ -45,25 +56,58 @@ class Project:
         self.instance = instance
         self.storage = ProjectStorage(input_dir=str(self.input), work_dir=str(self.work))
         self.warehouse = Warehouse(database=str(tmp / "warehouse.duckdb"))
-        self.search = SearchSettings(**{"targets": TARGETS, "proxies_per_round": [16, 8, 8], "token_budget": 150_000, **search})
-        self.resources = {"storage": self.storage, "warehouse": self.warehouse, "embedder": EmbeddingModel(), "search": self.search}
+        self.search = SearchSettings(
+            **{"targets": TARGETS, "proxies_per_round": [16, 8, 8], "token_budget": 150_000, **search}
+        )
+        self.resources = {
+            "storage": self.storage,
+            "warehouse": self.warehouse,
+            "embedder": EmbeddingModel(),
+            "search": self.search,
+        }
 
-    def run_round(self, key: str, config: dict | None = None, raise_on_error: bool = True, stages: list[str] = ROUND_STAGES):
+    def run_round(
+        self,
+        key: str,
+        config: dict | None = None,
+        raise_on_error: bool = True,
+        stages: list[str] = ROUND_STAGES,
+    ):
         if key not in self.instance.get_dynamic_partitions("rounds"):
             self.instance.add_dynamic_partitions("rounds", [key])
-        return materialize([*all_assets, *all_checks], instance=self.instance, resources=self.resources,
-                           selection=AssetSelection.assets(*stages), partition_key=key,
-                           run_config={"ops": config or {}}, raise_on_error=raise_on_error)
+        return materialize(
+            [*all_assets, *all_checks],
+            instance=self.instance,
+            resources=self.resources,
+            selection=AssetSelection.assets(*stages),
+            partition_key=key,
+            run_config={"ops": config or {}},
+            raise_on_error=raise_on_error,
+        )
 
     def add_shards(self, keys: list[str]) -> None:
         self.instance.add_dynamic_partitions("shards", keys)
 
-    def run(self, selection: list[str], keys: list[str] | None = None, config: dict | None = None, raise_on_error: bool = True):
-        tags = {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]} if keys else None
+    def run(
+        self,
+        selection: list[str],
+        keys: list[str] | None = None,
+        config: dict | None = None,
+        raise_on_error: bool = True,
+    ):
+        tags = (
+            {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
+            if keys
+            else None
+        )
         return materialize(
-            [*all_assets, *all_checks], instance=self.instance, resources=self.resources,
+            [*all_assets, *all_checks],
+            instance=self.instance,
+            resources=self.resources,
             selection=AssetSelection.assets(*selection),
-            tags=tags, run_config={"ops": config or {}}, raise_on_error=raise_on_error,
+            tags=tags,
+            run_config={"ops": config or {}},
+            raise_on_error=raise_on_error,
         )
 
     def run_all(self, keys: list[str], config: dict | None = None) -> list:
@@ -88,7 +132,10 @@ def project(tmp_path):
         yield Project(tmp_path, instance)
 
 
-SMALL_CLUSTERS = {"centroids": {"config": {"n_clusters": 12}}, "merged_clusters": {"config": {"distance": 0.8}}}
+SMALL_CLUSTERS = {
+    "centroids": {"config": {"n_clusters": 12}},
+    "merged_clusters": {"config": {"distance": 0.8}},
+}
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +149,10 @@ def clustered(tmp_path_factory):
         # ~750 documents: on much less, every skewed mixture repeats documents and the natural one wins
         keys = write_shards(corpus_sample(100, seed=3), p.input, 2)
         p.add_shards(keys)
-        p.run_all(keys, {"centroids": {"config": {"n_clusters": 16}}, "merged_clusters": {"config": {"distance": 0.8}}})
+        p.run_all(
+            keys,
+            {"centroids": {"config": {"n_clusters": 16}}, "merged_clusters": {"config": {"distance": 0.8}}},
+        )
         p.run(["proxy_corpus"])
     return base
 
@@ -120,7 +170,9 @@ def searcher(clustered, tmp_path):
     with instance_for_test() as instance:
         instance.add_dynamic_partitions("shards", sorted(p.stem for p in (tmp_path / "input").iterdir()))
         # the copied files were materialized elsewhere: tell this instance, as the round sensor reads events
-        instance.report_runless_asset_event(AssetMaterialization("proxy_corpus", description="copied from the module's project"))
+        instance.report_runless_asset_event(
+            AssetMaterialization("proxy_corpus", description="copied from the module's project")
+        )
         yield lambda **search: Project(tmp_path, instance, **search)
 
 
@@ -129,14 +181,22 @@ def cli_env(project: "Project", tmp_path: Path, **extra: str) -> dict:
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    return {**os.environ, "DAGSTER_HOME": str(home), "MIX_ASSETS_INPUT": str(project.input), "MIX_ASSETS_WORK": str(project.work),
-            "MIX_ASSETS_WAREHOUSE": str(tmp_path / "warehouse.duckdb"), **extra}
+    return {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "MIX_ASSETS_INPUT": str(project.input),
+        "MIX_ASSETS_WORK": str(project.work),
+        "MIX_ASSETS_WAREHOUSE": str(tmp_path / "warehouse.duckdb"),
+        **extra,
+    }
 
 
 def shard_env(project: "Project", tmp_path: Path) -> dict:
     """cli_env with every input file already registered as a shard partition in that instance."""
     env = cli_env(project, tmp_path)
-    DagsterInstance.from_config(env["DAGSTER_HOME"]).add_dynamic_partitions("shards", sorted(f.stem for f in project.input.iterdir()))
+    DagsterInstance.from_config(env["DAGSTER_HOME"]).add_dynamic_partitions(
+        "shards", sorted(f.stem for f in project.input.iterdir())
+    )
     return env
 
 

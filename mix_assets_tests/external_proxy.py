@@ -4,6 +4,7 @@ It reads the mixture from the Pipes extras, trains the n-gram proxy on the share
 reports the metrics back. FAIL_ONCE_ID / FAIL_ONCE_MARKER make one mixture fail on its first try,
 FAIL_ALWAYS_ID one fail every time.
 """
+
 import os
 import sys
 
@@ -21,7 +22,13 @@ with open_dagster_pipes() as pipes:
     if extras["mixture_id"] == os.environ.get("FAIL_ALWAYS_ID"):
         sys.exit(4)
     corpus = ProxyCorpus.load(extras["proxy_corpus"])
-    metrics = ngram_trial(corpus, np.array(extras["weights"]), extras["token_budget"], extras["seed"], extras["max_epochs"],
-                          evaluate=extras.get("evaluate", False))
+    metrics = ngram_trial(
+        corpus,
+        np.array(extras["weights"]),
+        extras["token_budget"],
+        extras["seed"],
+        extras["max_epochs"],
+        evaluate=extras.get("evaluate", False),
+    )
     pipes.log.info(f"trained proxy for {extras['mixture_id']}: {metrics}")
     pipes.report_custom_message({"metrics": metrics})

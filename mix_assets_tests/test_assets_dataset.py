@@ -1,4 +1,5 @@
 """The mixed dataset follows its mixture, ClusterClip keeps its clip, over-repetition is refused."""
+
 import polars as pl
 import pytest
 from dagster import AssetSelection, materialize
@@ -9,8 +10,14 @@ from mix_assets.core.storage import read_json
 
 
 def build(p, raise_on_error=True, **config):
-    return materialize(all_assets, instance=p.instance, resources=p.resources, selection=AssetSelection.assets("mixed_dataset"),
-                       run_config={"ops": {"mixed_dataset": {"config": config}}}, raise_on_error=raise_on_error)
+    return materialize(
+        all_assets,
+        instance=p.instance,
+        resources=p.resources,
+        selection=AssetSelection.assets("mixed_dataset"),
+        run_config={"ops": {"mixed_dataset": {"config": config}}},
+        raise_on_error=raise_on_error,
+    )
 
 
 def read(p) -> pl.DataFrame:
@@ -43,11 +50,22 @@ def test_realized_weights_follow_the_mixture(searcher, sampling):
 
 def test_over_repetition_is_refused_with_a_clear_message(searcher):
     p = searcher()
-    smallest = int(pl.read_parquet(p.work / "merged_clusters" / "all.parquet").sort("n_tokens")["super_cluster"][0])
-    result = build(p, raise_on_error=False, weights={str(smallest): 1.0}, token_budget=5_000_000, max_epochs=3)
+    smallest = int(
+        pl.read_parquet(p.work / "merged_clusters" / "all.parquet").sort("n_tokens")["super_cluster"][0]
+    )
+    result = build(
+        p, raise_on_error=False, weights={str(smallest): 1.0}, token_budget=5_000_000, max_epochs=3
+    )
     assert not result.success
     [failure] = [e for e in result.all_events if e.is_step_failure]
     assert f"super-cluster {smallest} would be repeated" in failure.step_failure_data.error.cause.message
-    clip = build(p, raise_on_error=False, weights={str(smallest): 1.0}, token_budget=5_000_000, sampling="clusterclip", clip=2)
+    clip = build(
+        p,
+        raise_on_error=False,
+        weights={str(smallest): 1.0},
+        token_budget=5_000_000,
+        sampling="clusterclip",
+        clip=2,
+    )
     [failure] = [e for e in clip.all_events if e.is_step_failure]
     assert "clip=2" in failure.step_failure_data.error.cause.message

@@ -1,4 +1,5 @@
 """The whole foundation pipeline through a real Dagster instance and a real DuckDB warehouse."""
+
 import json
 
 import numpy as np
@@ -42,31 +43,58 @@ def test_every_stage_writes_its_artifacts_tables_and_checks(small):
         assert pl.read_parquet(storage.path("cluster_assignments", key)).height == n
         assert pl.read_parquet(storage.path("quality_signals", key))["quality"].is_between(0, 1).all()
     stats = project.table("cluster_stats")
-    assert stats.height == 12 and stats["n_docs"].sum() == docs.height and stats["n_tokens"].sum() == docs["n_tokens"].sum()
+    assert (
+        stats.height == 12
+        and stats["n_docs"].sum() == docs.height
+        and stats["n_tokens"].sum() == docs["n_tokens"].sum()
+    )
     assert (stats["label"].str.len_chars() > 0).all()
-    pruned, mapping, supers = project.table("pruned_clusters"), project.table("cluster_mapping"), project.table("super_clusters")
+    pruned, mapping, supers = (
+        project.table("pruned_clusters"),
+        project.table("cluster_mapping"),
+        project.table("super_clusters"),
+    )
     assert set(mapping["cluster"]) == set(pruned.filter("kept")["cluster"])
-    assert supers["n_tokens"].sum() == stats.join(pruned.filter("kept").select("cluster"), on="cluster")["n_tokens"].sum()
+    assert (
+        supers["n_tokens"].sum()
+        == stats.join(pruned.filter("kept").select("cluster"), on="cluster")["n_tokens"].sum()
+    )
     assert abs(supers["token_share"].sum() - 1) < 1e-9 and 1 < supers.height < 12
     summaries = project.table("shard_summaries").sort("shard")
     assert summaries["shard"].to_list() == keys and summaries["n_docs"].sum() == docs.height
     checks = {e.check_name: e.passed for r in project.results for e in r.get_asset_check_evaluations()}
-    assert checks == {"finite_unit_norm": True, "every_document_assigned": True, "mapping_covers_kept_clusters": True,
-                      "no_empty_cluster": True, "ids_unique_across_shards": True, "assignment_drift": True}
+    assert checks == {
+        "finite_unit_norm": True,
+        "every_document_assigned": True,
+        "mapping_covers_kept_clusters": True,
+        "no_empty_cluster": True,
+        "ids_unique_across_shards": True,
+        "assignment_drift": True,
+    }
 
 
 def test_adding_a_shard_materializes_only_that_shard(small):
     project, keys = small
     storage = project.storage
-    before = {(a, k): storage.path(a, k, s).stat().st_mtime_ns for a, s in
-              [("raw_shards", ".parquet"), ("embeddings", ".npy"), ("cluster_assignments", ".parquet")] for k in keys}
-    extra = corpus_sample(12, seed=2).join(storage.read_all("raw_shards", columns=["doc_id"]), on="doc_id", how="anti").head(30)
+    before = {
+        (a, k): storage.path(a, k, s).stat().st_mtime_ns
+        for a, s in [("raw_shards", ".parquet"), ("embeddings", ".npy"), ("cluster_assignments", ".parquet")]
+        for k in keys
+    }
+    extra = (
+        corpus_sample(12, seed=2)
+        .join(storage.read_all("raw_shards", columns=["doc_id"]), on="doc_id", how="anti")
+        .head(30)
+    )
     [new] = write_shards(extra, project.input, 1, prefix="late")
     project.add_shards([new])
     project.run(SHARD_STAGES, [new])
     project.run(["cluster_assignments"], [new])
     project.run(CLUSTER_STAGES, config={"merged_clusters": SMALL["merged_clusters"]})
-    after = {key: storage.path(key[0], key[1], ".npy" if key[0] == "embeddings" else ".parquet").stat().st_mtime_ns for key in before}
+    after = {
+        key: storage.path(key[0], key[1], ".npy" if key[0] == "embeddings" else ".parquet").stat().st_mtime_ns
+        for key in before
+    }
     assert after == before  # old shards untouched
     for asset in ("raw_shards", "embeddings", "cluster_assignments"):
         assert materialized_partitions(project.instance, asset) == sorted([*keys, new])  # one event each
@@ -77,14 +105,21 @@ def test_adding_a_shard_materializes_only_that_shard(small):
 def test_bad_rows_are_quarantined_and_counted_in_metadata(project):
     project.input.mkdir(parents=True)
     lines = [json.dumps({"text": t, "doc_id": f"d{i}"}) for i, t in enumerate(corpus_sample(3)["text"])]
-    lines += ["{not json", json.dumps({"text": "  ", "doc_id": "blank"}), json.dumps({"text": "dup", "doc_id": "d0"})]
+    lines += [
+        "{not json",
+        json.dumps({"text": "  ", "doc_id": "blank"}),
+        json.dumps({"text": "dup", "doc_id": "d0"}),
+    ]
     (project.input / "messy.jsonl").write_text("\n".join(lines) + "\n")
     project.add_shards(["messy"])
     result = project.run(["raw_shards"], ["messy"])
     meta = metadata(result, "raw_shards")
     assert meta["documents"] == 24 and meta["quarantined"] == 3
-    assert meta["quarantine_reasons"] == {"malformed JSON: Expecting property name enclosed in double quotes at column 2": 1,
-                                          "empty or whitespace-only text": 1, "duplicate id": 1}
+    assert meta["quarantine_reasons"] == {
+        "malformed JSON: Expecting property name enclosed in double quotes at column 2": 1,
+        "empty or whitespace-only text": 1,
+        "duplicate id": 1,
+    }
     quarantine = pl.read_parquet(project.storage.path("raw_shards_quarantine", "messy"))
     assert quarantine["row"].to_list() == [25, 26, 27]
 
@@ -109,20 +144,33 @@ def test_editing_a_shard_in_place_rematerializes_only_that_shard(small):
     storage = project.storage
 
     def tick():
-        return changed_shards_sensor(build_sensor_context(instance=project.instance, resources={"storage": storage, "warehouse": project.warehouse}))
+        return changed_shards_sensor(
+            build_sensor_context(
+                instance=project.instance, resources={"storage": storage, "warehouse": project.warehouse}
+            )
+        )
 
     assert tick().run_requests == []  # nothing changed yet
-    untouched = {a: storage.path(a, keys[0], s).stat().st_mtime_ns for a, s in
-                 [("raw_shards", ".parquet"), ("embeddings", ".npy"), ("cluster_assignments", ".parquet")]}
+    untouched = {
+        a: storage.path(a, keys[0], s).stat().st_mtime_ns
+        for a, s in [("raw_shards", ".parquet"), ("embeddings", ".npy"), ("cluster_assignments", ".parquet")]
+    }
     edited = project.input / f"{keys[1]}.parquet"
     pl.read_parquet(edited).head(30).write_parquet(edited)  # same path, new content
     [request] = tick().run_requests
     assert request.partition_key == keys[1]
-    assert {k.to_user_string() for k in request.asset_selection} == {"raw_shards", "quality_signals", "embeddings", "cluster_assignments"}
+    assert {k.to_user_string() for k in request.asset_selection} == {
+        "raw_shards",
+        "quality_signals",
+        "embeddings",
+        "cluster_assignments",
+    }
     project.run(["raw_shards", "quality_signals", "embeddings"], [keys[1]])
     project.run(["cluster_assignments"], [keys[1]])
-    assert {a: storage.path(a, keys[0], s).stat().st_mtime_ns for a, s in
-            [("raw_shards", ".parquet"), ("embeddings", ".npy"), ("cluster_assignments", ".parquet")]} == untouched
+    assert {
+        a: storage.path(a, keys[0], s).stat().st_mtime_ns
+        for a, s in [("raw_shards", ".parquet"), ("embeddings", ".npy"), ("cluster_assignments", ".parquet")]
+    } == untouched
     assert pl.read_parquet(storage.path("raw_shards", keys[1])).height == 30
     assert read_npy(storage.path("embeddings", keys[1], ".npy")).shape[0] == 30
     assert tick().run_requests == []  # the new content is now the recorded version
@@ -140,7 +188,11 @@ def test_new_shards_join_the_clusters_and_drift_calls_for_one_refit(small):
         return sensor(build_sensor_context(instance=project.instance, resources=resources))
 
     # a shard like the others: embedded and assigned to the existing centroids, no refit
-    like = corpus_sample(12, seed=2).join(project.storage.read_all("raw_shards", columns=["doc_id"]), on="doc_id", how="anti").head(30)
+    like = (
+        corpus_sample(12, seed=2)
+        .join(project.storage.read_all("raw_shards", columns=["doc_id"]), on="doc_id", how="anti")
+        .head(30)
+    )
     write_shards(like, project.input, 1, prefix="like")
     result = tick(new_shards_sensor)
     [request] = result.run_requests
@@ -154,8 +206,12 @@ def test_new_shards_join_the_clusters_and_drift_calls_for_one_refit(small):
 
     # a shard unlike anything in the fit (digit strings): its drift fails the check and asks for a refit
     rng = np.random.default_rng(0)
-    odd = pl.DataFrame({"doc_id": [f"odd-{i}" for i in range(20)],
-                        "text": [" ".join(str(v) for v in rng.integers(0, 10**6, 60)) for _ in range(20)]})
+    odd = pl.DataFrame(
+        {
+            "doc_id": [f"odd-{i}" for i in range(20)],
+            "text": [" ".join(str(v) for v in rng.integers(0, 10**6, 60)) for _ in range(20)],
+        }
+    )
     write_shards(odd, project.input, 1, prefix="odd")
     project.add_shards(["odd-00"])
     project.run(SHARD_STAGES, ["odd-00"])

@@ -1,4 +1,5 @@
 """Bootstrap rounds as partitions through a real instance: backends, resume, join by id, the round sensor."""
+
 import json
 import shutil
 import sys
@@ -25,12 +26,16 @@ def meta(result, asset):
 
 
 def scores(project, key="r0000") -> dict[str, float]:
-    t = project.warehouse.query("SELECT mixture_id, m_objective FROM mix.proxy_scores WHERE round = ? AND status = 'ok'", [key])
+    t = project.warehouse.query(
+        "SELECT mixture_id, m_objective FROM mix.proxy_scores WHERE round = ? AND status = 'ok'", [key]
+    )
     return dict(zip(t["mixture_id"], t["m_objective"]))
 
 
 def sensor_tick(project):
-    ctx = build_sensor_context(instance=project.instance, resources={"search": project.search}, definitions=defs)
+    ctx = build_sensor_context(
+        instance=project.instance, resources={"search": project.search}, definitions=defs
+    )
     return search_rounds_sensor(ctx)
 
 
@@ -46,7 +51,12 @@ def test_full_search_driven_by_the_sensor_beats_natural_and_uniform(searcher):
         p.run_round(expected)
     final = sensor_tick(p).run_requests[0]
     assert [k.to_user_string() for k in final.asset_selection] == ["final_mixture", "run_report"]
-    result = materialize(all_assets, instance=p.instance, resources=p.resources, selection=AssetSelection.assets("final_mixture"))
+    result = materialize(
+        all_assets,
+        instance=p.instance,
+        resources=p.resources,
+        selection=AssetSelection.assets("final_mixture"),
+    )
     m = meta(result, "final_mixture")
     cands = p.table("final_candidates")
     by = {r["candidate"]: r for r in cands.iter_rows(named=True)}
@@ -56,27 +66,40 @@ def test_full_search_driven_by_the_sensor_beats_natural_and_uniform(searcher):
     best = cands.filter(pl.col("candidate") == m["best_measured"]).row(0, named=True)
     assert best["search_mean"] == cands["search_mean"].min() and best["gap_to_best"] == 0
     assert chosen["candidate"] == best["candidate"] or 0 <= chosen["gap_to_best"] <= chosen["gap_se"]
-    assert chosen["search_mean"] <= by["natural"]["search_mean"] and chosen["search_mean"] <= by["uniform"]["search_mean"]
+    assert (
+        chosen["search_mean"] <= by["natural"]["search_mean"]
+        and chosen["search_mean"] <= by["uniform"]["search_mean"]
+    )
     # on the evaluation part, which no trial of the search scored, it wins by more than its replicates' noise
     for base in ("natural", "uniform"):
         se = np.sqrt((chosen["eval_std"] ** 2 + by[base]["eval_std"] ** 2) / m["mixture"]["replicates"])
         assert by[base]["eval_mean"] - chosen["eval_mean"] > max(4 * se, 0.05), (base, chosen, by[base])
     assert m["measured_final"] == chosen["eval_mean"] and m["verification_trials"] == 3 * cands.height
     rounds = p.warehouse.query("SELECT round, kind, m_objective FROM mix.proxy_scores ORDER BY round")
-    assert rounds.group_by("round").len().sort("round")["len"].to_list() == [18, 8, 8]  # 16 generated + natural + uniform, then 8 and 8
+    assert rounds.group_by("round").len().sort("round")["len"].to_list() == [
+        18,
+        8,
+        8,
+    ]  # 16 generated + natural + uniform, then 8 and 8
     # later rounds, guided by the surrogate, sample a better region than the round-0 generator
     first = rounds.filter(pl.col("kind") == "dirichlet")["m_objective"].median()
     later = rounds.filter(pl.col("round") > "r0000")["m_objective"].median()
     assert later < first
     assert set(rounds.filter(pl.col("round") > "r0000")["kind"]) == {"lcb", "local"}
     reports = p.table("surrogate_reports")
-    assert reports.height == 3 * 5 and reports.group_by("round").agg(pl.col("chosen").sum())["chosen"].to_list() == [1, 1, 1]
+    assert reports.height == 3 * 5 and reports.group_by("round").agg(pl.col("chosen").sum())[
+        "chosen"
+    ].to_list() == [1, 1, 1]
     weights = p.table("final_mixture")
-    assert abs(weights["weight"].sum() - 1) < 1e-9 and weights.height == len(weights["super_cluster"].unique())
+    assert abs(weights["weight"].sum() - 1) < 1e-9 and weights.height == len(
+        weights["super_cluster"].unique()
+    )
     assert (weights["weight"] <= weights["max_weight"] + 1e-9).all()
 
     # the report tells the same story without Dagster: every section, its charts inline, the final weights
-    materialize(all_assets, instance=p.instance, resources=p.resources, selection=AssetSelection.assets("run_report"))
+    materialize(
+        all_assets, instance=p.instance, resources=p.resources, selection=AssetSelection.assets("run_report")
+    )
     page = (p.work / "run_report" / "index.html").read_text()
     for heading in ("1. Corpus", "2. Clusters", "3. Mixture search", "4. Final mixture"):
         assert f"<h2>{heading}</h2>" in page
@@ -89,16 +112,27 @@ def test_full_search_driven_by_the_sensor_beats_natural_and_uniform(searcher):
         assert f"<td>{r}</td>" in page
 
     # exports of that mixture, read back the way their consumers read them
-    materialize(all_assets, instance=p.instance, resources=p.resources, selection=AssetSelection.assets("mixture_exports"))
+    materialize(
+        all_assets,
+        instance=p.instance,
+        resources=p.resources,
+        selection=AssetSelection.assets("mixture_exports"),
+    )
     folder = p.work / "mixture_exports"
     parts = (folder / "megatron_data_path.txt").read_text().split()
     blend = {path: float(w) for w, path in zip(parts[0::2], parts[1::2])}
-    expected = {f"data/megatron/super_cluster_{s}_text_document": w for s, w in zip(weights["super_cluster"], weights["weight"]) if w > 0}
+    expected = {
+        f"data/megatron/super_cluster_{s}_text_document": w
+        for s, w in zip(weights["super_cluster"], weights["weight"])
+        if w > 0
+    }
     assert blend.keys() == expected.keys() and all(abs(blend[k] - expected[k]) < 1e-5 for k in blend)
     hf = json.loads((folder / "hf_interleave.json").read_text())
     assert abs(sum(hf["probabilities"]) - 1) < 1e-9
     back = results.load(folder / "ratios.csv", folder / "metrics.csv")
-    assert sorted(back.ids) == sorted(p.warehouse.query("SELECT mixture_id FROM mix.proxy_scores WHERE status = 'ok'")["mixture_id"])
+    assert sorted(back.ids) == sorted(
+        p.warehouse.query("SELECT mixture_id FROM mix.proxy_scores WHERE status = 'ok'")["mixture_id"]
+    )
 
 
 def test_rerun_of_a_round_trains_only_missing_trials(searcher):
@@ -108,7 +142,9 @@ def test_rerun_of_a_round_trains_only_missing_trials(searcher):
     trials = sorted((p.work / "proxy_trials" / "r0000").glob("*.json"))
     for path in trials[:3]:
         path.unlink()
-    (trials[3].parent / f".{trials[3].name}.tmp").write_text("{half a json")  # a crash mid-write leaves only this
+    (trials[3].parent / f".{trials[3].name}.tmp").write_text(
+        "{half a json"
+    )  # a crash mid-write leaves only this
     again = p.run_round("r0000", stages=["proxy_trials", "proxy_scores"])
     m = meta(again, "proxy_trials")
     assert (m["ran_now"], m["reused"]) == (3, 9)  # 10 generated + 2 baselines
@@ -124,7 +160,11 @@ def test_external_backend_through_pipes_with_retries(searcher, monkeypatch, tmp_
     monkeypatch.setenv("FAIL_ONCE_ID", flaky)
     monkeypatch.setenv("FAIL_ONCE_MARKER", str(tmp_path / "failed-once"))
     monkeypatch.setenv("FAIL_ALWAYS_ID", broken)
-    result = p.run_round("r0000", stages=["proxy_trials", "proxy_scores"], config={"proxy_trials": {"config": {"trial_retries": 1, "retry_wait_seconds": 0}}})
+    result = p.run_round(
+        "r0000",
+        stages=["proxy_trials", "proxy_scores"],
+        config={"proxy_trials": {"config": {"trial_retries": 1, "retry_wait_seconds": 0}}},
+    )
     assert result.success and (tmp_path / "failed-once").exists()
     retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
     assert len(retries) == 1  # the step ran twice: the flaky trial was retried and passed
@@ -146,20 +186,33 @@ def test_import_backend_joins_shuffled_results_by_id(searcher, tmp_path):
     p.run_round("r0000")
     measured = p.warehouse.query("SELECT * FROM mix.proxy_scores WHERE round = 'r0000'")
     wcols = [c for c in measured.columns if c.startswith("w") and c[1:].isdigit()]
-    exported = (measured.select(*wcols, pl.col("m_mathematics").alias("mathematics"), pl.col("m_all_domains").alias("all_domains"))
-                .sample(fraction=1.0, shuffle=True, seed=1))
+    exported = measured.select(
+        *wcols, pl.col("m_mathematics").alias("mathematics"), pl.col("m_all_domains").alias("all_domains")
+    ).sample(fraction=1.0, shuffle=True, seed=1)
     dropped = exported.row(0, named=True)
     exported = exported.slice(1)  # one candidate was never run elsewhere
     broken = exported.row(0, named=True)
-    exported = exported.with_columns(pl.when(pl.int_range(pl.len()) == 0).then(float("nan")).otherwise(pl.col("mathematics")).alias("mathematics"))
+    exported = exported.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0)
+        .then(float("nan"))
+        .otherwise(pl.col("mathematics"))
+        .alias("mathematics")
+    )
     # a row of a mixture that is no candidate: ignored, never joined to one by position
-    stranger = {c: 0.0 for c in exported.columns} | {"w0": 0.1234, "w1": 0.8766, "mathematics": 1.0, "all_domains": 1.0}
+    stranger = {c: 0.0 for c in exported.columns} | {
+        "w0": 0.1234,
+        "w1": 0.8766,
+        "mathematics": 1.0,
+        "all_domains": 1.0,
+    }
     assert mixture_id(np.array([stranger[c] for c in wcols])) not in set(measured["mixture_id"])
     pl.concat([exported, pl.DataFrame([stranger])]).write_csv(tmp_path / "results.csv")
     shutil.rmtree(p.work / "proxy_trials" / "r0000")
     imp = searcher(backend="import", import_results=str(tmp_path / "results.csv"), proxies_per_round=[8])
     imp.run_round("r0000", stages=["proxy_trials", "proxy_scores"])
-    table = imp.warehouse.query("SELECT mixture_id, status, m_objective FROM mix.proxy_scores WHERE round = 'r0000'")
+    table = imp.warehouse.query(
+        "SELECT mixture_id, status, m_objective FROM mix.proxy_scores WHERE round = 'r0000'"
+    )
     original = dict(zip(measured["mixture_id"], measured["m_objective"]))
     missing = table.filter(pl.col("status") == "missing")
     assert missing.height == 1
@@ -175,13 +228,17 @@ def test_import_backend_joins_shuffled_results_by_id(searcher, tmp_path):
     shutil.rmtree(p.work / "proxy_trials" / "r0000")
     bad = searcher(backend="import", import_results=str(tmp_path / "no_target.csv"), proxies_per_round=[8])
     bad.run_round("r0000", stages=["proxy_trials"], raise_on_error=False)
-    reasons = {json.loads(f.read_text())["reason"] for f in (p.work / "proxy_trials" / "r0000").glob("*.json")}
+    reasons = {
+        json.loads(f.read_text())["reason"] for f in (p.work / "proxy_trials" / "r0000").glob("*.json")
+    }
     assert any("no column for targets ['all_domains']" in r for r in reasons)
 
 
 def test_gpt_backend_round(searcher):
     p = searcher(backend="gpt", proxies_per_round=[3], token_budget=8_000)
-    small = {"proxy_trials": {"config": {"gpt_layers": 1, "gpt_dim": 32, "gpt_seq_len": 32, "gpt_batch_size": 8}}}
+    small = {
+        "proxy_trials": {"config": {"gpt_layers": 1, "gpt_dim": 32, "gpt_seq_len": 32, "gpt_batch_size": 8}}
+    }
     result = p.run_round("r0000", config=small, stages=["mixture_candidates", "proxy_trials", "proxy_scores"])
     assert meta(result, "proxy_trials")["backend"] == "gpt"
     table = p.warehouse.query("SELECT * FROM mix.proxy_scores WHERE round = 'r0000'")
@@ -196,13 +253,23 @@ def test_import_backend_reads_an_olmix_style_pair(searcher, tmp_path):
     measured = p.warehouse.query("SELECT * FROM mix.proxy_scores WHERE round = 'r0000'")
     wcols = [c for c in measured.columns if c.startswith("w") and c[1:].isdigit()]
     runs = measured.with_columns(pl.format("run-{}", pl.int_range(pl.len())).alias("run"))
-    runs.select("run", *[pl.col(c).alias(f"domain_{c[1:]}") for c in wcols]).write_csv(tmp_path / "ratios.csv")
-    runs.select("run", pl.col("m_mathematics").alias("mathematics"), pl.col("m_all_domains").alias("all_domains")) \
-        .sample(fraction=1.0, shuffle=True, seed=2).write_csv(tmp_path / "metrics.csv")
+    runs.select("run", *[pl.col(c).alias(f"domain_{c[1:]}") for c in wcols]).write_csv(
+        tmp_path / "ratios.csv"
+    )
+    runs.select(
+        "run", pl.col("m_mathematics").alias("mathematics"), pl.col("m_all_domains").alias("all_domains")
+    ).sample(fraction=1.0, shuffle=True, seed=2).write_csv(tmp_path / "metrics.csv")
     shutil.rmtree(p.work / "proxy_trials" / "r0000")
-    imp = searcher(backend="import", import_mixtures=str(tmp_path / "ratios.csv"), import_results=str(tmp_path / "metrics.csv"), proxies_per_round=[6])
+    imp = searcher(
+        backend="import",
+        import_mixtures=str(tmp_path / "ratios.csv"),
+        import_results=str(tmp_path / "metrics.csv"),
+        proxies_per_round=[6],
+    )
     imp.run_round("r0000", stages=["proxy_trials", "proxy_scores"])
-    table = imp.warehouse.query("SELECT mixture_id, status, m_objective FROM mix.proxy_scores WHERE round = 'r0000'")
+    table = imp.warehouse.query(
+        "SELECT mixture_id, status, m_objective FROM mix.proxy_scores WHERE round = 'r0000'"
+    )
     original = dict(zip(measured["mixture_id"], measured["m_objective"]))
     assert set(table["status"]) == {"ok"} and table.height == len(original)
     for mid, obj in zip(*table.select("mixture_id", "m_objective")):
@@ -210,19 +277,29 @@ def test_import_backend_reads_an_olmix_style_pair(searcher, tmp_path):
 
 
 def test_bound_at_target_tokens_holds_everywhere_and_the_unbounded_optimum_is_shown(searcher):
-    corpus_tokens = sum(json.loads((searcher().work / "proxy_corpus" / "meta.json").read_text())["domain_tokens"])
+    corpus_tokens = sum(
+        json.loads((searcher().work / "proxy_corpus" / "meta.json").read_text())["domain_tokens"]
+    )
     # a run 10x the corpus: no domain may take more than 1.5x its token share (15 passes / 10)
-    p = searcher(proxies_per_round=[12], target_tokens=10 * corpus_tokens, targets={TARGETS_BY_NAME["mathematics"]: 1.0})
+    p = searcher(
+        proxies_per_round=[12],
+        target_tokens=10 * corpus_tokens,
+        targets={TARGETS_BY_NAME["mathematics"]: 1.0},
+    )
     p.run(["proxy_corpus"])
     p.run_round("r0000")
-    result = p.run(["final_mixture"], config={"final_mixture": {"config": {"pool_size": 5000, "replicates": 2}}})
+    result = p.run(
+        ["final_mixture"], config={"final_mixture": {"config": {"pool_size": 5000, "replicates": 2}}}
+    )
     m = meta(result, "final_mixture")["mixture"]
     table = p.table("final_mixture")
     share = table["natural"].to_numpy()
     np.testing.assert_allclose(table["max_weight"].to_numpy(), np.minimum(1.5 * share, 1.0))
     candidates = p.table("mixture_candidates")
     w = candidates.select([c for c in candidates.columns if c.startswith("w") and c[1:].isdigit()]).to_numpy()
-    assert (w <= 1.5 * share + 2e-4).all()  # generator and baselines (uniform is skipped where it breaks the bound)
+    assert (
+        w <= 1.5 * share + 2e-4
+    ).all()  # generator and baselines (uniform is skipped where it breaks the bound)
     assert (table["weight"].to_numpy() <= table["max_weight"].to_numpy() + 2e-4).all()
     assert m["target_tokens"] == 10 * corpus_tokens
     unbounded = np.array(m["unbounded_optimum"]["weights"])

@@ -1,4 +1,5 @@
 """SMART and domain-adaptation selection as assets on a real corpus sample."""
+
 import polars as pl
 from dagster import AssetSelection, materialize
 
@@ -7,8 +8,13 @@ from mix_assets_tests.conftest import ROOT, TRUE_DOMAINS
 
 
 def run(p, asset, config):
-    return materialize(all_assets, instance=p.instance, resources=p.resources, selection=AssetSelection.assets(asset),
-                       run_config={"ops": {asset: {"config": config}}})
+    return materialize(
+        all_assets,
+        instance=p.instance,
+        resources=p.resources,
+        selection=AssetSelection.assets(asset),
+        run_config={"ops": {asset: {"config": config}}},
+    )
 
 
 def test_smart_selection_budget_and_tasks(searcher):
@@ -23,8 +29,14 @@ def test_smart_selection_budget_and_tasks(searcher):
 
 def test_domain_selection_finds_the_target_domain(searcher):
     p = searcher()
-    run(p, "domain_selection", {"in_domain": str(ROOT / "data" / "targets" / "mathematics.parquet"), "fraction": 0.1})
-    table = pl.read_parquet(p.work / "domain_selection" / "all.parquet").join(pl.read_parquet(TRUE_DOMAINS), on="doc_id")
+    run(
+        p,
+        "domain_selection",
+        {"in_domain": str(ROOT / "data" / "targets" / "mathematics.parquet"), "fraction": 0.1},
+    )
+    table = pl.read_parquet(p.work / "domain_selection" / "all.parquet").join(
+        pl.read_parquet(TRUE_DOMAINS), on="doc_id"
+    )
     base = (table["domain"] == "mathematics").mean()
     for method in ("classifier", "contrastive", "dsir"):
         chosen = table.filter(pl.col(f"selected_{method}"))

@@ -1,4 +1,5 @@
 """Bad input further down the pipeline: clear errors that name the problem and the fix."""
+
 import json
 
 import pytest
@@ -16,7 +17,9 @@ def failure_message(result) -> str:
 def test_a_huge_document_is_quarantined_not_loaded_downstream(tmp_path):
     path = tmp_path / "huge.jsonl"
     huge = "word " * 6_000_000  # 30 MB in one document
-    path.write_text(json.dumps({"text": "a normal document about the sea"}) + "\n" + json.dumps({"text": huge}) + "\n")
+    path.write_text(
+        json.dumps({"text": "a normal document about the sea"}) + "\n" + json.dumps({"text": huge}) + "\n"
+    )
     result = ingest_shard(path)
     assert result.documents.height == 1
     assert result.quarantine["row"].to_list() == [2]
@@ -28,19 +31,35 @@ def test_a_target_with_no_text_fails_proxy_corpus_naming_the_file(searcher, tmp_
     empty = tmp_path / "empty_target.jsonl"
     empty.write_text(json.dumps({"text": "   "}) + "\n")
     p = searcher(targets={str(empty): 1.0})
-    result = materialize(all_assets, instance=p.instance, resources=p.resources, selection=AssetSelection.assets("proxy_corpus"), raise_on_error=False)
+    result = materialize(
+        all_assets,
+        instance=p.instance,
+        resources=p.resources,
+        selection=AssetSelection.assets("proxy_corpus"),
+        raise_on_error=False,
+    )
     assert not result.success
-    assert failure_message(result).strip() == f"ValueError: {empty}: target has 0 usable documents (1 rows refused); it needs at least 2 in a 'text' column, to hold some out for evaluation"
+    assert (
+        failure_message(result).strip()
+        == f"ValueError: {empty}: target has 0 usable documents (1 rows refused); it needs at least 2 in a 'text' column, to hold some out for evaluation"
+    )
 
 
 def test_pruning_every_cluster_stops_merging_with_a_clear_error(searcher):
     p = searcher()
-    result = materialize(all_assets, instance=p.instance, resources=p.resources,
-                         selection=AssetSelection.assets("pruned_clusters", "merged_clusters"),
-                         run_config={"ops": {"pruned_clusters": {"config": {"min_mean_quality": 1.01}}}}, raise_on_error=False)
+    result = materialize(
+        all_assets,
+        instance=p.instance,
+        resources=p.resources,
+        selection=AssetSelection.assets("pruned_clusters", "merged_clusters"),
+        run_config={"ops": {"pruned_clusters": {"config": {"min_mean_quality": 1.01}}}},
+        raise_on_error=False,
+    )
     assert not result.success
     assert "pruning dropped every cluster; lower min_mean_quality" in failure_message(result)
-    pruned = p.warehouse.query("SELECT count(*) AS n, sum(CAST(kept AS INT)) AS kept FROM mix.pruned_clusters")
+    pruned = p.warehouse.query(
+        "SELECT count(*) AS n, sum(CAST(kept AS INT)) AS kept FROM mix.pruned_clusters"
+    )
     assert pruned["kept"][0] == 0 and pruned["n"][0] == 16  # the pruning itself is recorded, with reasons
 
 
@@ -52,6 +71,14 @@ def test_target_files_with_a_wrong_column(searcher, tmp_path, column):
     path = tmp_path / "target.parquet"
     pq.write_table(pa.table({"body": ["x"]} if column == "missing" else {"text": [1, 2]}), path)
     p = searcher(targets={str(path): 1.0})
-    result = materialize(all_assets, instance=p.instance, resources=p.resources, selection=AssetSelection.assets("proxy_corpus"), raise_on_error=False)
+    result = materialize(
+        all_assets,
+        instance=p.instance,
+        resources=p.resources,
+        selection=AssetSelection.assets("proxy_corpus"),
+        raise_on_error=False,
+    )
     msg = failure_message(result)
-    assert str(path) in msg and ("no column 'text'" in msg if column == "missing" else "expected string" in msg)
+    assert str(path) in msg and (
+        "no column 'text'" in msg if column == "missing" else "expected string" in msg
+    )

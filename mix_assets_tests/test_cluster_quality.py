@@ -1,4 +1,5 @@
 """Do the super-clusters find the embedded corpus's hidden domains? Measured through the assets."""
+
 import polars as pl
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
@@ -13,14 +14,19 @@ def test_super_clusters_recover_true_domains(project):
     sample = corpus_sample(190, seed=0)
     keys = write_shards(sample, project.input, 3)
     project.add_shards(keys)
-    project.run_all(keys, {
-        "centroids": {"config": {"n_clusters": 32}},
-        "pruned_clusters": {"config": {"min_mean_quality": 0.0}},  # score the clustering, not the pruning
-        "merged_clusters": {"config": {"distance": 0.8}},
-    })
-    docs = (project.storage.read_all("cluster_assignments", columns=["doc_id", "cluster"])
-            .join(project.table("cluster_mapping"), on="cluster")
-            .join(pl.read_parquet(TRUE_DOMAINS), on="doc_id"))
+    project.run_all(
+        keys,
+        {
+            "centroids": {"config": {"n_clusters": 32}},
+            "pruned_clusters": {"config": {"min_mean_quality": 0.0}},  # score the clustering, not the pruning
+            "merged_clusters": {"config": {"distance": 0.8}},
+        },
+    )
+    docs = (
+        project.storage.read_all("cluster_assignments", columns=["doc_id", "cluster"])
+        .join(project.table("cluster_mapping"), on="cluster")
+        .join(pl.read_parquet(TRUE_DOMAINS), on="doc_id")
+    )
     assert docs.height == sample.height
     nmi = normalized_mutual_info_score(docs["domain"], docs["super_cluster"])
     ari = adjusted_rand_score(docs["domain"], docs["super_cluster"])

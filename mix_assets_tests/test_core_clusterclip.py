@@ -1,4 +1,5 @@
 """ClusterClip invariants: the clip holds, rare clusters come first, the full budget ends natural."""
+
 import numpy as np
 import pytest
 
@@ -26,7 +27,9 @@ def test_balanced_early_then_natural_once_rare_clusters_are_exhausted():
     order = clusterclip.schedule(clusters, lengths, token_budget=int(lengths.sum()) * clip, clip=clip, seed=0)
     early = np.bincount(clusters[order[:24]], minlength=3) / 24
     assert early.min() > 0.15  # the very rare cluster (0.9% of documents) gets about a third early on
-    assert np.bincount(order, minlength=len(clusters)).tolist() == [clip] * len(clusters)  # whole budget: every doc clip times
+    assert np.bincount(order, minlength=len(clusters)).tolist() == [clip] * len(
+        clusters
+    )  # whole budget: every doc clip times
     np.testing.assert_allclose(np.bincount(clusters[order]) / len(order), np.array(SIZES) / sum(SIZES))
     tail = clusters[order[-200:]]
     assert (tail == 0).mean() == 1.0  # rare clusters retired: the end of training is the natural bulk

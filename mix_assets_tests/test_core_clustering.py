@@ -1,4 +1,5 @@
 """k-means, assignment, pruning, merging and labels on real embeddings and known geometry."""
+
 import numpy as np
 import polars as pl
 import pytest
@@ -96,5 +97,7 @@ def test_drift_baseline_expects_new_documents_like_the_fit_to_read_as_one():
     cents = np.stack([fit[labels == c].mean(axis=0) for c in range(12)])  # the fixed point k-means reaches
     fresh = np.concatenate([kmeans.assign(draw(96)[0], cents)[1] for _ in range(50)]).mean()
     in_sample = kmeans.assign(fit, cents)[1].mean()
-    assert fresh / in_sample > 1.15  # the fit's own documents sit closer than new ones like them (theory: 9/7)
+    assert (
+        fresh / in_sample > 1.15
+    )  # the fit's own documents sit closer than new ones like them (theory: 9/7)
     assert abs(fresh / kmeans.expected_distance(fit, cents) - 1) < 0.12

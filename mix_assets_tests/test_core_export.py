@@ -1,4 +1,5 @@
 """Exports read back the way their trainers read them."""
+
 import numpy as np
 import polars as pl
 import pytest
@@ -7,7 +8,9 @@ from mix_assets.core import export, results
 
 
 def test_megatron_blend_is_weight_path_pairs():
-    blend = export.megatron_blend({"/data/code_text_document": 3, "/data/lit_text_document": 1, "/data/empty": 0})
+    blend = export.megatron_blend(
+        {"/data/code_text_document": 3, "/data/lit_text_document": 1, "/data/empty": 0}
+    )
     parts = blend.split()
     pairs = dict(zip(parts[1::2], map(float, parts[0::2])))
     assert pairs == {"/data/code_text_document": 0.75, "/data/lit_text_document": 0.25}
@@ -18,13 +21,17 @@ def test_hf_interleave_with_datasets():
     assert args["probabilities"] == [0.2, 0.8]
     datasets = pytest.importorskip("datasets")
     parts = [datasets.Dataset.from_dict({"src": [name] * 200}) for name in args["datasets"]]
-    mixed = datasets.interleave_datasets(parts, probabilities=args["probabilities"], seed=args["seed"], stopping_strategy="first_exhausted")
+    mixed = datasets.interleave_datasets(
+        parts, probabilities=args["probabilities"], seed=args["seed"], stopping_strategy="first_exhausted"
+    )
     share = np.mean(np.array(mixed["src"]) == "b")
     assert 0.7 < share < 0.9
 
 
 def test_olmix_tables_round_trip_through_the_results_reader(tmp_path):
-    scores = pl.DataFrame({"mixture_id": ["m1", "m2"], "w0": [0.25, 0.5], "w1": [0.75, 0.5], "m_objective": [3.1, 2.9]})
+    scores = pl.DataFrame(
+        {"mixture_id": ["m1", "m2"], "w0": [0.25, 0.5], "w1": [0.75, 0.5], "m_objective": [3.1, 2.9]}
+    )
     ratios, metrics = export.olmix_tables(scores, ["w0", "w1"], ["code", "literature"], ["m_objective"])
     ratios.write_csv(tmp_path / "ratios.csv")
     metrics.reverse().write_csv(tmp_path / "metrics.csv")

@@ -1,4 +1,5 @@
 """Every bad-input case either raises a ShardError naming the file or lands in quarantine with its row."""
+
 import gzip
 import json
 
@@ -18,17 +19,20 @@ def write_jsonl(path, lines: list[bytes]):
 
 
 def test_jsonl_bad_rows_are_quarantined_with_row_and_reason(tmp_path):
-    path = write_jsonl(tmp_path / "s.jsonl", [
-        json.dumps({"text": GOOD, "doc_id": "a"}).encode(),
-        b'{"text": "unterminated',                                  # row 2: malformed JSON
-        b'{"text": "caf\xe9 au lait", "doc_id": "c"}',              # row 3: latin-1 byte, invalid UTF-8
-        json.dumps({"text": "   \n\t ", "doc_id": "d"}).encode(),    # row 4: whitespace only
-        json.dumps({"body": GOOD}).encode(),                         # row 5: no text field
-        json.dumps({"text": 42, "doc_id": "f"}).encode(),            # row 6: wrong type
-        json.dumps({"text": GOOD + " again", "doc_id": "a"}).encode(),  # row 7: duplicate id
-        json.dumps({"text": "x" * 5000, "doc_id": "h"}).encode(),    # row 8: over max_doc_bytes
-        json.dumps({"text": "\ufeffBOM\x00 and\x07 controls\r\nend", "doc_id": "i"}).encode(),
-    ])
+    path = write_jsonl(
+        tmp_path / "s.jsonl",
+        [
+            json.dumps({"text": GOOD, "doc_id": "a"}).encode(),
+            b'{"text": "unterminated',  # row 2: malformed JSON
+            b'{"text": "caf\xe9 au lait", "doc_id": "c"}',  # row 3: latin-1 byte, invalid UTF-8
+            json.dumps({"text": "   \n\t ", "doc_id": "d"}).encode(),  # row 4: whitespace only
+            json.dumps({"body": GOOD}).encode(),  # row 5: no text field
+            json.dumps({"text": 42, "doc_id": "f"}).encode(),  # row 6: wrong type
+            json.dumps({"text": GOOD + " again", "doc_id": "a"}).encode(),  # row 7: duplicate id
+            json.dumps({"text": "x" * 5000, "doc_id": "h"}).encode(),  # row 8: over max_doc_bytes
+            json.dumps({"text": "\ufeffBOM\x00 and\x07 controls\r\nend", "doc_id": "i"}).encode(),
+        ],
+    )
     result = ingest_shard(path, max_doc_bytes=4096)
     assert result.documents["doc_id"].to_list() == ["a", "i"]
     assert result.documents["text"][1] == "BOM and controls\nend"
@@ -57,7 +61,9 @@ def test_gzipped_jsonl_and_content_hash_ids(tmp_path):
 
 def test_parquet_with_configured_columns_and_binary_text(tmp_path):
     path = tmp_path / "p.parquet"
-    pq.write_table(pa.table({"body": pa.array([GOOD.encode(), b"\xff\xfe bad"], pa.binary()), "key": [1, 2]}), path)
+    pq.write_table(
+        pa.table({"body": pa.array([GOOD.encode(), b"\xff\xfe bad"], pa.binary()), "key": [1, 2]}), path
+    )
     result = ingest_shard(path, text_column="body", id_column="key")
     assert result.documents["doc_id"].to_list() == ["1"]
     assert result.quarantine["row"].to_list() == [2] and "invalid UTF-8" in result.quarantine["reason"][0]

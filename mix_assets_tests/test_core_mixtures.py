@@ -1,4 +1,5 @@
 """Generator invariants (METHODS §1): simplex, bounds, grid, de-duplication, determinism, clear shortfall."""
+
 import numpy as np
 import pytest
 
@@ -73,10 +74,14 @@ def test_lcb_proposal_ranks_by_the_bound_spreads_picks_and_steps_near_the_best_m
     acq = mx.acquisition(*known(pool), 2.0, True)
     cutoff = np.sort(acq)[127]
     lcb = got[[k == "lcb" for k in kinds]]
-    assert (mx.acquisition(*known(lcb), 2.0, True) <= cutoff + 1e-12).all()  # from the top set by the bound, not the mean
+    assert (
+        mx.acquisition(*known(lcb), 2.0, True) <= cutoff + 1e-12
+    ).all()  # from the top set by the bound, not the mean
+
     # spread: the six picks are farther apart than six top picks by acquisition alone
     def min_gap(w):
         return min(np.abs(w[i] - w[j]).sum() for i in range(len(w)) for j in range(i))
+
     assert min_gap(lcb) > min_gap(pool[np.argsort(acq)[:6]])
     local = got[[k == "local" for k in kinds]]
     assert (np.abs(local - best).sum(axis=1) < 0.5).all()  # steps, not jumps
@@ -122,7 +127,9 @@ def test_exploration_turns_to_caution_by_the_last_round():
 def test_lcb_proposal_still_returns_m_when_no_local_step_survives():
     p = mx.ProposalSettings(pool_size=5000, kappa=1.0, local_share=0.25)
     best = mx.generate(TOKENS, 1, BUDGET, seed=9)[0]
-    steps = mx.local_steps(best, TOKENS, p.local_draws, BUDGET, mx.GeneratorSettings(), p.local_concentration, 0 + 2)
+    steps = mx.local_steps(
+        best, TOKENS, p.local_draws, BUDGET, mx.GeneratorSettings(), p.local_concentration, 0 + 2
+    )
     tried = {mx.mixture_id(w) for w in steps}  # every step the proposal could take was already tried
     got, _, _, kinds = mx.propose(known, TOKENS, 8, BUDGET, seed=0, p=p, exclude=tried, best_measured=best)
     assert len(got) == 8 and kinds.count("local") == 0

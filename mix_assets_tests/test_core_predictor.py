@@ -1,4 +1,5 @@
 """The predictor on RegMix's 1,088 published trainings (../shared/data/regmix), which no one here produced."""
+
 import json
 from pathlib import Path
 
@@ -11,15 +12,36 @@ from mix_assets.core import predictor, results, surrogate
 
 REGMIX = Path(__file__).resolve().parents[2] / "shared" / "data" / "regmix"
 PILE_CC = "metric/the_pile_pile_cc_val_loss"
-needs_regmix = pytest.mark.skipif(not REGMIX.exists(), reason="../shared/data/regmix is not beside this checkout")
+needs_regmix = pytest.mark.skipif(
+    not REGMIX.exists(), reason="../shared/data/regmix is not beside this checkout"
+)
 
 
 @needs_regmix
 def test_cli_fit_reaches_published_spearman_on_pile_cc(capsys):
-    assert main(["fit", "--mixtures", str(REGMIX / "train_mixture_1m.csv"), "--results", str(REGMIX / "train_pile_loss_1m.csv"),
-                 "--metric", PILE_CC, "--minimize", "--pool", "20000", "--model", "lightgbm",
-                 "--test-mixtures", *(str(REGMIX / f"test_mixture_{s}.csv") for s in ("1m", "60m", "1B")),
-                 "--test-results", *(str(REGMIX / f"test_pile_loss_{s}.csv") for s in ("1m", "60m", "1B"))]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "--mixtures",
+                str(REGMIX / "train_mixture_1m.csv"),
+                "--results",
+                str(REGMIX / "train_pile_loss_1m.csv"),
+                "--metric",
+                PILE_CC,
+                "--minimize",
+                "--pool",
+                "20000",
+                "--model",
+                "lightgbm",
+                "--test-mixtures",
+                *(str(REGMIX / f"test_mixture_{s}.csv") for s in ("1m", "60m", "1B")),
+                "--test-results",
+                *(str(REGMIX / f"test_pile_loss_{s}.csv") for s in ("1m", "60m", "1B")),
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     test = report["test"]
     assert report["train_rows"] == 512 and test[str(REGMIX / "test_pile_loss_1m.csv")]["n"] == 256
@@ -27,22 +49,46 @@ def test_cli_fit_reaches_published_spearman_on_pile_cc(capsys):
     assert test[str(REGMIX / "test_pile_loss_60m.csv")]["spearman"] >= 0.98  # transfer to 60M: 0.9860
     assert test[str(REGMIX / "test_pile_loss_1B.csv")]["spearman"] >= 0.95  # transfer to 1B: 0.9617
     assert sum(report["proposed_mixture"].values()) == pytest.approx(1, abs=1e-3)
-    assert report["proposed_predicted"] <= np.percentile(pl.read_csv(REGMIX / "train_pile_loss_1m.csv")[PILE_CC].to_numpy(), 5)
+    assert report["proposed_predicted"] <= np.percentile(
+        pl.read_csv(REGMIX / "train_pile_loss_1m.csv")[PILE_CC].to_numpy(), 5
+    )
 
 
 @needs_regmix
 def test_cli_fit_auto_chooses_by_cv_and_ranks_held_out_runs_at_least_as_well(capsys):
-    main(["fit", "--mixtures", str(REGMIX / "train_mixture_1m.csv"), "--results", str(REGMIX / "train_pile_loss_1m.csv"),
-          "--metric", PILE_CC, "--minimize", "--pool", "5000", "--model", "auto",
-          "--test-mixtures", *(str(REGMIX / f"test_mixture_{s}.csv") for s in ("1m", "1B")),
-          "--test-results", *(str(REGMIX / f"test_pile_loss_{s}.csv") for s in ("1m", "1B"))])
+    main(
+        [
+            "fit",
+            "--mixtures",
+            str(REGMIX / "train_mixture_1m.csv"),
+            "--results",
+            str(REGMIX / "train_pile_loss_1m.csv"),
+            "--metric",
+            PILE_CC,
+            "--minimize",
+            "--pool",
+            "5000",
+            "--model",
+            "auto",
+            "--test-mixtures",
+            *(str(REGMIX / f"test_mixture_{s}.csv") for s in ("1m", "1B")),
+            "--test-results",
+            *(str(REGMIX / f"test_pile_loss_{s}.csv") for s in ("1m", "1B")),
+        ]
+    )
     report = json.loads(capsys.readouterr().out)
     cands = {c["model"]: c for c in report["candidates"]}
     assert set(cands) == {"lightgbm", "gp", "quadratic", "loglinear", "ensemble"}
-    assert cands[report["model"]]["chosen"] and cands[report["model"]]["cv_spearman"] == max(c["cv_spearman"] for c in cands.values())
+    assert cands[report["model"]]["chosen"] and cands[report["model"]]["cv_spearman"] == max(
+        c["cv_spearman"] for c in cands.values()
+    )
     test = report["test"]
-    assert test[str(REGMIX / "test_pile_loss_1m.csv")]["spearman"] >= 0.99  # measured 0.9935 (LightGBM alone: 0.9904)
-    assert test[str(REGMIX / "test_pile_loss_1B.csv")]["spearman"] >= 0.965  # transfer to 1B: 0.973 (LightGBM alone: 0.962)
+    assert (
+        test[str(REGMIX / "test_pile_loss_1m.csv")]["spearman"] >= 0.99
+    )  # measured 0.9935 (LightGBM alone: 0.9904)
+    assert (
+        test[str(REGMIX / "test_pile_loss_1B.csv")]["spearman"] >= 0.965
+    )  # transfer to 1B: 0.973 (LightGBM alone: 0.962)
 
 
 @needs_regmix
@@ -54,7 +100,9 @@ def test_rows_join_by_id_not_position(tmp_path):
     order = np.argsort(np.array(b.ids, dtype=int))
     np.testing.assert_array_equal(a.weights, b.weights[order])
     np.testing.assert_array_equal(a.metrics[PILE_CC].to_numpy(), b.metrics[PILE_CC].to_numpy()[order])
-    res.with_columns(pl.when(pl.col("index") == 3).then(99_999).otherwise(pl.col("index")).alias("index")).write_csv(tmp_path / "unknown.csv")
+    res.with_columns(
+        pl.when(pl.col("index") == 3).then(99_999).otherwise(pl.col("index")).alias("index")
+    ).write_csv(tmp_path / "unknown.csv")
     with pytest.raises(ValueError, match="ids not in"):
         results.load(REGMIX / "train_mixture_1m.csv", tmp_path / "unknown.csv")
 

@@ -1,4 +1,5 @@
 """The n-gram proxy is a proper language model, samples follow the mixture, and the bound holds."""
+
 import numpy as np
 import pytest
 
@@ -20,7 +21,10 @@ def test_kneser_ney_distributions_sum_to_one(order):
 def test_in_domain_training_gives_lower_cross_entropy():
     docs = corpus_sample(40)
     tok = bpe.train_bpe(docs["text"].to_list(), 1000)
-    seqs = {d: bpe.split(*bpe.encode(tok, docs.filter(domain=d)["text"].to_list())) for d in ("code", "literature")}
+    seqs = {
+        d: bpe.split(*bpe.encode(tok, docs.filter(domain=d)["text"].to_list()))
+        for d in ("code", "literature")
+    }
     target = {"code": seqs["code"][:8]}
     ce_code = ngram.cross_entropy(seqs["code"][8:], target, tok.get_vocab_size())["code"]
     ce_lit = ngram.cross_entropy(seqs["literature"], target, tok.get_vocab_size())["code"]
@@ -37,8 +41,10 @@ def test_sample_follows_weights_and_respects_max_epochs():
     assert np.bincount(rep).max() == 3  # domain 2 (2,000 tokens) read three times
     with pytest.raises(ValueError, match="repeated 3.5 times"):
         sampling.draw(domains, lengths, np.array([0.0, 0.0, 1.0]), 7_000, seed=0, max_epochs=3)
-    np.testing.assert_array_equal(sampling.draw(domains, lengths, np.array([0.2, 0.3, 0.5]), 5000, 4),
-                                  sampling.draw(domains, lengths, np.array([0.2, 0.3, 0.5]), 5000, 4))
+    np.testing.assert_array_equal(
+        sampling.draw(domains, lengths, np.array([0.2, 0.3, 0.5]), 5000, 4),
+        sampling.draw(domains, lengths, np.array([0.2, 0.3, 0.5]), 5000, 4),
+    )
 
 
 def test_gpt_proxy_learns_the_domain_it_is_trained_on():
@@ -46,14 +52,19 @@ def test_gpt_proxy_learns_the_domain_it_is_trained_on():
 
     docs = corpus_sample(40)
     tok = bpe.train_bpe(docs["text"].to_list(), 512)
-    seqs = {d: bpe.split(*bpe.encode(tok, docs.filter(domain=d)["text"].to_list())) for d in ("code", "literature")}
+    seqs = {
+        d: bpe.split(*bpe.encode(tok, docs.filter(domain=d)["text"].to_list()))
+        for d in ("code", "literature")
+    }
     target = {"code": seqs["code"][:6]}
     settings = GPTSettings(n_layer=1, n_embd=64, seq_len=64, batch_size=8, lr=3e-3)
     on_code = gpt_trial(seqs["code"][6:], target, tok.get_vocab_size(), 24_000, settings, seed=0)
     on_lit = gpt_trial(seqs["literature"], target, tok.get_vocab_size(), 24_000, settings, seed=0)
     assert on_code["train_steps"] == on_lit["train_steps"] > 10
     assert on_code["code"] < on_lit["code"] - 0.3
-    assert on_code == gpt_trial(seqs["code"][6:], target, tok.get_vocab_size(), 24_000, settings, seed=0)  # seeded
+    assert on_code == gpt_trial(
+        seqs["code"][6:], target, tok.get_vocab_size(), 24_000, settings, seed=0
+    )  # seeded
 
 
 def test_common_random_numbers_every_mixture_reads_a_domain_in_the_same_order():
@@ -64,6 +75,8 @@ def test_common_random_numbers_every_mixture_reads_a_domain_in_the_same_order():
     for d in range(3):
         da, db = a[domains[a] == d], b[domains[b] == d]
         short, long = sorted((da, db), key=len)
-        np.testing.assert_array_equal(long[: len(short)], short)  # one order per domain; the mixture only says how far to read
+        np.testing.assert_array_equal(
+            long[: len(short)], short
+        )  # one order per domain; the mixture only says how far to read
     other = sampling.draw(domains, lengths, np.array([0.6, 0.3, 0.1]), 8_000, seed=8)
     assert not np.array_equal(a, other)  # another replicate seed, another sample

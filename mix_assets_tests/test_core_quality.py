@@ -1,4 +1,5 @@
 """Quality signals on real documents of the embedded corpus, and the learned-classifier hook."""
+
 import joblib
 import numpy as np
 from sklearn.feature_extraction.text import HashingVectorizer
@@ -15,7 +16,7 @@ def test_prose_scores_above_boilerplate():
     scores = score_documents(prose + junk)
     assert scores.height == len(prose) + 3
     assert scores["quality"][: len(prose)].mean() > 0.9
-    assert scores["quality"][len(prose):].max() < 0.7
+    assert scores["quality"][len(prose) :].max() < 0.7
     assert scores["quality"].is_between(0, 1).all()
 
 
@@ -28,7 +29,9 @@ def test_rules_are_configurable():
 def test_sklearn_classifier_hook(tmp_path):
     docs = corpus_sample(40)
     y = (docs["domain"] == "literature").to_numpy().astype(int)
-    model = make_pipeline(HashingVectorizer(n_features=2**14), LogisticRegression(max_iter=500)).fit(docs["text"].to_list(), y)
+    model = make_pipeline(HashingVectorizer(n_features=2**14), LogisticRegression(max_iter=500)).fit(
+        docs["text"].to_list(), y
+    )
     joblib.dump(model, tmp_path / "clf.joblib")
     clf = load_classifier(tmp_path / "clf.joblib")
     out = score_documents(docs["text"].to_list(), classifier=clf, classifier_weight=1.0)

@@ -1,4 +1,5 @@
 """Selection recovers a planted in-domain subset of the embedded corpus with high precision."""
+
 import numpy as np
 import polars as pl
 import pytest
@@ -14,7 +15,12 @@ def planted():
     """Generic pool: 7 domains x 40 docs plus 40 planted mathematics docs; in-domain sample: 20 other mathematics docs."""
     docs = corpus_sample(60, seed=5)
     maths = docs.filter(domain="mathematics")
-    pool = pl.concat([docs.filter(pl.col("domain") != "mathematics").group_by("domain", maintain_order=True).head(40), maths.head(40)])
+    pool = pl.concat(
+        [
+            docs.filter(pl.col("domain") != "mathematics").group_by("domain", maintain_order=True).head(40),
+            maths.head(40),
+        ]
+    )
     return pool, maths.tail(20)
 
 
@@ -38,8 +44,11 @@ def test_classifier_selection(planted):
 def test_contrastive_selection(planted):
     pool, sample = planted
     tok = bpe.train_bpe(pool["text"].to_list(), 1000)
-    scores = selection.contrastive_scores(bpe.split(*bpe.encode(tok, pool["text"].to_list())),
-                                          bpe.split(*bpe.encode(tok, sample["text"].to_list())), tok.get_vocab_size())
+    scores = selection.contrastive_scores(
+        bpe.split(*bpe.encode(tok, pool["text"].to_list())),
+        bpe.split(*bpe.encode(tok, sample["text"].to_list())),
+        tok.get_vocab_size(),
+    )
     assert precision_at_planted(pool, scores) >= FLOOR
 
 

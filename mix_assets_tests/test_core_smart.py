@@ -1,4 +1,5 @@
 """SMART: greedy matches brute force on tiny sets, budgets are exact, examples are representative."""
+
 from itertools import combinations
 
 import numpy as np
@@ -26,7 +27,9 @@ def ld_value(sim, s):
     return np.linalg.slogdet(sim[np.ix_(s, s)] + np.eye(len(s)))[1] if s else 0.0
 
 
-@pytest.mark.parametrize("name,value", [("facility_location", fl_value), ("graph_cut", gc_value), ("log_determinant", ld_value)])
+@pytest.mark.parametrize(
+    "name,value", [("facility_location", fl_value), ("graph_cut", gc_value), ("log_determinant", ld_value)]
+)
 def test_lazy_greedy_equals_plain_greedy_and_is_near_brute_force(name, value):
     sim = kernel()
     for k in (1, 2, 3):

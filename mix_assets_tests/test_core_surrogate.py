@@ -1,4 +1,5 @@
 """Every surrogate learns a smooth landscape, knows where it has no data, and `auto` keeps the best by CV."""
+
 import numpy as np
 import pytest
 
@@ -41,7 +42,9 @@ def test_auto_reports_every_candidate_and_keeps_the_best_by_cv(tmp_path):
     rows = {r["model"]: r for r in fitted.report}
     assert set(rows) == {*sg.MODELS, "ensemble"}
     best = max(rows.values(), key=lambda r: round(r["cv_spearman"], 4))
-    assert rows[fitted.name]["chosen"] and rows[fitted.name]["cv_spearman"] == pytest.approx(best["cv_spearman"], abs=1e-4)
+    assert rows[fitted.name]["chosen"] and rows[fitted.name]["cv_spearman"] == pytest.approx(
+        best["cv_spearman"], abs=1e-4
+    )
     assert sum(r["weight"] for n, r in rows.items() if n != "ensemble") == pytest.approx(1)
     assert len(fitted.oof) == 64
     fitted.save(tmp_path / "s.pkl")
@@ -57,7 +60,9 @@ def test_ensemble_variance_includes_disagreement_and_bad_input_is_refused():
         def predict(self, x):
             return np.full(len(x), self.m), np.zeros(len(x))
 
-    mean, std = sg.Ensemble({"a": Fixed(1.0), "b": Fixed(3.0)}, {"a": 0.5, "b": 0.5}).predict(np.zeros((2, 3)))
+    mean, std = sg.Ensemble({"a": Fixed(1.0), "b": Fixed(3.0)}, {"a": 0.5, "b": 0.5}).predict(
+        np.zeros((2, 3))
+    )
     np.testing.assert_allclose(mean, 2.0) and np.testing.assert_allclose(std, 1.0)
     with pytest.raises(sg.lgbm.TooFewRows):
         sg.fit(*landscape(4), FAST)

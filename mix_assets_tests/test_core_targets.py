@@ -1,4 +1,5 @@
 """Target splits are deterministic and disjoint, and the shipped targets are held out of the corpus."""
+
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,12 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 def test_split_is_deterministic_disjoint_and_independent_of_row_order():
     texts = [f"document number {i} about topic {i % 7}" for i in range(41)]
     search, held = targets.split(texts, 0.5, seed=3)
-    assert len(held) == 20 and len(search) == 21 and not set(search) & set(held) and set(search) | set(held) == set(range(41))
+    assert (
+        len(held) == 20
+        and len(search) == 21
+        and not set(search) & set(held)
+        and set(search) | set(held) == set(range(41))
+    )
     shuffled = texts[::-1]
     s2, h2 = targets.split(shuffled, 0.5, seed=3)
     assert {shuffled[i] for i in h2} == {texts[i] for i in held}  # by content, not position
@@ -27,8 +33,10 @@ def test_split_is_deterministic_disjoint_and_independent_of_row_order():
 
 def test_ngram_overlap_finds_shared_passages_only():
     ref = ["the quick brown fox jumps over the lazy dog while the cat sleeps on the warm mat all day"]
-    texts = ["An intro. The quick brown fox jumps over the lazy dog while the cat sleeps on the warm mat. The end.",
-             "the quick brown fox jumps over a lazy dog while a cat sleeps on a warm mat all day long"]
+    texts = [
+        "An intro. The quick brown fox jumps over the lazy dog while the cat sleeps on the warm mat. The end.",
+        "the quick brown fox jumps over a lazy dog while a cat sleeps on a warm mat all day long",
+    ]
     assert targets.shares_ngram(texts, ref, 13).tolist() == [True, False]
     assert targets.overlap_counts(texts, ref, 13).tolist() == [1]
 

@@ -1,4 +1,5 @@
 """The verified final choice returns the measured best and is never worse than the baselines it was given."""
+
 import numpy as np
 import pytest
 
@@ -8,7 +9,9 @@ from mix_assets.core import verify
 def test_shortlist_names_each_mixture_once():
     a, b, c = np.array([0.5, 0.5]), np.array([0.2, 0.8]), np.array([0.9, 0.1])
     measured, scores = np.stack([a, b, c]), np.array([3.0, 1.0, 2.0])
-    short = verify.shortlist({"surrogate_argmax": b, "surrogate_topk_mean": b}, measured, scores, 2, True, {"uniform": a})
+    short = verify.shortlist(
+        {"surrogate_argmax": b, "surrogate_topk_mean": b}, measured, scores, 2, True, {"uniform": a}
+    )
     # b (the best measured) once, as the argmax; uniform keeps its name although it was measured too
     assert [x.name for x in short] == ["uniform", "surrogate_argmax", "measured_2"]
     np.testing.assert_array_equal(short[2].weights, c)
@@ -22,7 +25,10 @@ def test_verify_returns_the_measured_best_not_the_predicted_one():
 
     def measure(c, r):
         seen.append((c.name, r))
-        return {"objective": truth[c.name] + 0.01 * rng.standard_normal(), "eval_objective": truth[c.name] + 0.1}
+        return {
+            "objective": truth[c.name] + 0.01 * rng.standard_normal(),
+            "eval_objective": truth[c.name] + 0.1,
+        }
 
     out = verify.verify(cands, measure, 3, minimize=True)
     assert out.chosen.name == "measured_1" and len(seen) == 12
@@ -33,7 +39,9 @@ def test_verify_returns_the_measured_best_not_the_predicted_one():
     up = verify.verify(cands, lambda c, r: {"objective": truth[c.name]}, 1, minimize=False)
     assert up.chosen.name == "surrogate_argmax"
     worse = {"surrogate_argmax": 3.5, "natural": 3.1, "uniform": 3.2}
-    pick = verify.verify([c for c in cands if c.name in worse], lambda c, r: {"objective": worse[c.name]}, 2, minimize=True)
+    pick = verify.verify(
+        [c for c in cands if c.name in worse], lambda c, r: {"objective": worse[c.name]}, 2, minimize=True
+    )
     assert pick.chosen.name == "natural"
 
 
@@ -45,13 +53,19 @@ def test_verify_skips_failed_candidates_and_refuses_an_empty_list():
         verify.verify([], lambda c, r: {}, 2, True)
 
 
-def runs_from(per_doc: dict[str, np.ndarray], tokens: np.ndarray, replicates: int = 3, noise: float = 0.0, seed: int = 0):
+def runs_from(
+    per_doc: dict[str, np.ndarray], tokens: np.ndarray, replicates: int = 3, noise: float = 0.0, seed: int = 0
+):
     """measure(): every candidate's per-document nats (plus replicate noise) on one target."""
     rng = np.random.default_rng(seed)
 
     def measure(c, r):
         nll = per_doc[c.name] + noise * rng.standard_normal(len(tokens)) * tokens
-        return {"objective": nll.sum() / tokens.sum(), "documents": {"t": {"nll": nll.tolist(), "tokens": tokens.tolist()}}}
+        return {
+            "objective": nll.sum() / tokens.sum(),
+            "documents": {"t": {"nll": nll.tolist(), "tokens": tokens.tolist()}},
+        }
+
     return measure
 
 
@@ -64,14 +78,24 @@ def test_one_se_rule_prefers_the_best_baseline_when_the_gain_is_within_the_targe
     noisy_gain = uniform + (spread - 0.02) * tokens  # 0.02 nats better on average, but not across documents
     clear_gain = uniform - 0.3 * tokens + rng.normal(0, 0.05, 30) * tokens  # better on nearly every document
     natural = uniform + 0.1 * tokens
-    cands = [verify.Candidate(n, np.array([i + 1.0, 1.0]) / (i + 2)) for i, n in enumerate(["natural", "uniform", "measured_1", "measured_2"])]
+    cands = [
+        verify.Candidate(n, np.array([i + 1.0, 1.0]) / (i + 2))
+        for i, n in enumerate(["natural", "uniform", "measured_1", "measured_2"])
+    ]
     prefer = verify.Preference({"t": 1.0})
-    docs = {"natural": natural, "uniform": uniform, "measured_1": noisy_gain, "measured_2": uniform + 0.05 * tokens}
+    docs = {
+        "natural": natural,
+        "uniform": uniform,
+        "measured_1": noisy_gain,
+        "measured_2": uniform + 0.05 * tokens,
+    }
     out = verify.verify(cands, runs_from(docs, tokens), 3, True, prefer=prefer)
     assert out.best == "measured_1" and out.chosen.name == "uniform"  # the better baseline, not natural
     gap, se = out.gaps["uniform"]
     assert 0 < gap <= se  # measured_1 was better on these documents, by less than their noise
-    assert verify.verify(cands, runs_from(docs, tokens), 3, True).chosen.name == "measured_1"  # the plain rule
+    assert (
+        verify.verify(cands, runs_from(docs, tokens), 3, True).chosen.name == "measured_1"
+    )  # the plain rule
     docs["measured_1"] = clear_gain
     out = verify.verify(cands, runs_from(docs, tokens), 3, True, prefer=prefer)
     assert out.chosen.name == "measured_1" and out.gaps["uniform"][0] > 3 * out.gaps["uniform"][1]
@@ -82,17 +106,37 @@ def test_one_se_rule_takes_the_top_k_mean_as_a_hedge_but_never_one_worse_than_a_
     rng = np.random.default_rng(2)
     base = 4.0 * tokens
     best = base - 0.5 * tokens + rng.normal(0, 0.02, 20) * tokens
-    docs = {"uniform": base, "surrogate_argmax": best, "surrogate_topk_mean": best + rng.normal(0.001, 0.05, 20) * tokens}
+    docs = {
+        "uniform": base,
+        "surrogate_argmax": best,
+        "surrogate_topk_mean": best + rng.normal(0.001, 0.05, 20) * tokens,
+    }
     cands = [verify.Candidate(n, np.array([i + 1.0, 1.0]) / (i + 2)) for i, n in enumerate(docs)]
     prefer = verify.Preference({"t": 1.0})
-    assert verify.verify(cands, runs_from(docs, tokens), 2, True, prefer=prefer).chosen.name == "surrogate_topk_mean"
+    assert (
+        verify.verify(cands, runs_from(docs, tokens), 2, True, prefer=prefer).chosen.name
+        == "surrogate_topk_mean"
+    )
     docs["surrogate_topk_mean"] = base + 0.01 * tokens  # worse than uniform: not eligible, the best stands
-    assert verify.verify(cands, runs_from(docs, tokens), 2, True, prefer=prefer).chosen.name == "surrogate_argmax"
+    assert (
+        verify.verify(cands, runs_from(docs, tokens), 2, True, prefer=prefer).chosen.name
+        == "surrogate_argmax"
+    )
     # without per-document losses the standard error is the replicates'
     truth = {"uniform": 3.0, "surrogate_argmax": 2.99, "surrogate_topk_mean": 3.2}
     noisy = np.random.default_rng(3)
-    out = verify.verify(cands, lambda c, r: {"objective": truth[c.name] + 0.05 * noisy.standard_normal()}, 4, True, prefer=prefer)
-    assert out.chosen.name in ("uniform", "surrogate_argmax") and np.isfinite(out.gaps["uniform"][1]) and out.gaps["uniform"][1] > 0
+    out = verify.verify(
+        cands,
+        lambda c, r: {"objective": truth[c.name] + 0.05 * noisy.standard_normal()},
+        4,
+        True,
+        prefer=prefer,
+    )
+    assert (
+        out.chosen.name in ("uniform", "surrogate_argmax")
+        and np.isfinite(out.gaps["uniform"][1])
+        and out.gaps["uniform"][1] > 0
+    )
 
 
 def test_document_losses_add_up_to_the_target_cross_entropy():

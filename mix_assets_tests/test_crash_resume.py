@@ -1,5 +1,6 @@
 """SIGKILL the Dagster CLI mid-way through embeddings, k-means, a proxy round and the dataset export;
 rerun: finished work is not redone, nothing partial is ever read, the outputs match an uninterrupted run."""
+
 import json
 import os
 import signal
@@ -19,8 +20,16 @@ from mix_assets_tests.conftest import ROOT, cli_env, corpus_sample, shard_env, w
 
 
 def cli(args: list[str], env: dict, **kw):
-    return subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, env=env, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", *args],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kw,
+    )
 
 
 def test_killed_round_resumes_with_only_missing_trials(searcher, tmp_path):
@@ -28,8 +37,17 @@ def test_killed_round_resumes_with_only_missing_trials(searcher, tmp_path):
     env = cli_env(p, tmp_path, MIX_ASSETS_ROUNDS="60", MIX_ASSETS_TOKEN_BUDGET=str(p.search.token_budget))
     nxt = cli(["mix_assets.cli", "rounds", "next"], env)
     assert nxt.communicate(timeout=120)[0].strip().endswith("r0000")
-    materialize = ["dagster", "asset", "materialize", "-m", "mix_assets.definitions",
-                   "--select", "mixture_candidates,proxy_trials,proxy_scores", "--partition", "r0000"]
+    materialize = [
+        "dagster",
+        "asset",
+        "materialize",
+        "-m",
+        "mix_assets.definitions",
+        "--select",
+        "mixture_candidates,proxy_trials,proxy_scores",
+        "--partition",
+        "r0000",
+    ]
     trials = p.work / "proxy_trials" / "r0000"
     run = cli(materialize, env)
     deadline = time.time() + 240
@@ -86,13 +104,28 @@ def test_killed_embedding_range_resumes_with_only_missing_shards(project, tmp_pa
     p = project
     keys = write_shards(corpus_sample(50, seed=5), p.input, 4)
     env = shard_env(p, tmp_path)
-    args = ["dagster", "asset", "materialize", "-m", "mix_assets.definitions", "--select", "raw_shards,quality_signals,embeddings",
-            "--partition-range", f"{keys[0]}...{keys[-1]}"]
+    args = [
+        "dagster",
+        "asset",
+        "materialize",
+        "-m",
+        "mix_assets.definitions",
+        "--select",
+        "raw_shards,quality_signals,embeddings",
+        "--partition-range",
+        f"{keys[0]}...{keys[-1]}",
+    ]
     emb = p.work / "embeddings"
     kill_when(cli(args, env), lambda: len(list(emb.glob("*.version"))) >= 1)
-    finished = {f.stem: (f.stat().st_ino, f.stat().st_mtime_ns) for f in emb.glob("*.npy") if (emb / f"{f.stem}.version").exists()}
+    finished = {
+        f.stem: (f.stat().st_ino, f.stat().st_mtime_ns)
+        for f in emb.glob("*.npy")
+        if (emb / f"{f.stem}.version").exists()
+    }
     assert 1 <= len(finished) < 4, "the kill should land between the first and the last shard"
-    assert p.storage.materialized("embeddings", ".npy") == sorted(f.stem for f in emb.glob("*.npy"))  # temp files never count
+    assert p.storage.materialized("embeddings", ".npy") == sorted(
+        f.stem for f in emb.glob("*.npy")
+    )  # temp files never count
 
     finish(args, env)
     assert latest_metadata(env, "raw_shards")["reused_shards"] == 4
@@ -112,8 +145,17 @@ def test_killed_kmeans_leaves_the_old_centroids_then_refits_identically(searcher
     env = shard_env(p, tmp_path)
     cents = p.work / "centroids" / "all.npy"
     before = np.load(cents)
-    args = ["dagster", "asset", "materialize", "-m", "mix_assets.definitions", "--select", "centroids",
-            "--config-json", json.dumps({"ops": {"centroids": {"config": {"n_clusters": 200, "niter": 300, "seed": 7}}}})]
+    args = [
+        "dagster",
+        "asset",
+        "materialize",
+        "-m",
+        "mix_assets.definitions",
+        "--select",
+        "centroids",
+        "--config-json",
+        json.dumps({"ops": {"centroids": {"config": {"n_clusters": 200, "niter": 300, "seed": 7}}}}),
+    ]
     run = cli(args, env)
     seen = []
     deadline = time.time() + 240
@@ -125,7 +167,9 @@ def test_killed_kmeans_leaves_the_old_centroids_then_refits_identically(searcher
     os.killpg(run.pid, signal.SIGKILL)
     run.wait(timeout=30)
     assert "fitting k-means" in "".join(seen), "".join(seen)[-2000:]
-    after_kill = np.load(cents)  # never a torn file: the old centroids, or (if the fit won the race) complete new ones
+    after_kill = np.load(
+        cents
+    )  # never a torn file: the old centroids, or (if the fit won the race) complete new ones
     assert after_kill.shape == before.shape or after_kill.shape == (200, before.shape[1])
 
     finish(args, env)
@@ -140,12 +184,24 @@ def test_killed_export_keeps_the_previous_dataset_readable(searcher, tmp_path):
     folder = p.work / "mixed_dataset"
     base = {"weights": {"0": 0.5, "1": 0.3, "2": 0.2}, "token_budget": 300_000, "docs_per_shard": 1}
     first = {**base, "seed": 1}
-    args = lambda config: ["dagster", "asset", "materialize", "-m", "mix_assets.definitions", "--select", "mixed_dataset",  # noqa: E731
-                           "--config-json", json.dumps({"ops": {"mixed_dataset": {"config": config}}})]
+    args = lambda config: [
+        "dagster",
+        "asset",
+        "materialize",
+        "-m",
+        "mix_assets.definitions",
+        "--select",
+        "mixed_dataset",  # noqa: E731
+        "--config-json",
+        json.dumps({"ops": {"mixed_dataset": {"config": config}}}),
+    ]
     finish(args(first), env)
     old = read_parts(folder)
     old_set = read_json(folder / "manifest.json")["parts"][0].split("/")[0]
-    kill_when(cli(args({**base, "seed": 2}), env), lambda: any((d / "part-00010.parquet").exists() for d in folder.glob("v-*") if d.name != old_set))
+    kill_when(
+        cli(args({**base, "seed": 2}), env),
+        lambda: any((d / "part-00010.parquet").exists() for d in folder.glob("v-*") if d.name != old_set),
+    )
     assert len(list(folder.glob("v-*"))) == 2, "the kill should land while the new parts are written"
     assert read_parts(folder).equals(old)  # the manifest still names the complete earlier set
 
@@ -153,4 +209,6 @@ def test_killed_export_keeps_the_previous_dataset_readable(searcher, tmp_path):
     resumed = read_parts(folder)
     finish(args({**base, "seed": 2}), env)
     assert resumed.equals(read_parts(folder)) and not resumed.equals(old)
-    assert [d.name for d in folder.glob("v-*")] == [read_json(folder / "manifest.json")["parts"][0].split("/")[0]]
+    assert [d.name for d in folder.glob("v-*")] == [
+        read_json(folder / "manifest.json")["parts"][0].split("/")[0]
+    ]

@@ -1,4 +1,5 @@
 """The code location loads, validates with the Dagster CLI, and the shard sensor adds partitions."""
+
 import os
 import subprocess
 import sys
@@ -10,21 +11,45 @@ from mix_assets.resources import ProjectStorage
 from mix_assets.sensors import new_shards_sensor
 from mix_assets_tests.conftest import ROOT, corpus_sample, write_shards
 
-STAGES = {"raw_shards", "quality_signals", "embeddings", "centroids", "cluster_assignments",
-          "cluster_stats", "pruned_clusters", "merged_clusters"}
+STAGES = {
+    "raw_shards",
+    "quality_signals",
+    "embeddings",
+    "centroids",
+    "cluster_assignments",
+    "cluster_stats",
+    "pruned_clusters",
+    "merged_clusters",
+}
 
 
 def test_definitions_load_with_every_stage_and_job():
     graph = defs.resolve_asset_graph()
     assert STAGES <= {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert {j.name for j in defs.jobs} >= {"ingest_shards", "fit_clusters", "assign_shards", "summarize_clusters"}
-    assert graph.get(next(k for k in graph.get_all_asset_keys() if k.to_user_string() == "embeddings")).partitions_def.name == "shards"
+    assert {j.name for j in defs.jobs} >= {
+        "ingest_shards",
+        "fit_clusters",
+        "assign_shards",
+        "summarize_clusters",
+    }
+    assert (
+        graph.get(
+            next(k for k in graph.get_all_asset_keys() if k.to_user_string() == "embeddings")
+        ).partitions_def.name
+        == "shards"
+    )
 
 
 def test_dagster_cli_validates_the_workspace(tmp_path):
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "Validation successful for code location mix_assets" in out.stderr + out.stdout
 

@@ -1,4 +1,5 @@
 """Same seed, same results; another seed, other results (k-means, mixtures, n-gram proxy scores, final mixture)."""
+
 import shutil
 
 import numpy as np
@@ -24,11 +25,18 @@ def run_everything(base, seed: int) -> dict:
         p.run(["cluster_assignments"], keys)
         p.run_round("r0000")
         p.run_round("r0001")
-        materialize(all_assets, instance=instance, resources=p.resources, selection=AssetSelection.assets("final_mixture"))
+        materialize(
+            all_assets,
+            instance=instance,
+            resources=p.resources,
+            selection=AssetSelection.assets("final_mixture"),
+        )
         return {
             "centroids": np.load(p.work / "centroids" / "all.npy"),
             "assignments": p.storage.read_all("cluster_assignments").sort("doc_id")["cluster"].to_list(),
-            "scores": p.warehouse.query("SELECT round, mixture_id, m_objective FROM mix.proxy_scores ORDER BY round, mixture_id"),
+            "scores": p.warehouse.query(
+                "SELECT round, mixture_id, m_objective FROM mix.proxy_scores ORDER BY round, mixture_id"
+            ),
             "final": pl.read_parquet(p.work / "final_mixture" / "all.parquet")["weight"].to_list(),
         }
 

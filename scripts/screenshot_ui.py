@@ -4,6 +4,7 @@ chromium chromium-driver) through Selenium, waits until each has rendered, and s
 
     .venv/bin/pip install -e ".[screenshots]" && .venv/bin/python scripts/screenshot_ui.py
 """
+
 import argparse
 import os
 import signal
@@ -39,14 +40,41 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=8.0, help="seconds for the graph layout to finish")
     args = parser.parse_args()
     env = {**os.environ, "DAGSTER_HOME": os.environ.get("DAGSTER_HOME", str(ROOT)), "HF_HUB_OFFLINE": "1"}
-    server = subprocess.Popen([sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(args.port)],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "dev",
+            "-w",
+            "workspace.yaml",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(args.port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     # off the network (this machine has none) and out of any user profile
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--hide-scrollbars", "--window-size=1600,1000",
-                 f"--user-data-dir={tempfile.mkdtemp()}"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        "--window-size=1600,1000",
+        f"--user-data-dir={tempfile.mkdtemp()}",
+    ):
         options.add_argument(flag)
     try:
         wait_for(f"http://127.0.0.1:{args.port}/server_info")

@@ -1,6 +1,19 @@
 """Thin Dagster wiring around mix_assets.core, one module per stage group."""
+
 from dagster import load_assets_from_modules
 
-from mix_assets.assets import clusters, corpus, dataset, embeddings, mixture, report, search, selection, super_clusters
+from mix_assets.assets import (
+    clusters,
+    corpus,
+    dataset,
+    embeddings,
+    mixture,
+    report,
+    search,
+    selection,
+    super_clusters,
+)
 
-all_assets = load_assets_from_modules([corpus, embeddings, clusters, super_clusters, search, mixture, dataset, selection, report])
+all_assets = load_assets_from_modules(
+    [corpus, embeddings, clusters, super_clusters, search, mixture, dataset, selection, report]
+)

@@ -5,40 +5,70 @@ import time
 
 import numpy as np
 import polars as pl
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetExecutionContext, Config, MaterializeResult, asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    Config,
+    MaterializeResult,
+    asset,
+)
 
 from mix_assets import plots
 from mix_assets.assets.corpus import SHARD_ASSET, quality_signals, raw_shards
 from mix_assets.assets.embeddings import embeddings
 from mix_assets.checks import DRIFT_THRESHOLD, assignment_problems, assignments_check_spec, drift_check_spec
 from mix_assets.core import kmeans, labels
-from mix_assets.core.storage import load_npy, read_json, read_npy, read_parquet, version_hash, write_json, write_npy, write_parquet
+from mix_assets.core.storage import (
+    load_npy,
+    read_json,
+    read_npy,
+    read_parquet,
+    version_hash,
+    write_json,
+    write_npy,
+    write_parquet,
+)
 from mix_assets.profiles import gpu_op_tags
 from mix_assets.resources import EmbeddingModel, ProjectStorage, Warehouse
 
 GROUP = "clusters"
 
 
-def _shards(context: AssetExecutionContext, storage: ProjectStorage, asset: str, suffix: str = ".parquet") -> list[str]:
+def _shards(
+    context: AssetExecutionContext, storage: ProjectStorage, asset: str, suffix: str = ".parquet"
+) -> list[str]:
     """Registered shard partitions whose `asset` artifact exists, in partition order."""
     done = set(storage.materialized(asset, suffix))
     keys = [k for k in context.instance.get_dynamic_partitions("shards") if k in done]
     if not keys:
-        raise FileNotFoundError(f"no shard has '{asset}' yet under {storage.work_dir}; materialize the shard stages first")
+        raise FileNotFoundError(
+            f"no shard has '{asset}' yet under {storage.work_dir}; materialize the shard stages first"
+        )
     return keys
 
 
 class CentroidsConfig(Config):
-    n_clusters: int | None = None  # None: one cluster per `docs_per_cluster` documents, at most 1000 (CLIMB's K)
+    n_clusters: int | None = (
+        None  # None: one cluster per `docs_per_cluster` documents, at most 1000 (CLIMB's K)
+    )
     docs_per_cluster: int = 64
     sample_size: int = 1_000_000  # k-means is fit on a uniform sample of this many documents
     niter: int = 300
     seed: int = 42
 
 
-@asset(group_name=GROUP, deps=[embeddings], code_version="1", tags={"dagster/pool": "gpu"}, op_tags=gpu_op_tags(),
-       description="K-means centroids (faiss) fit on a seeded sample of all shards' embeddings.")
-def centroids(context: AssetExecutionContext, config: CentroidsConfig, storage: ProjectStorage, embedder: EmbeddingModel) -> MaterializeResult:
+@asset(
+    group_name=GROUP,
+    deps=[embeddings],
+    code_version="1",
+    tags={"dagster/pool": "gpu"},
+    op_tags=gpu_op_tags(),
+    description="K-means centroids (faiss) fit on a seeded sample of all shards' embeddings.",
+)
+def centroids(
+    context: AssetExecutionContext, config: CentroidsConfig, storage: ProjectStorage, embedder: EmbeddingModel
+) -> MaterializeResult:
     keys = _shards(context, storage, "embeddings", ".npy")
     arrays = [read_npy(storage.path("embeddings", k, ".npy")) for k in keys]
     sizes = [len(a) for a in arrays]
@@ -47,16 +77,38 @@ def centroids(context: AssetExecutionContext, config: CentroidsConfig, storage: 
     sample = np.concatenate([np.asarray(a[r], dtype=np.float32) for a, r in zip(arrays, rows)])
     start = time.perf_counter()
     gpu = embedder.resolved_device().startswith("cuda") and _faiss_has_gpu()
-    context.log.info(f"fitting k-means K={k} on {len(sample)} of {sum(sizes)} documents ({'GPU' if gpu else 'CPU'} faiss)")
+    context.log.info(
+        f"fitting k-means K={k} on {len(sample)} of {sum(sizes)} documents ({'GPU' if gpu else 'CPU'} faiss)"
+    )
     cents, objective = kmeans.fit_centroids(sample, k, config.niter, config.seed, gpu=gpu)
     write_npy(cents, storage.path("centroids", "all", ".npy"))
     # the drift baseline: how far a new document like the fit's is expected to sit from its centroid
-    write_json({"k": k, "sample": len(sample), "fit_mean_distance": kmeans.expected_distance(sample, cents),
-                "shards": {key: storage.version("embeddings", key) for key in keys}}, storage.path("centroids", "all", ".json"))
-    storage.mark_current("centroids", "all", hashlib.sha256(cents.tobytes()).hexdigest()[:16])  # assignments to these exact centroids
-    context.log.info(f"k-means K={k} on {len(sample)} of {sum(sizes)} documents in {time.perf_counter() - start:.1f}s")
-    return MaterializeResult(metadata={"k": k, "sample": len(sample), "documents": sum(sizes), "shards": len(keys),
-                                       "objective": objective, "seconds": round(time.perf_counter() - start, 2), "faiss_gpu": gpu})
+    write_json(
+        {
+            "k": k,
+            "sample": len(sample),
+            "fit_mean_distance": kmeans.expected_distance(sample, cents),
+            "shards": {key: storage.version("embeddings", key) for key in keys},
+        },
+        storage.path("centroids", "all", ".json"),
+    )
+    storage.mark_current(
+        "centroids", "all", hashlib.sha256(cents.tobytes()).hexdigest()[:16]
+    )  # assignments to these exact centroids
+    context.log.info(
+        f"k-means K={k} on {len(sample)} of {sum(sizes)} documents in {time.perf_counter() - start:.1f}s"
+    )
+    return MaterializeResult(
+        metadata={
+            "k": k,
+            "sample": len(sample),
+            "documents": sum(sizes),
+            "shards": len(keys),
+            "objective": objective,
+            "seconds": round(time.perf_counter() - start, 2),
+            "faiss_gpu": gpu,
+        }
+    )
 
 
 def _faiss_has_gpu() -> bool:
@@ -68,13 +120,22 @@ def _faiss_has_gpu() -> bool:
 ASSIGNMENTS_VERSION = "1"
 
 
-@asset(**{**SHARD_ASSET, "group_name": GROUP}, deps=[centroids, embeddings], code_version=ASSIGNMENTS_VERSION, check_specs=[assignments_check_spec, drift_check_spec],
-       description="Nearest centroid of every document of the shard, with its squared distance.")
-def cluster_assignments(context: AssetExecutionContext, storage: ProjectStorage, warehouse: Warehouse) -> MaterializeResult:
+@asset(
+    **{**SHARD_ASSET, "group_name": GROUP},
+    deps=[centroids, embeddings],
+    code_version=ASSIGNMENTS_VERSION,
+    check_specs=[assignments_check_spec, drift_check_spec],
+    description="Nearest centroid of every document of the shard, with its squared distance.",
+)
+def cluster_assignments(
+    context: AssetExecutionContext, storage: ProjectStorage, warehouse: Warehouse
+) -> MaterializeResult:
     began = time.perf_counter()
     cents = load_npy(storage.path("centroids", "all", ".npy"))
     fit = storage.path("centroids", "all", ".json")
-    baseline = read_json(fit)["fit_mean_distance"] if fit.exists() else float("nan")  # centroids from before drift was tracked
+    baseline = (
+        read_json(fit)["fit_mean_distance"] if fit.exists() else float("nan")
+    )  # centroids from before drift was tracked
     problems, counts, reused, drift = [], np.zeros(len(cents), np.int64), 0, {}
     current = storage.version("centroids")
     for key in context.partition_keys:
@@ -82,7 +143,9 @@ def cluster_assignments(context: AssetExecutionContext, storage: ProjectStorage,
         if storage.is_current("cluster_assignments", key, ".parquet", version):
             out = read_parquet(storage.path("cluster_assignments", key))
             ids = read_parquet(storage.path("raw_shards", key), columns=["doc_id"])["doc_id"]
-            problems += [f"{key}: {p}" for p in assignment_problems(ids, out, len(cents))]  # the check covers reused shards too
+            problems += [
+                f"{key}: {p}" for p in assignment_problems(ids, out, len(cents))
+            ]  # the check covers reused shards too
             reused += 1
         else:
             ids = read_parquet(storage.path("raw_shards", key), columns=["doc_id"])["doc_id"]
@@ -93,19 +156,39 @@ def cluster_assignments(context: AssetExecutionContext, storage: ProjectStorage,
             storage.mark_current("cluster_assignments", key, version)
         counts += np.bincount(out["cluster"].to_numpy(), minlength=len(cents))
         drift[key] = float(out["distance"].mean() or 0.0) / max(baseline, 1e-12)
-        context.log.info(f"{key}: assigned {out.height} documents, drift {drift[key]:.3f} (mean distance over the fit's)")
-    warehouse.replace("assignment_drift", pl.DataFrame({"shard": list(drift), "centroids": [current] * len(drift), "drift": list(drift.values())}),
-                      where={"shard": list(drift)})
+        context.log.info(
+            f"{key}: assigned {out.height} documents, drift {drift[key]:.3f} (mean distance over the fit's)"
+        )
+    warehouse.replace(
+        "assignment_drift",
+        pl.DataFrame(
+            {"shard": list(drift), "centroids": [current] * len(drift), "drift": list(drift.values())}
+        ),
+        where={"shard": list(drift)},
+    )
     worst = max(drift, key=drift.get)
     return MaterializeResult(
-        metadata={"seconds": round(time.perf_counter() - began, 2), "documents": int(counts.sum()),
-                  "docs_per_second": round(int(counts.sum()) / max(time.perf_counter() - began, 1e-9), 1),
-                  "reused_shards": reused, "clusters_hit": int((counts > 0).sum()), "k": len(cents),
-                  "max_drift": drift[worst]},
+        metadata={
+            "seconds": round(time.perf_counter() - began, 2),
+            "documents": int(counts.sum()),
+            "docs_per_second": round(int(counts.sum()) / max(time.perf_counter() - began, 1e-9), 1),
+            "reused_shards": reused,
+            "clusters_hit": int((counts > 0).sum()),
+            "k": len(cents),
+            "max_drift": drift[worst],
+        },
         check_results=[
-            AssetCheckResult(check_name=assignments_check_spec.name, passed=not problems, metadata={"problems": "; ".join(problems[:20]) or "none"}),
-            AssetCheckResult(check_name=drift_check_spec.name, passed=not drift[worst] > DRIFT_THRESHOLD, severity=AssetCheckSeverity.WARN,  # NaN: no baseline
-                             metadata={"max_drift": drift[worst], "shard": worst, "threshold": DRIFT_THRESHOLD}),
+            AssetCheckResult(
+                check_name=assignments_check_spec.name,
+                passed=not problems,
+                metadata={"problems": "; ".join(problems[:20]) or "none"},
+            ),
+            AssetCheckResult(
+                check_name=drift_check_spec.name,
+                passed=not drift[worst] > DRIFT_THRESHOLD,
+                severity=AssetCheckSeverity.WARN,  # NaN: no baseline
+                metadata={"max_drift": drift[worst], "shard": worst, "threshold": DRIFT_THRESHOLD},
+            ),
         ],
     )
 
@@ -124,39 +207,77 @@ class ClusterStatsConfig(Config):
 def documents_table(context: AssetExecutionContext, storage: ProjectStorage) -> pl.DataFrame:
     """doc_id, shard, cluster, distance, n_tokens, n_bytes, quality for every assigned document."""
     keys = _shards(context, storage, "cluster_assignments")
-    return (storage.read_all("cluster_assignments", keys)
-            .join(storage.read_all("raw_shards", keys, ["doc_id", "n_tokens", "n_bytes"]), on=["doc_id", "shard"])
-            .join(storage.read_all("quality_signals", keys, ["doc_id", "quality"]), on=["doc_id", "shard"]))
+    return (
+        storage.read_all("cluster_assignments", keys)
+        .join(storage.read_all("raw_shards", keys, ["doc_id", "n_tokens", "n_bytes"]), on=["doc_id", "shard"])
+        .join(storage.read_all("quality_signals", keys, ["doc_id", "quality"]), on=["doc_id", "shard"])
+    )
 
 
-def sample_texts(storage: ProjectStorage, docs: pl.DataFrame, group: str, per_group: int, seed: int) -> pl.DataFrame:
-    picked = docs.sample(fraction=1.0, shuffle=True, seed=seed).group_by(group, maintain_order=True).head(per_group)
-    texts = [read_parquet(storage.path("raw_shards", k), columns=["doc_id", "text"]).join(part.select("doc_id", group), on="doc_id")
-             for (k,), part in picked.group_by("shard")]
+def sample_texts(
+    storage: ProjectStorage, docs: pl.DataFrame, group: str, per_group: int, seed: int
+) -> pl.DataFrame:
+    picked = (
+        docs.sample(fraction=1.0, shuffle=True, seed=seed)
+        .group_by(group, maintain_order=True)
+        .head(per_group)
+    )
+    texts = [
+        read_parquet(storage.path("raw_shards", k), columns=["doc_id", "text"]).join(
+            part.select("doc_id", group), on="doc_id"
+        )
+        for (k,), part in picked.group_by("shard")
+    ]
     return pl.concat(texts).sort("doc_id")
 
 
-@asset(group_name=GROUP, deps=[cluster_assignments, quality_signals, raw_shards], code_version="1",
-       description="Per cluster: documents, tokens, bytes, mean quality, mean distance and a c-TF-IDF label.")
-def cluster_stats(context: AssetExecutionContext, config: ClusterStatsConfig, storage: ProjectStorage, warehouse: Warehouse) -> MaterializeResult:
+@asset(
+    group_name=GROUP,
+    deps=[cluster_assignments, quality_signals, raw_shards],
+    code_version="1",
+    description="Per cluster: documents, tokens, bytes, mean quality, mean distance and a c-TF-IDF label.",
+)
+def cluster_stats(
+    context: AssetExecutionContext, config: ClusterStatsConfig, storage: ProjectStorage, warehouse: Warehouse
+) -> MaterializeResult:
     began = time.perf_counter()
     k = len(load_npy(storage.path("centroids", "all", ".npy")))
     docs = documents_table(context, storage)
     agg = docs.group_by("cluster").agg(
-        pl.len().alias("n_docs"), pl.col("n_tokens").sum(), pl.col("n_bytes").sum(),
-        pl.col("quality").mean().alias("mean_quality"), pl.col("distance").mean().alias("mean_distance"))
+        pl.len().alias("n_docs"),
+        pl.col("n_tokens").sum(),
+        pl.col("n_bytes").sum(),
+        pl.col("quality").mean().alias("mean_quality"),
+        pl.col("distance").mean().alias("mean_distance"),
+    )
     sample = sample_texts(storage, docs, "cluster", config.label_docs_per_cluster, config.seed)
     names = labels.ctfidf_labels(sample["text"].to_list(), sample["cluster"].to_numpy(), config.label_terms)
-    stats = (pl.DataFrame({"cluster": np.arange(k, dtype=np.int64)}).join(agg, on="cluster", how="left")
-             .with_columns(pl.col("n_docs", "n_tokens", "n_bytes").fill_null(0).cast(pl.Int64),
-                           pl.col("cluster").replace_strict(names, default="(empty)", return_dtype=pl.Utf8).alias("label")))
+    stats = (
+        pl.DataFrame({"cluster": np.arange(k, dtype=np.int64)})
+        .join(agg, on="cluster", how="left")
+        .with_columns(
+            pl.col("n_docs", "n_tokens", "n_bytes").fill_null(0).cast(pl.Int64),
+            pl.col("cluster").replace_strict(names, default="(empty)", return_dtype=pl.Utf8).alias("label"),
+        )
+    )
     write_parquet(stats, storage.path("cluster_stats"))
     warehouse.replace("cluster_stats", stats)
     top = stats.sort("n_tokens", descending=True)
-    return MaterializeResult(metadata={
-        "seconds": round(time.perf_counter() - began, 2),
-        "clusters": k, "documents": docs.height, "tokens": int(stats["n_tokens"].sum()),
-        "largest_share": float(top["n_tokens"][0] / max(stats["n_tokens"].sum(), 1)),
-        "cluster_sizes": plots.barh([f"{c}: {lab}" for c, lab in zip(top["cluster"], top["label"])], top["n_tokens"].to_list(), "Tokens per cluster", "tokens"),
-        "largest_clusters": plots.md_table(top.head(15).select("cluster", "n_docs", "n_tokens", "mean_quality", "label")),
-    })
+    return MaterializeResult(
+        metadata={
+            "seconds": round(time.perf_counter() - began, 2),
+            "clusters": k,
+            "documents": docs.height,
+            "tokens": int(stats["n_tokens"].sum()),
+            "largest_share": float(top["n_tokens"][0] / max(stats["n_tokens"].sum(), 1)),
+            "cluster_sizes": plots.barh(
+                [f"{c}: {lab}" for c, lab in zip(top["cluster"], top["label"])],
+                top["n_tokens"].to_list(),
+                "Tokens per cluster",
+                "tokens",
+            ),
+            "largest_clusters": plots.md_table(
+                top.head(15).select("cluster", "n_docs", "n_tokens", "mean_quality", "label")
+            ),
+        }
+    )

@@ -14,7 +14,9 @@ from mix_assets.partitions import shard_partitions
 from mix_assets.resources import ProjectStorage, Warehouse
 
 # One run can take a whole range of shards (`--partition-range` on the CLI) and load models once.
-SHARD_ASSET = dict(partitions_def=shard_partitions, backfill_policy=BackfillPolicy.single_run(), group_name="corpus")
+SHARD_ASSET = dict(
+    partitions_def=shard_partitions, backfill_policy=BackfillPolicy.single_run(), group_name="corpus"
+)
 
 
 RAW_SHARDS_VERSION = "1"
@@ -27,7 +29,9 @@ class RawShardsConfig(Config):
     tokenizer: str = "all-MiniLM-L6-v2"  # counts tokens; a tokenizer.json path or model folder
 
 
-def normalize_shard(key: str, path, config: RawShardsConfig, storage: ProjectStorage) -> tuple[pl.DataFrame, pl.DataFrame]:
+def normalize_shard(
+    key: str, path, config: RawShardsConfig, storage: ProjectStorage
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     result = ingest_shard(path, config.text_column, config.id_column, config.max_doc_bytes)
     docs, bad = result.documents, result.quarantine
     others = [k for k in storage.materialized("raw_shards") if k != key]
@@ -36,20 +40,34 @@ def normalize_shard(key: str, path, config: RawShardsConfig, storage: ProjectSto
         seen = storage.read_all("raw_shards", others, ["doc_id"])
         dup = docs.join(seen, on="doc_id", how="inner")
         if dup.height:
-            bad = pl.concat([bad, dup.select(
-                pl.lit(str(path)).alias("file"), "row",
-                pl.format("duplicate id '{}' already in shard {}", "doc_id", "shard").alias("reason"),
-                pl.col("text").str.slice(0, 200).alias("raw"),
-            )])
+            bad = pl.concat(
+                [
+                    bad,
+                    dup.select(
+                        pl.lit(str(path)).alias("file"),
+                        "row",
+                        pl.format("duplicate id '{}' already in shard {}", "doc_id", "shard").alias("reason"),
+                        pl.col("text").str.slice(0, 200).alias("raw"),
+                    ),
+                ]
+            )
             docs = docs.join(seen, on="doc_id", how="anti", maintain_order="left")
-    docs = docs.with_columns(pl.Series("n_tokens", count_tokens(docs["text"].to_list(), config.tokenizer), dtype=pl.Int64))
+    docs = docs.with_columns(
+        pl.Series("n_tokens", count_tokens(docs["text"].to_list(), config.tokenizer), dtype=pl.Int64)
+    )
     write_parquet(docs, storage.path("raw_shards", key))
     write_parquet(bad, storage.path("raw_shards_quarantine", key))
     return docs, bad
 
 
-@asset(**SHARD_ASSET, code_version=RAW_SHARDS_VERSION, description="Normalized documents of one input shard; refused rows go to raw_shards_quarantine.")
-def raw_shards(context: AssetExecutionContext, config: RawShardsConfig, storage: ProjectStorage, warehouse: Warehouse) -> MaterializeResult:
+@asset(
+    **SHARD_ASSET,
+    code_version=RAW_SHARDS_VERSION,
+    description="Normalized documents of one input shard; refused rows go to raw_shards_quarantine.",
+)
+def raw_shards(
+    context: AssetExecutionContext, config: RawShardsConfig, storage: ProjectStorage, warehouse: Warehouse
+) -> MaterializeResult:
     began = time.perf_counter()
     totals: Counter = Counter()
     reasons: Counter = Counter()
@@ -60,7 +78,9 @@ def raw_shards(context: AssetExecutionContext, config: RawShardsConfig, storage:
         path = storage.shard_file(key)
         fingerprint = file_fingerprint(path)  # the shard's data version: the change sensor compares it
         versions[key] = fingerprint["file_sha256"][:16]
-        version = version_hash("raw_shards", RAW_SHARDS_VERSION, config.model_dump(), fingerprint["file_sha256"])
+        version = version_hash(
+            "raw_shards", RAW_SHARDS_VERSION, config.model_dump(), fingerprint["file_sha256"]
+        )
         if storage.is_current("raw_shards", key, ".parquet", version):
             # finished by an earlier (possibly killed) run from the same file and config: not redone
             docs = read_parquet(storage.path("raw_shards", key), ["n_bytes", "n_tokens"])
@@ -69,27 +89,52 @@ def raw_shards(context: AssetExecutionContext, config: RawShardsConfig, storage:
         else:
             docs, bad = normalize_shard(key, path, config, storage)
             storage.mark_current("raw_shards", key, version)
-            context.log.info(f"{key}: {docs.height} documents, {bad.height} quarantined ({time.perf_counter() - start:.1f}s) from {path}")
+            context.log.info(
+                f"{key}: {docs.height} documents, {bad.height} quarantined ({time.perf_counter() - start:.1f}s) from {path}"
+            )
         # written for reused shards too: the warehouse is a copy that may have been dropped or rebuilt
-        warehouse.replace("shard_summaries", pl.DataFrame({
-            "shard": [key], "file": [str(path)], "n_docs": [docs.height], "n_quarantined": [bad.height],
-            "n_bytes": [int(docs["n_bytes"].sum())], "n_tokens": [int(docs["n_tokens"].sum())],
-            **{k: [v] for k, v in fingerprint.items()},
-        }), where={"shard": key})
+        warehouse.replace(
+            "shard_summaries",
+            pl.DataFrame(
+                {
+                    "shard": [key],
+                    "file": [str(path)],
+                    "n_docs": [docs.height],
+                    "n_quarantined": [bad.height],
+                    "n_bytes": [int(docs["n_bytes"].sum())],
+                    "n_tokens": [int(docs["n_tokens"].sum())],
+                    **{k: [v] for k, v in fingerprint.items()},
+                }
+            ),
+            where={"shard": key},
+        )
         for reason in bad["reason"].to_list():
             reasons[reason.split(" (")[0].split(" '")[0]] += 1
-        totals.update(docs=docs.height, quarantined=bad.height, bytes=int(docs["n_bytes"].sum()), tokens=int(docs["n_tokens"].sum()))
+        totals.update(
+            docs=docs.height,
+            quarantined=bad.height,
+            bytes=int(docs["n_bytes"].sum()),
+            tokens=int(docs["n_tokens"].sum()),
+        )
     if reused:
-        context.log.info(f"reused {len(reused)} shards already normalized from the same file and config: {reused[:10]}")
-    return MaterializeResult(metadata={
-        "seconds": round(time.perf_counter() - began, 2),
-        "docs_per_second": round(totals["docs"] / max(time.perf_counter() - began, 1e-9), 1),
-        "shards": len(context.partition_keys), "reused_shards": len(reused), "documents": totals["docs"], "quarantined": totals["quarantined"],
-        "bytes": totals["bytes"], "tokens": totals["tokens"],
-        "quarantine_reasons": MetadataValue.json(dict(reasons)),
-        "quarantine_files": MetadataValue.path(str(storage.path("raw_shards_quarantine", "*"))),
-        "file_sha256": MetadataValue.json(versions),
-    })
+        context.log.info(
+            f"reused {len(reused)} shards already normalized from the same file and config: {reused[:10]}"
+        )
+    return MaterializeResult(
+        metadata={
+            "seconds": round(time.perf_counter() - began, 2),
+            "docs_per_second": round(totals["docs"] / max(time.perf_counter() - began, 1e-9), 1),
+            "shards": len(context.partition_keys),
+            "reused_shards": len(reused),
+            "documents": totals["docs"],
+            "quarantined": totals["quarantined"],
+            "bytes": totals["bytes"],
+            "tokens": totals["tokens"],
+            "quarantine_reasons": MetadataValue.json(dict(reasons)),
+            "quarantine_files": MetadataValue.path(str(storage.path("raw_shards_quarantine", "*"))),
+            "file_sha256": MetadataValue.json(versions),
+        }
+    )
 
 
 class QualitySignalsConfig(Config):
@@ -104,8 +149,15 @@ class QualitySignalsConfig(Config):
 QUALITY_VERSION = "1"
 
 
-@asset(**SHARD_ASSET, deps=[raw_shards], code_version=QUALITY_VERSION, description="Per-document Gopher/C4 quality signals and a combined score in [0, 1].")
-def quality_signals(context: AssetExecutionContext, config: QualitySignalsConfig, storage: ProjectStorage) -> MaterializeResult:
+@asset(
+    **SHARD_ASSET,
+    deps=[raw_shards],
+    code_version=QUALITY_VERSION,
+    description="Per-document Gopher/C4 quality signals and a combined score in [0, 1].",
+)
+def quality_signals(
+    context: AssetExecutionContext, config: QualitySignalsConfig, storage: ProjectStorage
+) -> MaterializeResult:
     began = time.perf_counter()
     unknown = set(config.rules) - set(quality.rule_fields())
     if unknown:
@@ -114,21 +166,30 @@ def quality_signals(context: AssetExecutionContext, config: QualitySignalsConfig
     clf = quality.load_classifier(config.classifier_path) if config.classifier_path else None
     scores, reused = [], 0
     for key in context.partition_keys:
-        version = version_hash("quality_signals", QUALITY_VERSION, config.model_dump(), storage.version("raw_shards", key))
+        version = version_hash(
+            "quality_signals", QUALITY_VERSION, config.model_dump(), storage.version("raw_shards", key)
+        )
         if storage.is_current("quality_signals", key, ".parquet", version):
             scores.append(read_parquet(storage.path("quality_signals", key), ["quality"])["quality"])
             reused += 1
             continue
         docs = read_parquet(storage.path("raw_shards", key), columns=["doc_id", "text"])
         q = quality.score_documents(docs["text"].to_list(), rules, clf, config.classifier_weight)
-        write_parquet(pl.concat([docs.select("doc_id"), q], how="horizontal"), storage.path("quality_signals", key))
+        write_parquet(
+            pl.concat([docs.select("doc_id"), q], how="horizontal"), storage.path("quality_signals", key)
+        )
         storage.mark_current("quality_signals", key, version)
         scores.append(q["quality"])
         context.log.info(f"{key}: scored {docs.height} documents, mean quality {q['quality'].mean():.3f}")
     allq = pl.concat(scores)
-    return MaterializeResult(metadata={
-        "seconds": round(time.perf_counter() - began, 2),
-        "docs_per_second": round(len(allq) / max(time.perf_counter() - began, 1e-9), 1),
-        "documents": len(allq), "reused_shards": reused, "mean_quality": float(allq.mean() or 0.0),
-        "share_below_0.5": float((allq < 0.5).mean() or 0.0), "classifier": config.classifier_path or "none (rules only)",
-    })
+    return MaterializeResult(
+        metadata={
+            "seconds": round(time.perf_counter() - began, 2),
+            "docs_per_second": round(len(allq) / max(time.perf_counter() - began, 1e-9), 1),
+            "documents": len(allq),
+            "reused_shards": reused,
+            "mean_quality": float(allq.mean() or 0.0),
+            "share_below_0.5": float((allq < 0.5).mean() or 0.0),
+            "classifier": config.classifier_path or "none (rules only)",
+        }
+    )

@@ -1,4 +1,5 @@
 """The mixed training set that follows a mixture, and the mixture in the formats trainers read."""
+
 import shutil
 import time
 
@@ -10,7 +11,16 @@ from mix_assets import plots
 from mix_assets.assets.mixture import final_mixture, proxy_scores
 from mix_assets.assets.super_clusters import kept_documents, merged_clusters
 from mix_assets.core import clusterclip, export
-from mix_assets.core.storage import as_path, is_local, read_json, read_parquet, write_csv, write_json, write_parquet, write_text
+from mix_assets.core.storage import (
+    as_path,
+    is_local,
+    read_json,
+    read_parquet,
+    write_csv,
+    write_json,
+    write_parquet,
+    write_text,
+)
 from mix_assets.resources import ProjectStorage, SearchSettings, Warehouse
 
 GROUP = "dataset"
@@ -21,7 +31,9 @@ class MixedDatasetConfig(Config):
     token_budget: int = 2_000_000  # tokens as counted in raw_shards (n_tokens)
     sampling: str = "uniform"  # within a super-cluster: "uniform" or "clusterclip" over its k-means clusters
     clip: int = 2  # ClusterClip: a document is drawn at most this many times
-    max_epochs: float | None = None  # uniform: more passes over a super-cluster are refused; None: the search's max_epochs
+    max_epochs: float | None = (
+        None  # uniform: more passes over a super-cluster are refused; None: the search's max_epochs
+    )
     docs_per_shard: int = 50_000
     seed: int = 42
 
@@ -64,9 +76,18 @@ def read_parts(folder) -> pl.DataFrame:
     return pl.concat([read_parquet(as_path(folder) / part) for part in read_json(manifest)["parts"]])
 
 
-@asset(group_name=GROUP, deps=[final_mixture, merged_clusters], code_version="1",
-       description="Documents in training order following a mixture at a token budget (uniform or ClusterClip within each super-cluster).")
-def mixed_dataset(context: AssetExecutionContext, config: MixedDatasetConfig, storage: ProjectStorage, search: SearchSettings) -> MaterializeResult:
+@asset(
+    group_name=GROUP,
+    deps=[final_mixture, merged_clusters],
+    code_version="1",
+    description="Documents in training order following a mixture at a token budget (uniform or ClusterClip within each super-cluster).",
+)
+def mixed_dataset(
+    context: AssetExecutionContext,
+    config: MixedDatasetConfig,
+    storage: ProjectStorage,
+    search: SearchSettings,
+) -> MaterializeResult:
     began = time.perf_counter()
     max_epochs = search.max_epochs if config.max_epochs is None else config.max_epochs
     docs = kept_documents(storage, ["n_tokens"])
@@ -89,61 +110,124 @@ def mixed_dataset(context: AssetExecutionContext, config: MixedDatasetConfig, st
             continue
         if config.sampling == "clusterclip":
             try:
-                order = clusterclip.schedule(clusters[members], lengths[members], want, config.clip, config.seed + s)
+                order = clusterclip.schedule(
+                    clusters[members], lengths[members], want, config.clip, config.seed + s
+                )
             except clusterclip.BudgetExceedsClip as e:
                 raise ValueError(f"super-cluster {s}: {e}") from e
         elif config.sampling == "uniform":
             have = int(lengths[members].sum())
             if want > max_epochs * have:
-                raise ValueError(f"super-cluster {s} would be repeated {want / have:.1f} times ({want} of its {have} tokens), "
-                                 f"over max_epochs={max_epochs}; lower token_budget or its weight")
-            order = clusterclip.uniform_schedule(np.zeros(len(members), np.int64), lengths[members], {0: 1.0}, want, max_epochs, config.seed + s)
+                raise ValueError(
+                    f"super-cluster {s} would be repeated {want / have:.1f} times ({want} of its {have} tokens), "
+                    f"over max_epochs={max_epochs}; lower token_budget or its weight"
+                )
+            order = clusterclip.uniform_schedule(
+                np.zeros(len(members), np.int64),
+                lengths[members],
+                {0: 1.0},
+                want,
+                max_epochs,
+                config.seed + s,
+            )
         else:
             raise ValueError(f"sampling must be 'uniform' or 'clusterclip', not {config.sampling!r}")
         parts[s] = members[order]
     rows = interleave(parts, lengths)
     draws = np.bincount(rows, minlength=len(docs))
     texts = storage.read_all("raw_shards", columns=["doc_id", "text"])
-    out = (docs[rows].with_columns(pl.Series("position", np.arange(len(rows))), pl.Series("times_in_dataset", draws[rows]))
-           .join(texts, on=["doc_id", "shard"], how="left", maintain_order="left"))
-    write_parts(storage.folder("mixed_dataset"), out.select("position", "doc_id", "text", "super_cluster", "cluster", "n_tokens", "times_in_dataset"),
-                config.docs_per_shard, f"{context.run_id[:8]}-{context.retry_number}")
+    out = (
+        docs[rows]
+        .with_columns(pl.Series("position", np.arange(len(rows))), pl.Series("times_in_dataset", draws[rows]))
+        .join(texts, on=["doc_id", "shard"], how="left", maintain_order="left")
+    )
+    write_parts(
+        storage.folder("mixed_dataset"),
+        out.select("position", "doc_id", "text", "super_cluster", "cluster", "n_tokens", "times_in_dataset"),
+        config.docs_per_shard,
+        f"{context.run_id[:8]}-{context.retry_number}",
+    )
     realized = out.group_by("super_cluster").agg(pl.col("n_tokens").sum()).sort("super_cluster")
-    share = {int(s): t / realized["n_tokens"].sum() for s, t in zip(realized["super_cluster"], realized["n_tokens"])}
-    epochs = (pl.DataFrame({"cluster": clusters, "draws": draws, "tokens": lengths * draws, "have": lengths})
-              .group_by("cluster").agg((pl.col("tokens").sum() / pl.col("have").sum()).alias("epochs")).sort("cluster"))
+    share = {
+        int(s): t / realized["n_tokens"].sum()
+        for s, t in zip(realized["super_cluster"], realized["n_tokens"])
+    }
+    epochs = (
+        pl.DataFrame({"cluster": clusters, "draws": draws, "tokens": lengths * draws, "have": lengths})
+        .group_by("cluster")
+        .agg((pl.col("tokens").sum() / pl.col("have").sum()).alias("epochs"))
+        .sort("cluster")
+    )
     labels = [f"{s}" for s in sorted(weights)]
-    context.log.info(f"mixed dataset: {len(rows)} documents, {int(lengths[rows].sum())} tokens, sampling={config.sampling}")
-    return MaterializeResult(metadata={
-        "seconds": round(time.perf_counter() - began, 2),
-        "documents": len(rows), "tokens": int(lengths[rows].sum()), "unique_documents": int((draws > 0).sum()),
-        "max_repeats": int(draws.max(initial=0)), "sampling": config.sampling,
-        "requested_vs_realized": plots.grouped_barh(labels, {"requested": [weights[s] / total for s in sorted(weights)],
-                                                             "realized": [share.get(s, 0.0) for s in sorted(weights)]}, "Weight per super-cluster"),
-        "epochs_per_cluster": MetadataValue.json({int(c): round(e, 3) for c, e in zip(epochs["cluster"], epochs["epochs"]) if e > 0}),
-    })
+    context.log.info(
+        f"mixed dataset: {len(rows)} documents, {int(lengths[rows].sum())} tokens, sampling={config.sampling}"
+    )
+    return MaterializeResult(
+        metadata={
+            "seconds": round(time.perf_counter() - began, 2),
+            "documents": len(rows),
+            "tokens": int(lengths[rows].sum()),
+            "unique_documents": int((draws > 0).sum()),
+            "max_repeats": int(draws.max(initial=0)),
+            "sampling": config.sampling,
+            "requested_vs_realized": plots.grouped_barh(
+                labels,
+                {
+                    "requested": [weights[s] / total for s in sorted(weights)],
+                    "realized": [share.get(s, 0.0) for s in sorted(weights)],
+                },
+                "Weight per super-cluster",
+            ),
+            "epochs_per_cluster": MetadataValue.json(
+                {int(c): round(e, 3) for c, e in zip(epochs["cluster"], epochs["epochs"]) if e > 0}
+            ),
+        }
+    )
 
 
 class MixtureExportsConfig(Config):
-    data_prefix: str = "data/megatron/super_cluster_{id}_text_document"  # where your preprocessed per-domain data lives
+    data_prefix: str = (
+        "data/megatron/super_cluster_{id}_text_document"  # where your preprocessed per-domain data lives
+    )
 
 
-@asset(group_name=GROUP, deps=[final_mixture, proxy_scores], code_version="1",
-       description="The final mixture as a Megatron-LM/NeMo --data-path blend, Hugging Face interleave_datasets arguments, and olmix-style ratios.csv / metrics.csv of every trial.")
-def mixture_exports(context: AssetExecutionContext, config: MixtureExportsConfig, storage: ProjectStorage, warehouse: Warehouse, search: SearchSettings) -> MaterializeResult:
+@asset(
+    group_name=GROUP,
+    deps=[final_mixture, proxy_scores],
+    code_version="1",
+    description="The final mixture as a Megatron-LM/NeMo --data-path blend, Hugging Face interleave_datasets arguments, and olmix-style ratios.csv / metrics.csv of every trial.",
+)
+def mixture_exports(
+    context: AssetExecutionContext,
+    config: MixtureExportsConfig,
+    storage: ProjectStorage,
+    warehouse: Warehouse,
+    search: SearchSettings,
+) -> MaterializeResult:
     began = time.perf_counter()
     final = read_parquet(storage.path("final_mixture"))
     by_path = {config.data_prefix.format(id=s): w for s, w in zip(final["super_cluster"], final["weight"])}
     folder = storage.folder("mixture_exports")
     blend = export.megatron_blend(by_path)
-    hf = export.hf_interleave({f"super_cluster_{s}": w for s, w in zip(final["super_cluster"], final["weight"])}, search.seed)
+    hf = export.hf_interleave(
+        {f"super_cluster_{s}": w for s, w in zip(final["super_cluster"], final["weight"])}, search.seed
+    )
     scores = warehouse.query("SELECT * FROM mix.proxy_scores WHERE status = 'ok' ORDER BY round, mixture_id")
     wcols = [f"w{i}" for i in range(final.height)]
     metric_cols = [c for c in scores.columns if c.startswith("m_")]
-    ratios, metrics = export.olmix_tables(scores, wcols, [f"super_cluster_{i}" for i in range(final.height)], metric_cols)
+    ratios, metrics = export.olmix_tables(
+        scores, wcols, [f"super_cluster_{i}" for i in range(final.height)], metric_cols
+    )
     write_text(blend + "\n", folder / "megatron_data_path.txt")
     write_text(export.to_json(hf) + "\n", folder / "hf_interleave.json")
     write_csv(ratios, folder / "ratios.csv")
     write_csv(metrics, folder / "metrics.csv")
-    return MaterializeResult(metadata={"seconds": round(time.perf_counter() - began, 2), "megatron_data_path": blend, "hf_interleave": MetadataValue.json(hf),
-                                       "trials_exported": ratios.height, "folder": MetadataValue.path(str(folder))})
+    return MaterializeResult(
+        metadata={
+            "seconds": round(time.perf_counter() - began, 2),
+            "megatron_data_path": blend,
+            "hf_interleave": MetadataValue.json(hf),
+            "trials_exported": ratios.height,
+            "folder": MetadataValue.path(str(folder)),
+        }
+    )

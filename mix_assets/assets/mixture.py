@@ -1,4 +1,5 @@
 """Per round: proxy scores and the predictor fitted on every score so far. Then the final mixture."""
+
 import json
 import time
 
@@ -7,8 +8,19 @@ import polars as pl
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from mix_assets import plots
-from mix_assets.assets.search import (GROUP, ROUND_ASSET, MixtureCandidatesConfig, baseline_mixtures, generator_settings, load_meta,
-                                     mixture_candidates, proxy_trials, run_tokens, scored_rows, weight_columns)
+from mix_assets.assets.search import (
+    GROUP,
+    ROUND_ASSET,
+    MixtureCandidatesConfig,
+    baseline_mixtures,
+    generator_settings,
+    load_meta,
+    mixture_candidates,
+    proxy_trials,
+    run_tokens,
+    scored_rows,
+    weight_columns,
+)
 from mix_assets.assets.trials import ProxyTrialsConfig, run_trial
 from mix_assets.core import mixtures, predictor as core_predictor, surrogate, verify
 from mix_assets.core.storage import atomic_path, read_parquet, write_json, write_parquet
@@ -16,36 +28,63 @@ from mix_assets.partitions import round_index
 from mix_assets.resources import ProjectStorage, SearchSettings, Warehouse
 
 
-@asset(**ROUND_ASSET, deps=[proxy_trials, mixture_candidates], code_version="1",
-       description="The round's trials as a table (round, mixture id, weights, every metric, seconds, backend, status), joined to the candidates by id.")
-def proxy_scores(context: AssetExecutionContext, storage: ProjectStorage, warehouse: Warehouse) -> MaterializeResult:
+@asset(
+    **ROUND_ASSET,
+    deps=[proxy_trials, mixture_candidates],
+    code_version="1",
+    description="The round's trials as a table (round, mixture id, weights, every metric, seconds, backend, status), joined to the candidates by id.",
+)
+def proxy_scores(
+    context: AssetExecutionContext, storage: ProjectStorage, warehouse: Warehouse
+) -> MaterializeResult:
     began = time.perf_counter()
     key = context.partition_key
     candidates = read_parquet(storage.path("mixture_candidates", key))
-    records = [json.loads(p.read_text()) for p in sorted(storage.folder("proxy_trials").joinpath(key).glob("*.json"))]
+    records = [
+        json.loads(p.read_text()) for p in sorted(storage.folder("proxy_trials").joinpath(key).glob("*.json"))
+    ]
     known = set(candidates["mixture_id"])
     unknown = [r["mixture_id"] for r in records if r["mixture_id"] not in known]
     if unknown:
-        context.log.warning(f"ignoring {len(unknown)} trial files whose mixture id is not a candidate of {key}: {unknown[:5]}")
+        context.log.warning(
+            f"ignoring {len(unknown)} trial files whose mixture id is not a candidate of {key}: {unknown[:5]}"
+        )
     records = [r for r in records if r["mixture_id"] in known]
     metric_names = sorted({m for r in records for m in r["metrics"]})
-    rows = pl.DataFrame({
-        "mixture_id": [r["mixture_id"] for r in records], "status": [r["status"] for r in records],
-        "reason": [r["reason"] for r in records], "seconds": [float(r["seconds"]) for r in records],
-        "backend": [r["backend"] for r in records],
-        **{f"m_{m}": [float(r["metrics"].get(m, np.nan)) for r in records] for m in metric_names},
-    }, schema_overrides={"mixture_id": pl.Utf8, "status": pl.Utf8, "reason": pl.Utf8, "backend": pl.Utf8})
-    table = candidates.join(rows, on="mixture_id", how="left").with_columns(pl.col("status").fill_null("not run"))
+    rows = pl.DataFrame(
+        {
+            "mixture_id": [r["mixture_id"] for r in records],
+            "status": [r["status"] for r in records],
+            "reason": [r["reason"] for r in records],
+            "seconds": [float(r["seconds"]) for r in records],
+            "backend": [r["backend"] for r in records],
+            **{f"m_{m}": [float(r["metrics"].get(m, np.nan)) for r in records] for m in metric_names},
+        },
+        schema_overrides={"mixture_id": pl.Utf8, "status": pl.Utf8, "reason": pl.Utf8, "backend": pl.Utf8},
+    )
+    table = candidates.join(rows, on="mixture_id", how="left").with_columns(
+        pl.col("status").fill_null("not run")
+    )
     write_parquet(table, storage.path("proxy_scores", key))
     warehouse.replace("proxy_scores", table, where={"round": key})
     ok = table.filter(pl.col("status") == "ok")
-    by_kind = ok.group_by("kind").agg(pl.col("m_objective").min().alias("best"), pl.col("m_objective").mean().alias("mean"), pl.len()).sort("kind") if ok.height else ok
-    return MaterializeResult(metadata={
-        "seconds": round(time.perf_counter() - began, 2),
-        "trials": table.height, "ok": ok.height, "failed": int((table["status"] == "failed").sum()),
-        "best_objective": float(ok["m_objective"].min()) if ok.height else float("nan"),
-        "by_kind": plots.md_table(by_kind) if ok.height else MetadataValue.md("no successful trial"),
-    })
+    by_kind = (
+        ok.group_by("kind")
+        .agg(pl.col("m_objective").min().alias("best"), pl.col("m_objective").mean().alias("mean"), pl.len())
+        .sort("kind")
+        if ok.height
+        else ok
+    )
+    return MaterializeResult(
+        metadata={
+            "seconds": round(time.perf_counter() - began, 2),
+            "trials": table.height,
+            "ok": ok.height,
+            "failed": int((table["status"] == "failed").sum()),
+            "best_objective": float(ok["m_objective"].min()) if ok.height else float("nan"),
+            "by_kind": plots.md_table(by_kind) if ok.height else MetadataValue.md("no successful trial"),
+        }
+    )
 
 
 class PredictorConfig(Config):
@@ -67,44 +106,95 @@ class PredictorConfig(Config):
 
 
 def settings_from(config: PredictorConfig, seed: int) -> surrogate.SurrogateSettings:
-    base = dict(n_estimators=config.n_estimators, learning_rate=config.learning_rate, min_rows=config.min_rows, seed=seed)
+    base = dict(
+        n_estimators=config.n_estimators,
+        learning_rate=config.learning_rate,
+        min_rows=config.min_rows,
+        seed=seed,
+    )
     if config.preset == "regmix":
         lgb = core_predictor.PredictorSettings.regmix(**base)
     else:
-        lgb = core_predictor.PredictorSettings.preset(config.preset, **base, max_depth=config.max_depth, min_child_samples=config.min_child_samples,
-                                                      reg_alpha=config.reg_alpha, reg_lambda=config.reg_lambda, holdout=config.holdout)
-    return surrogate.SurrogateSettings(config.model, config.cv_folds, config.bootstrap, lightgbm=lgb, seed=seed)
+        lgb = core_predictor.PredictorSettings.preset(
+            config.preset,
+            **base,
+            max_depth=config.max_depth,
+            min_child_samples=config.min_child_samples,
+            reg_alpha=config.reg_alpha,
+            reg_lambda=config.reg_lambda,
+            holdout=config.holdout,
+        )
+    return surrogate.SurrogateSettings(
+        config.model, config.cv_folds, config.bootstrap, lightgbm=lgb, seed=seed
+    )
 
 
-@asset(**ROUND_ASSET, deps=[proxy_scores], code_version="2",
-       description="The surrogate on every (mixture, objective) of this and earlier rounds, chosen by cross-validation among LightGBM, "
-                   "a Gaussian process, quadratic ridge, log-linear and their average; every candidate's CV Spearman / MAE.")
-def predictor(context: AssetExecutionContext, config: PredictorConfig, storage: ProjectStorage, warehouse: Warehouse, search: SearchSettings) -> MaterializeResult:
+@asset(
+    **ROUND_ASSET,
+    deps=[proxy_scores],
+    code_version="2",
+    description="The surrogate on every (mixture, objective) of this and earlier rounds, chosen by cross-validation among LightGBM, "
+    "a Gaussian process, quadratic ridge, log-linear and their average; every candidate's CV Spearman / MAE.",
+)
+def predictor(
+    context: AssetExecutionContext,
+    config: PredictorConfig,
+    storage: ProjectStorage,
+    warehouse: Warehouse,
+    search: SearchSettings,
+) -> MaterializeResult:
     began = time.perf_counter()
     key = context.partition_key
     rows = scored_rows(warehouse, key)
     n_domains = len(load_meta(storage)["domain_tokens"])
     if rows.height == 0:
-        raise core_predictor.TooFewRows(f"no successful proxy trial up to round {key}; materialize proxy_scores first")
+        raise core_predictor.TooFewRows(
+            f"no successful proxy trial up to round {key}; materialize proxy_scores first"
+        )
     x, y = rows.select(weight_columns(n_domains)).to_numpy(), rows["m_objective"].to_numpy()
     model = surrogate.fit(x, y, settings_from(config, search.seed))
     with atomic_path(storage.path("predictor", key, ".pkl")) as tmp:
         model.save(tmp)
     cv = surrogate.cv_report(model)
-    candidates = pl.DataFrame(model.report).with_columns(pl.lit(key).alias("round"), pl.lit(len(y)).alias("rows"))
+    candidates = pl.DataFrame(model.report).with_columns(
+        pl.lit(key).alias("round"), pl.lit(len(y)).alias("rows")
+    )
     warehouse.replace("surrogate_reports", candidates, where={"round": key})
-    report = pl.DataFrame({"round": [key], "rows": [len(y)], "model": [model.name], "cv_spearman": [cv["spearman"]], "cv_mae": [cv["mae"]],
-                           "preset": [config.preset]})
+    report = pl.DataFrame(
+        {
+            "round": [key],
+            "rows": [len(y)],
+            "model": [model.name],
+            "cv_spearman": [cv["spearman"]],
+            "cv_mae": [cv["mae"]],
+            "preset": [config.preset],
+        }
+    )
     warehouse.replace("predictor_reports", report, where={"round": key})
-    context.log.info(f"surrogate {key}: {model.name} on {len(y)} rows, CV Spearman {cv['spearman']:.3f}, MAE {cv['mae']:.4f} "
-                     "(" + ", ".join(f"{r['model']} {r['cv_spearman']:.3f}" for r in model.report) + ")")
-    return MaterializeResult(metadata={
-        "seconds": round(time.perf_counter() - began, 2),
-        "rows": len(y), "rounds_used": round_index(key) + 1, "model": model.name, "cv_spearman": cv["spearman"], "cv_mae": cv["mae"],
-        "candidates": plots.md_table(candidates.select("model", "cv_spearman", "cv_mae", "weight", "chosen")),
-        "predicted_vs_measured": plots.scatter(y, model.oof, f"Out-of-fold prediction ({model.name}), round {key} (Spearman {cv['spearman']:.3f})",
-                                               "measured objective", "predicted objective"),
-    })
+    context.log.info(
+        f"surrogate {key}: {model.name} on {len(y)} rows, CV Spearman {cv['spearman']:.3f}, MAE {cv['mae']:.4f} "
+        "(" + ", ".join(f"{r['model']} {r['cv_spearman']:.3f}" for r in model.report) + ")"
+    )
+    return MaterializeResult(
+        metadata={
+            "seconds": round(time.perf_counter() - began, 2),
+            "rows": len(y),
+            "rounds_used": round_index(key) + 1,
+            "model": model.name,
+            "cv_spearman": cv["spearman"],
+            "cv_mae": cv["mae"],
+            "candidates": plots.md_table(
+                candidates.select("model", "cv_spearman", "cv_mae", "weight", "chosen")
+            ),
+            "predicted_vs_measured": plots.scatter(
+                y,
+                model.oof,
+                f"Out-of-fold prediction ({model.name}), round {key} (Spearman {cv['spearman']:.3f})",
+                "measured objective",
+                "predicted objective",
+            ),
+        }
+    )
 
 
 class FinalMixtureConfig(Config):
@@ -117,22 +207,39 @@ class FinalMixtureConfig(Config):
     pool_size: int = 100_000
     n_measured: int = 3  # best measured mixtures of the search on the short list
     replicates: int = 3  # trials per candidate, each on a fresh sample
-    replicate_seed_offset: int = 99_991  # replicate r trains at seed + offset + r: samples the search never saw
+    replicate_seed_offset: int = (
+        99_991  # replicate r trains at seed + offset + r: samples the search never saw
+    )
     choice: str = "one_se"  # one_se | best
     se_multiplier: float = 1.0
     proxy: ProxyTrialsConfig = ProxyTrialsConfig()
-    generator: MixtureCandidatesConfig = MixtureCandidatesConfig()  # the pool's generator: give it the rounds' settings
+    generator: MixtureCandidatesConfig = (
+        MixtureCandidatesConfig()
+    )  # the pool's generator: give it the rounds' settings
 
 
 def search_cost(warehouse: Warehouse, last: str) -> pl.DataFrame:
-    return warehouse.query("SELECT round, count(*) AS trials, sum(CASE WHEN status = 'ok' THEN 1 ELSE 0 END) AS ok, "
-                           "round(sum(seconds), 2) AS seconds FROM mix.proxy_scores WHERE round <= ? GROUP BY round ORDER BY round", [last])
+    return warehouse.query(
+        "SELECT round, count(*) AS trials, sum(CASE WHEN status = 'ok' THEN 1 ELSE 0 END) AS ok, "
+        "round(sum(seconds), 2) AS seconds FROM mix.proxy_scores WHERE round <= ? GROUP BY round ORDER BY round",
+        [last],
+    )
 
 
-@asset(group_name=GROUP, deps=[predictor], code_version="3",
-       description="The mixture to train on: the best measured mean of a short list (surrogate optimum, best measured, natural, uniform), "
-                   "each trained on fresh samples several times; every comparison is reported on the targets' evaluation parts.")
-def final_mixture(context: AssetExecutionContext, config: FinalMixtureConfig, storage: ProjectStorage, warehouse: Warehouse, search: SearchSettings) -> MaterializeResult:
+@asset(
+    group_name=GROUP,
+    deps=[predictor],
+    code_version="3",
+    description="The mixture to train on: the best measured mean of a short list (surrogate optimum, best measured, natural, uniform), "
+    "each trained on fresh samples several times; every comparison is reported on the targets' evaluation parts.",
+)
+def final_mixture(
+    context: AssetExecutionContext,
+    config: FinalMixtureConfig,
+    storage: ProjectStorage,
+    warehouse: Warehouse,
+    search: SearchSettings,
+) -> MaterializeResult:
     began = time.perf_counter()
     rounds = sorted(p.name[:-4] for p in storage.folder("predictor").glob("r*.pkl"))
     if not rounds:
@@ -145,7 +252,18 @@ def final_mixture(context: AssetExecutionContext, config: FinalMixtureConfig, st
     bound = mixtures.upper_bounds(tokens, total, search.max_epochs)
 
     def optimum(method: str, bounded: bool = True) -> np.ndarray:
-        return mixtures.best_mixture(model.mean, tokens, total, gen, search.seed + 7, config.pool_size, search.minimize, method, config.top_k, bounded)
+        return mixtures.best_mixture(
+            model.mean,
+            tokens,
+            total,
+            gen,
+            search.seed + 7,
+            config.pool_size,
+            search.minimize,
+            method,
+            config.top_k,
+            bounded,
+        )
 
     optima = {"surrogate_argmax": optimum("argmax"), "surrogate_topk_mean": optimum("topk_mean")}
     unbounded = optimum("argmax", bounded=False)
@@ -153,66 +271,142 @@ def final_mixture(context: AssetExecutionContext, config: FinalMixtureConfig, st
     scored = scored_rows(warehouse, last)
     wcols = weight_columns(len(tokens))
     baselines = baseline_mixtures(tokens, gen.grid, bound, context.log)
-    short = verify.shortlist(optima, scored.select(wcols).to_numpy(), scored["m_objective"].to_numpy(), config.n_measured, search.minimize, baselines)
+    short = verify.shortlist(
+        optima,
+        scored.select(wcols).to_numpy(),
+        scored["m_objective"].to_numpy(),
+        config.n_measured,
+        search.minimize,
+        baselines,
+    )
     verify_began = time.perf_counter()
 
     def measure(c: verify.Candidate, r: int) -> dict:
-        record = run_trial(context, search, storage, c.mixture_id, c.weights, config.proxy, seed=search.seed + config.replicate_seed_offset + r,
-                           evaluate=True)
-        context.log.info(f"verify {c.name} replicate {r}: {record['status']} {record['metrics'].get('objective', float('nan')):.4f}")
+        record = run_trial(
+            context,
+            search,
+            storage,
+            c.mixture_id,
+            c.weights,
+            config.proxy,
+            seed=search.seed + config.replicate_seed_offset + r,
+            evaluate=True,
+        )
+        context.log.info(
+            f"verify {c.name} replicate {r}: {record['status']} {record['metrics'].get('objective', float('nan')):.4f}"
+        )
         return {**record["metrics"], "documents": record.get("documents")}
 
     if config.choice not in ("one_se", "best"):
         raise ValueError(f"final_mixture choice must be 'one_se' or 'best', not {config.choice!r}")
-    prefer = verify.Preference(search.weights_by_name(), z=config.se_multiplier) if config.choice == "one_se" else None
+    prefer = (
+        verify.Preference(search.weights_by_name(), z=config.se_multiplier)
+        if config.choice == "one_se"
+        else None
+    )
     result = verify.verify(short, measure, config.replicates, search.minimize, prefer=prefer)
     verify_seconds = time.perf_counter() - verify_began
     on_search, on_eval = result.summary("objective"), result.summary("eval_objective")
     best = result.chosen.weights
     predicted_mean, predicted_std = (a.tolist() for a in model.predict(np.stack([c.weights for c in short])))
-    candidates = pl.DataFrame({
-        "candidate": [c.name for c in short], "mixture_id": [c.mixture_id for c in short], "chosen": [c.name == result.chosen.name for c in short],
-        "predicted": predicted_mean, "predicted_std": predicted_std,
-        "search_mean": [on_search[c.name][0] for c in short], "search_std": [on_search[c.name][1] for c in short],
-        "eval_mean": [on_eval[c.name][0] for c in short], "eval_std": [on_eval[c.name][1] for c in short],
-        "gap_to_best": [result.gaps[c.name][0] if c.name in result.gaps else None for c in short],
-        "gap_se": [result.gaps[c.name][1] if c.name in result.gaps else None for c in short],
-    }, schema_overrides={"gap_to_best": pl.Float64, "gap_se": pl.Float64}).hstack(pl.DataFrame(np.stack([c.weights for c in short]), schema=wcols))
+    candidates = pl.DataFrame(
+        {
+            "candidate": [c.name for c in short],
+            "mixture_id": [c.mixture_id for c in short],
+            "chosen": [c.name == result.chosen.name for c in short],
+            "predicted": predicted_mean,
+            "predicted_std": predicted_std,
+            "search_mean": [on_search[c.name][0] for c in short],
+            "search_std": [on_search[c.name][1] for c in short],
+            "eval_mean": [on_eval[c.name][0] for c in short],
+            "eval_std": [on_eval[c.name][1] for c in short],
+            "gap_to_best": [result.gaps[c.name][0] if c.name in result.gaps else None for c in short],
+            "gap_se": [result.gaps[c.name][1] if c.name in result.gaps else None for c in short],
+        },
+        schema_overrides={"gap_to_best": pl.Float64, "gap_se": pl.Float64},
+    ).hstack(pl.DataFrame(np.stack([c.weights for c in short]), schema=wcols))
     warehouse.replace("final_candidates", candidates)
     natural, uniform = tokens / tokens.sum(), np.full(len(tokens), 1 / len(tokens))
-    table = pl.DataFrame({"super_cluster": np.arange(len(tokens)), "label": meta["labels"], "weight": best, "natural": natural, "uniform": uniform,
-                          "max_weight": bound})
+    table = pl.DataFrame(
+        {
+            "super_cluster": np.arange(len(tokens)),
+            "label": meta["labels"],
+            "weight": best,
+            "natural": natural,
+            "uniform": uniform,
+            "max_weight": bound,
+        }
+    )
     write_parquet(table, storage.path("final_mixture"))
     warehouse.replace("final_mixture", table)
     cost = search_cost(warehouse, last)
     noise = float(np.median([s for _, s in on_search.values()]))
-    summary = {"round": last, "surrogate": model.name, "chosen": result.chosen.name, "best_measured": result.best, "choice": config.choice,
-               "mixture_id": result.chosen.mixture_id,
-               "predicted": float(model.mean(best[None, :])[0]), "replicates": config.replicates,
-               "measured": {k: v[0] for k, v in on_search.items()}, "measured_std": {k: v[1] for k, v in on_search.items()},
-               "evaluation": {k: v[0] for k, v in on_eval.items()}, "evaluation_std": {k: v[1] for k, v in on_eval.items()},
-               "trial_noise": noise, "target_tokens": total, "bound_binds": binds,
-               "unbounded_optimum": {"weights": unbounded.tolist(), "predicted": float(model.mean(unbounded[None, :])[0])},
-               "cost": {"trials_per_round": dict(zip(cost["round"], cost["trials"])), "round_seconds": float(cost["seconds"].sum()),
-                        "verification_trials": len(short) * config.replicates, "verification_seconds": round(verify_seconds, 2)},
-               "weights": {str(i): float(w) for i, w in enumerate(best)}}
+    summary = {
+        "round": last,
+        "surrogate": model.name,
+        "chosen": result.chosen.name,
+        "best_measured": result.best,
+        "choice": config.choice,
+        "mixture_id": result.chosen.mixture_id,
+        "predicted": float(model.mean(best[None, :])[0]),
+        "replicates": config.replicates,
+        "measured": {k: v[0] for k, v in on_search.items()},
+        "measured_std": {k: v[1] for k, v in on_search.items()},
+        "evaluation": {k: v[0] for k, v in on_eval.items()},
+        "evaluation_std": {k: v[1] for k, v in on_eval.items()},
+        "trial_noise": noise,
+        "target_tokens": total,
+        "bound_binds": binds,
+        "unbounded_optimum": {
+            "weights": unbounded.tolist(),
+            "predicted": float(model.mean(unbounded[None, :])[0]),
+        },
+        "cost": {
+            "trials_per_round": dict(zip(cost["round"], cost["trials"])),
+            "round_seconds": float(cost["seconds"].sum()),
+            "verification_trials": len(short) * config.replicates,
+            "verification_seconds": round(verify_seconds, 2),
+        },
+        "weights": {str(i): float(w) for i, w in enumerate(best)},
+    }
     write_json(summary, storage.path("final_mixture", "all", ".json"))
-    context.log.info(f"final mixture {summary['mixture_id']} ({result.chosen.name}): search part {on_search[result.chosen.name][0]:.4f}, "
-                     f"evaluation part {on_eval[result.chosen.name][0]:.4f}")
+    context.log.info(
+        f"final mixture {summary['mixture_id']} ({result.chosen.name}): search part {on_search[result.chosen.name][0]:.4f}, "
+        f"evaluation part {on_eval[result.chosen.name][0]:.4f}"
+    )
     labels = [f"{i}: {lab}" for i, lab in enumerate(meta["labels"])]
     bars = {"final": best.tolist(), "natural": natural.tolist(), "uniform": uniform.tolist()}
     if binds:
         bars["unbounded optimum"] = unbounded.tolist()
-    return MaterializeResult(metadata={
-        "seconds": round(time.perf_counter() - began, 2),
-        "round": last, "surrogate": model.name, "chosen": result.chosen.name, "best_measured": result.best,
-        "predicted_objective": summary["predicted"],
-        **{f"measured_{k}": v[0] for k, v in on_eval.items() if k in ("natural", "uniform")},
-        "measured_final": on_eval[result.chosen.name][0], "search_part_final": on_search[result.chosen.name][0],
-        "trial_noise": noise, "bound_binds": binds, "verification_trials": len(short) * config.replicates,
-        "candidates": plots.md_table(candidates.select("candidate", "chosen", "predicted", "search_mean", "search_std", "gap_to_best", "gap_se",
-                                                       "eval_mean", "eval_std")),
-        "cost": plots.md_table(cost),
-        "weights": plots.grouped_barh(labels, bars, "Mixture weight per super-cluster"),
-        "mixture": MetadataValue.json(summary),
-    })
+    return MaterializeResult(
+        metadata={
+            "seconds": round(time.perf_counter() - began, 2),
+            "round": last,
+            "surrogate": model.name,
+            "chosen": result.chosen.name,
+            "best_measured": result.best,
+            "predicted_objective": summary["predicted"],
+            **{f"measured_{k}": v[0] for k, v in on_eval.items() if k in ("natural", "uniform")},
+            "measured_final": on_eval[result.chosen.name][0],
+            "search_part_final": on_search[result.chosen.name][0],
+            "trial_noise": noise,
+            "bound_binds": binds,
+            "verification_trials": len(short) * config.replicates,
+            "candidates": plots.md_table(
+                candidates.select(
+                    "candidate",
+                    "chosen",
+                    "predicted",
+                    "search_mean",
+                    "search_std",
+                    "gap_to_best",
+                    "gap_se",
+                    "eval_mean",
+                    "eval_std",
+                )
+            ),
+            "cost": plots.md_table(cost),
+            "weights": plots.grouped_barh(labels, bars, "Mixture weight per super-cluster"),
+            "mixture": MetadataValue.json(summary),
+        }
+    )

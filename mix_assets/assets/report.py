@@ -30,8 +30,15 @@ def table_html(df: pl.DataFrame, max_rows: int = 30) -> str:
         return f"{v:.4g}" if isinstance(v, float) else html.escape(str(v))
 
     head = "".join(f"<th>{html.escape(c)}</th>" for c in df.columns)
-    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in df.head(max_rows).iter_rows())
-    more = f'<p class="note">{df.height - max_rows} more rows in the warehouse</p>' if df.height > max_rows else ""
+    body = "".join(
+        "<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>"
+        for row in df.head(max_rows).iter_rows()
+    )
+    more = (
+        f'<p class="note">{df.height - max_rows} more rows in the warehouse</p>'
+        if df.height > max_rows
+        else ""
+    )
     return f"<table><tr>{head}</tr>{body}</table>{more}"
 
 
@@ -40,50 +47,92 @@ def img(chart: MetadataValue, alt: str) -> str:
 
 
 def corpus_section(warehouse: Warehouse) -> str:
-    shards = warehouse.query("SELECT shard, n_docs, n_quarantined, n_tokens, n_bytes FROM mix.shard_summaries ORDER BY shard")
+    shards = warehouse.query(
+        "SELECT shard, n_docs, n_quarantined, n_tokens, n_bytes FROM mix.shard_summaries ORDER BY shard"
+    )
     total = shards.select(pl.col("n_docs", "n_quarantined", "n_tokens", "n_bytes").sum()).row(0, named=True)
-    return (f"<h2>1. Corpus</h2><p>{shards.height} shards, {total['n_docs']:,} documents, {total['n_tokens']:,} tokens "
-            f"({total['n_bytes'] / 1e6:.1f} MB of text); {total['n_quarantined']:,} rows quarantined.</p>{table_html(shards, 12)}")
+    return (
+        f"<h2>1. Corpus</h2><p>{shards.height} shards, {total['n_docs']:,} documents, {total['n_tokens']:,} tokens "
+        f"({total['n_bytes'] / 1e6:.1f} MB of text); {total['n_quarantined']:,} rows quarantined.</p>{table_html(shards, 12)}"
+    )
 
 
 def cluster_section(storage: ProjectStorage, warehouse: Warehouse) -> str:
     stats = warehouse.query("SELECT * FROM mix.pruned_clusters ORDER BY n_tokens DESC")
-    supers = warehouse.query("SELECT super_cluster, label, n_clusters, n_docs, n_tokens, token_share, mean_quality FROM mix.super_clusters ORDER BY super_cluster")
+    supers = warehouse.query(
+        "SELECT super_cluster, label, n_clusters, n_docs, n_tokens, token_share, mean_quality FROM mix.super_clusters ORDER BY super_cluster"
+    )
     mapping = warehouse.query("SELECT * FROM mix.cluster_mapping")
     cents = load_npy(storage.path("centroids", "all", ".npy"))
     dropped = stats.filter(~pl.col("kept"))
-    sizes = plots.barh([f"{c}: {lab}" for c, lab in zip(stats["cluster"], stats["label"])][:40], stats["n_tokens"].to_list()[:40],
-                       "Tokens per cluster (40 largest)", "tokens")
-    return (f"<h2>2. Clusters</h2><p>k-means found {stats.height} clusters; {dropped.height} were pruned for low quality "
-            f"({dropped['n_tokens'].sum() / max(stats['n_tokens'].sum(), 1):.1%} of tokens), the other {stats.height - dropped.height} "
-            f"were merged into {supers.height} super-clusters, the domains of the mixture.</p>"
-            f"{img(cluster_map(stats, mapping, supers, cents), 'cluster map')}{img(sizes, 'cluster sizes')}"
-            f"<h3>Super-clusters</h3>{table_html(supers)}"
-            f"<h3>Pruned clusters</h3>{table_html(dropped.select('cluster', 'n_docs', 'mean_quality', 'reason', 'label'), 15)}")
+    sizes = plots.barh(
+        [f"{c}: {lab}" for c, lab in zip(stats["cluster"], stats["label"])][:40],
+        stats["n_tokens"].to_list()[:40],
+        "Tokens per cluster (40 largest)",
+        "tokens",
+    )
+    return (
+        f"<h2>2. Clusters</h2><p>k-means found {stats.height} clusters; {dropped.height} were pruned for low quality "
+        f"({dropped['n_tokens'].sum() / max(stats['n_tokens'].sum(), 1):.1%} of tokens), the other {stats.height - dropped.height} "
+        f"were merged into {supers.height} super-clusters, the domains of the mixture.</p>"
+        f"{img(cluster_map(stats, mapping, supers, cents), 'cluster map')}{img(sizes, 'cluster sizes')}"
+        f"<h3>Super-clusters</h3>{table_html(supers)}"
+        f"<h3>Pruned clusters</h3>{table_html(dropped.select('cluster', 'n_docs', 'mean_quality', 'reason', 'label'), 15)}"
+    )
 
 
 def search_section(warehouse: Warehouse, search: SearchSettings, n_domains: int, last: str) -> str:
-    scores = warehouse.query("SELECT * FROM mix.proxy_scores WHERE round <= ? ORDER BY round, mixture_id", [last])
+    scores = warehouse.query(
+        "SELECT * FROM mix.proxy_scores WHERE round <= ? ORDER BY round, mixture_id", [last]
+    )
     reports = warehouse.query("SELECT * FROM mix.predictor_reports WHERE round <= ? ORDER BY round", [last])
     ok = scores.filter(pl.col("status") == "ok")
     better = pl.col("m_objective").min() if search.minimize else pl.col("m_objective").max()
-    per_round = (scores.group_by("round").agg(pl.len().alias("trials"), (pl.col("status") == "ok").sum().alias("ok"))
-                 .join(ok.group_by("round").agg(better.alias("best"), pl.col("m_objective").median().alias("median")), on="round", how="left")
-                 .join(reports.select("round", "rows", "model", "cv_spearman"), on="round", how="left").sort("round")
-                 .with_columns(pl.col("best", "median").fill_null(float("nan"))))  # a round with no successful trial
-    parts = [f"<h2>3. Mixture search</h2><p>{len(search.proxies_per_round)} rounds of {search.proxies_per_round} proxy trainings "
-             f"({search.backend} backend, {search.token_budget:,} tokens each), objective "
-             f"{'minimised' if search.minimize else 'maximised'}: {html.escape(str(search.weights_by_name()))}.</p>",
-             table_html(per_round),
-             img(plots.line(per_round["round"].to_list(), {"best": per_round["best"].to_list(), "median": per_round["median"].to_list()},
-                            "Objective per round", "round", "objective"), "objective per round"),
-             img(weights_by_round(warehouse, n_domains, last), "weights by round")]
+    per_round = (
+        scores.group_by("round")
+        .agg(pl.len().alias("trials"), (pl.col("status") == "ok").sum().alias("ok"))
+        .join(
+            ok.group_by("round").agg(better.alias("best"), pl.col("m_objective").median().alias("median")),
+            on="round",
+            how="left",
+        )
+        .join(reports.select("round", "rows", "model", "cv_spearman"), on="round", how="left")
+        .sort("round")
+        .with_columns(pl.col("best", "median").fill_null(float("nan")))
+    )  # a round with no successful trial
+    parts = [
+        f"<h2>3. Mixture search</h2><p>{len(search.proxies_per_round)} rounds of {search.proxies_per_round} proxy trainings "
+        f"({search.backend} backend, {search.token_budget:,} tokens each), objective "
+        f"{'minimised' if search.minimize else 'maximised'}: {html.escape(str(search.weights_by_name()))}.</p>",
+        table_html(per_round),
+        img(
+            plots.line(
+                per_round["round"].to_list(),
+                {"best": per_round["best"].to_list(), "median": per_round["median"].to_list()},
+                "Objective per round",
+                "round",
+                "objective",
+            ),
+            "objective per round",
+        ),
+        img(weights_by_round(warehouse, n_domains, last), "weights by round"),
+    ]
     # candidates of round >= 1 were proposed with a predicted score before they were trained: out-of-sample
     predicted = ok.filter(pl.col("predicted").is_not_null() & pl.col("predicted").is_not_nan())
     if predicted.height >= 3:
         rho = float(predicted.select(pl.corr("predicted", "m_objective", method="spearman")).item())
-        parts.append(img(plots.scatter(predicted["m_objective"].to_numpy(), predicted["predicted"].to_numpy(),
-                                       f"Predicted before training vs measured (Spearman {rho:.3f})", "measured", "predicted"), "predicted vs measured"))
+        parts.append(
+            img(
+                plots.scatter(
+                    predicted["m_objective"].to_numpy(),
+                    predicted["predicted"].to_numpy(),
+                    f"Predicted before training vs measured (Spearman {rho:.3f})",
+                    "measured",
+                    "predicted",
+                ),
+                "predicted vs measured",
+            )
+        )
     return "".join(parts)
 
 
@@ -91,41 +140,74 @@ def final_section(storage: ProjectStorage, warehouse: Warehouse) -> str:
     table = read_parquet(storage.path("final_mixture"))
     summary = read_json(storage.path("final_mixture", "all", ".json"))
     labels = [f"{s}: {lab}" for s, lab in zip(table["super_cluster"], table["label"])]
-    chart = plots.grouped_barh(labels, {c: table[c].to_list() for c in ("weight", "natural", "uniform")}, "Final mixture against natural and uniform")
-    candidates = warehouse.query("SELECT candidate, mixture_id, chosen, predicted, predicted_std, search_mean, search_std, gap_to_best, gap_se, "
-                                 "eval_mean, eval_std FROM mix.final_candidates")
+    chart = plots.grouped_barh(
+        labels,
+        {c: table[c].to_list() for c in ("weight", "natural", "uniform")},
+        "Final mixture against natural and uniform",
+    )
+    candidates = warehouse.query(
+        "SELECT candidate, mixture_id, chosen, predicted, predicted_std, search_mean, search_std, gap_to_best, gap_se, "
+        "eval_mean, eval_std FROM mix.final_candidates"
+    )
     cost = summary["cost"]
-    bound = (f"The max-epochs bound at {summary['target_tokens']:,.0f} training tokens binds: the surrogate's unbounded optimum "
-             f"(predicted {summary['unbounded_optimum']['predicted']:.4f}) would repeat a domain more than allowed."
-             if summary["bound_binds"] else f"The max-epochs bound at {summary['target_tokens']:,.0f} training tokens does not bind.")
-    why = ("the best measured mean of a short list" if summary["chosen"] == summary["best_measured"] else
-           f"within one standard error (over the target's documents) of the best measured, {html.escape(summary['best_measured'])}, "
-           "and preferred as the simpler choice")
-    return (f"<h2>4. Final mixture</h2><p>Chosen: <b>{html.escape(summary['chosen'])}</b>, {why}; each "
-            f"candidate was trained {summary['replicates']} times on fresh samples (surrogate of round {summary['round']}: {summary['surrogate']}). "
-            f"The search part of the targets chose it; the evaluation part, which no proxy of the search scored, is what it is judged on. "
-            f"Per-trial noise (median std over replicates): {summary['trial_noise']:.4f}. {bound}</p>"
-            f"{img(chart, 'final mixture')}<h3>Short list, measured</h3>{table_html(candidates)}"
-            f"<h3>Cost</h3><p>{sum(cost['trials_per_round'].values())} search trials ({cost['trials_per_round']}) in {cost['round_seconds']:.0f} s, "
-            f"then {cost['verification_trials']} verification trials in {cost['verification_seconds']:.0f} s.</p>{table_html(table)}")
+    bound = (
+        f"The max-epochs bound at {summary['target_tokens']:,.0f} training tokens binds: the surrogate's unbounded optimum "
+        f"(predicted {summary['unbounded_optimum']['predicted']:.4f}) would repeat a domain more than allowed."
+        if summary["bound_binds"]
+        else f"The max-epochs bound at {summary['target_tokens']:,.0f} training tokens does not bind."
+    )
+    why = (
+        "the best measured mean of a short list"
+        if summary["chosen"] == summary["best_measured"]
+        else f"within one standard error (over the target's documents) of the best measured, {html.escape(summary['best_measured'])}, "
+        "and preferred as the simpler choice"
+    )
+    return (
+        f"<h2>4. Final mixture</h2><p>Chosen: <b>{html.escape(summary['chosen'])}</b>, {why}; each "
+        f"candidate was trained {summary['replicates']} times on fresh samples (surrogate of round {summary['round']}: {summary['surrogate']}). "
+        f"The search part of the targets chose it; the evaluation part, which no proxy of the search scored, is what it is judged on. "
+        f"Per-trial noise (median std over replicates): {summary['trial_noise']:.4f}. {bound}</p>"
+        f"{img(chart, 'final mixture')}<h3>Short list, measured</h3>{table_html(candidates)}"
+        f"<h3>Cost</h3><p>{sum(cost['trials_per_round'].values())} search trials ({cost['trials_per_round']}) in {cost['round_seconds']:.0f} s, "
+        f"then {cost['verification_trials']} verification trials in {cost['verification_seconds']:.0f} s.</p>{table_html(table)}"
+    )
 
 
-@asset(group_name="report", deps=[final_mixture], code_version="2",
-       description="A self-contained HTML page (charts embedded) that tells the run's story from corpus to final mixture.")
-def run_report(context: AssetExecutionContext, storage: ProjectStorage, warehouse: Warehouse, search: SearchSettings) -> MaterializeResult:
+@asset(
+    group_name="report",
+    deps=[final_mixture],
+    code_version="2",
+    description="A self-contained HTML page (charts embedded) that tells the run's story from corpus to final mixture.",
+)
+def run_report(
+    context: AssetExecutionContext, storage: ProjectStorage, warehouse: Warehouse, search: SearchSettings
+) -> MaterializeResult:
     start = time.perf_counter()
     final = read_json(storage.path("final_mixture", "all", ".json"))
     n_domains = len(final["weights"])
-    body = (corpus_section(warehouse) + cluster_section(storage, warehouse)
-            + search_section(warehouse, search, n_domains, final["round"]) + final_section(storage, warehouse))
+    body = (
+        corpus_section(warehouse)
+        + cluster_section(storage, warehouse)
+        + search_section(warehouse, search, n_domains, final["round"])
+        + final_section(storage, warehouse)
+    )
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>mix_assets run report</title><style>{STYLE}</style></head>"
-            f"<body><h1>mix_assets run report</h1><p class='note'>Run {context.run_id[:8]}, written {stamp}, seed {search.seed}. "
-            f"Final mixture (super-cluster: weight): {', '.join(f'{k}: {v:.4f}' for k, v in final['weights'].items())}</p>{body}</body></html>")
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>mix_assets run report</title><style>{STYLE}</style></head>"
+        f"<body><h1>mix_assets run report</h1><p class='note'>Run {context.run_id[:8]}, written {stamp}, seed {search.seed}. "
+        f"Final mixture (super-cluster: weight): {', '.join(f'{k}: {v:.4f}' for k, v in final['weights'].items())}</p>{body}</body></html>"
+    )
     path = write_text(page, storage.path("run_report", "index", ".html"))
     weights = np.array([final["weights"][str(i)] for i in range(n_domains)])
     context.log.info(f"report: {len(page) / 1e3:.0f} kB in {time.perf_counter() - start:.1f}s -> {path}")
-    return MaterializeResult(metadata={
-        "seconds": round(time.perf_counter() - start, 2), "path": MetadataValue.path(str(path)), "bytes": len(page), "sections": 4,
-        "final_weights": MetadataValue.json(dict(zip(weight_columns(n_domains), np.round(weights, 4).tolist()))),
-    })
+    return MaterializeResult(
+        metadata={
+            "seconds": round(time.perf_counter() - start, 2),
+            "path": MetadataValue.path(str(path)),
+            "bytes": len(page),
+            "sections": 4,
+            "final_weights": MetadataValue.json(
+                dict(zip(weight_columns(n_domains), np.round(weights, 4).tolist()))
+            ),
+        }
+    )

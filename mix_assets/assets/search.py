@@ -1,10 +1,19 @@
 """The proxies' corpus and, per bootstrap round: mixture candidates, proxy trials and their scores."""
+
 import json
 import time
 
 import numpy as np
 import polars as pl
-from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, RetryPolicy, RetryRequested, asset
+from dagster import (
+    AssetExecutionContext,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    RetryPolicy,
+    RetryRequested,
+    asset,
+)
 
 from mix_assets import plots
 from mix_assets.assets.super_clusters import kept_documents, merged_clusters
@@ -27,9 +36,15 @@ class ProxyCorpusConfig(Config):
     seed: int = 42
 
 
-@asset(group_name=GROUP, deps=[merged_clusters], code_version="2",
-       description="BPE vocabulary trained on the kept documents; their token ids by super-cluster, and each target's search and evaluation parts, tokenized.")
-def proxy_corpus(context: AssetExecutionContext, config: ProxyCorpusConfig, storage: ProjectStorage, search: SearchSettings) -> MaterializeResult:
+@asset(
+    group_name=GROUP,
+    deps=[merged_clusters],
+    code_version="2",
+    description="BPE vocabulary trained on the kept documents; their token ids by super-cluster, and each target's search and evaluation parts, tokenized.",
+)
+def proxy_corpus(
+    context: AssetExecutionContext, config: ProxyCorpusConfig, storage: ProjectStorage, search: SearchSettings
+) -> MaterializeResult:
     began = time.perf_counter()
     supers = read_parquet(storage.path("merged_clusters"))
     docs = kept_documents(storage, ["text"])
@@ -40,13 +55,18 @@ def proxy_corpus(context: AssetExecutionContext, config: ProxyCorpusConfig, stor
     folder = storage.folder("proxy_corpus")
     write_npy(flat, folder / "tokens.npy")
     write_npy(offsets, folder / "offsets.npy")
-    write_parquet(docs.select("doc_id", "super_cluster", pl.Series("n_tokens", np.diff(offsets))), folder / "docs.parquet")
+    write_parquet(
+        docs.select("doc_id", "super_cluster", pl.Series("n_tokens", np.diff(offsets))),
+        folder / "docs.parquet",
+    )
     weights, split_sizes = {}, {}
     for (path, weight), name in zip(search.targets.items(), search.target_names()):
         result = ingest_shard(path, search.target_text_column, id_column=None)
         if result.documents.height < 2:
-            raise ValueError(f"{path}: target has {result.documents.height} usable documents ({result.quarantine.height} rows refused); "
-                             f"it needs at least 2 in a '{search.target_text_column}' column, to hold some out for evaluation")
+            raise ValueError(
+                f"{path}: target has {result.documents.height} usable documents ({result.quarantine.height} rows refused); "
+                f"it needs at least 2 in a '{search.target_text_column}' column, to hold some out for evaluation"
+            )
         texts = result.documents["text"].to_list()
         search_rows, eval_rows = targets.split(texts, search.eval_fraction, search.seed)
         for part, rows in (("target", search_rows), ("eval", eval_rows)):  # search part, evaluation part
@@ -57,14 +77,32 @@ def proxy_corpus(context: AssetExecutionContext, config: ProxyCorpusConfig, stor
         split_sizes[name] = {"search_docs": len(search_rows), "eval_docs": len(eval_rows)}
     with atomic_path(folder / "tokenizer.json") as tmp:
         tok.save(str(tmp))
-    per_domain = np.bincount(docs["super_cluster"].to_numpy(), weights=np.diff(offsets), minlength=supers.height).astype(np.int64)
-    meta = {"vocab_size": tok.get_vocab_size(), "target_weights": weights, "domain_tokens": per_domain.tolist(),
-            "labels": supers["label"].to_list(), "target_split": split_sizes}
+    per_domain = np.bincount(
+        docs["super_cluster"].to_numpy(), weights=np.diff(offsets), minlength=supers.height
+    ).astype(np.int64)
+    meta = {
+        "vocab_size": tok.get_vocab_size(),
+        "target_weights": weights,
+        "domain_tokens": per_domain.tolist(),
+        "labels": supers["label"].to_list(),
+        "target_split": split_sizes,
+    }
     with atomic_path(folder / "meta.json") as tmp:
         tmp.write_text(json.dumps(meta))
-    context.log.info(f"proxy corpus: {docs.height} documents, {len(flat)} tokens, vocab {tok.get_vocab_size()}, {time.perf_counter() - start:.1f}s")
-    return MaterializeResult(metadata={"seconds": round(time.perf_counter() - began, 2), "documents": docs.height, "tokens": int(len(flat)), "vocab_size": tok.get_vocab_size(),
-                                       "targets": MetadataValue.json(weights), "target_split": MetadataValue.json(split_sizes), "tokens_per_super_cluster": MetadataValue.json(per_domain.tolist())})
+    context.log.info(
+        f"proxy corpus: {docs.height} documents, {len(flat)} tokens, vocab {tok.get_vocab_size()}, {time.perf_counter() - start:.1f}s"
+    )
+    return MaterializeResult(
+        metadata={
+            "seconds": round(time.perf_counter() - began, 2),
+            "documents": docs.height,
+            "tokens": int(len(flat)),
+            "vocab_size": tok.get_vocab_size(),
+            "targets": MetadataValue.json(weights),
+            "target_split": MetadataValue.json(split_sizes),
+            "tokens_per_super_cluster": MetadataValue.json(per_domain.tolist()),
+        }
+    )
 
 
 def load_meta(storage: ProjectStorage) -> dict:
@@ -100,19 +138,33 @@ class MixtureCandidatesConfig(Config):
     pool_size: int = 100_000
     baselines: bool = True  # round 0 also trains the natural and uniform mixtures
     proposal: str = "lcb"  # "climb": the published random pick among the predicted best
-    kappa: float = 1.0  # lcb: rank by mean - kappa x std in round 1, turning to mean + kappa x std in the last round
-    local_share: float = 0.125  # lcb: this share of a round's picks are steps around the best measured mixture
+    kappa: float = (
+        1.0  # lcb: rank by mean - kappa x std in round 1, turning to mean + kappa x std in the last round
+    )
+    local_share: float = (
+        0.125  # lcb: this share of a round's picks are steps around the best measured mixture
+    )
     local_concentration: float = 200.0
 
 
 def generator_settings(config: MixtureCandidatesConfig, search: SearchSettings) -> mixtures.GeneratorSettings:
-    return mixtures.GeneratorSettings(config.temperature, config.min_strength, config.max_strength, config.n_strengths,
-                                      search.max_epochs, config.min_weight, config.grid, config.dedup_l1)
+    return mixtures.GeneratorSettings(
+        config.temperature,
+        config.min_strength,
+        config.max_strength,
+        config.n_strengths,
+        search.max_epochs,
+        config.min_weight,
+        config.grid,
+        config.dedup_l1,
+    )
 
 
 def proposal_settings(config: MixtureCandidatesConfig, r: int, n_rounds: int) -> mixtures.ProposalSettings:
     kappa = mixtures.round_kappa(config.kappa, r, n_rounds)
-    return mixtures.ProposalSettings(config.proposal, config.pool_size, kappa, config.local_share, config.local_concentration)
+    return mixtures.ProposalSettings(
+        config.proposal, config.pool_size, kappa, config.local_share, config.local_concentration
+    )
 
 
 def best_measured(rows: pl.DataFrame, n_domains: int, minimize: bool) -> np.ndarray | None:
@@ -122,11 +174,20 @@ def best_measured(rows: pl.DataFrame, n_domains: int, minimize: bool) -> np.ndar
     return np.array([best[c] for c in weight_columns(n_domains)])
 
 
-@asset(**ROUND_ASSET, deps=[proxy_corpus], code_version="2",
-       description="Round 0: Dirichlet mixtures around the token prior; later rounds: the surrogate's best of a large pool by a "
-                   "confidence bound, spread by k-means, plus local steps around the best measured mixture. Bounded at target_tokens.")
-def mixture_candidates(context: AssetExecutionContext, config: MixtureCandidatesConfig, storage: ProjectStorage,
-                       warehouse: Warehouse, search: SearchSettings) -> MaterializeResult:
+@asset(
+    **ROUND_ASSET,
+    deps=[proxy_corpus],
+    code_version="2",
+    description="Round 0: Dirichlet mixtures around the token prior; later rounds: the surrogate's best of a large pool by a "
+    "confidence bound, spread by k-means, plus local steps around the best measured mixture. Bounded at target_tokens.",
+)
+def mixture_candidates(
+    context: AssetExecutionContext,
+    config: MixtureCandidatesConfig,
+    storage: ProjectStorage,
+    warehouse: Warehouse,
+    search: SearchSettings,
+) -> MaterializeResult:
     began = time.perf_counter()
     r = round_index(context.partition_key)
     if r >= len(search.proxies_per_round):
@@ -140,31 +201,69 @@ def mixture_candidates(context: AssetExecutionContext, config: MixtureCandidates
     seed = search.seed + 1000 * r
     total = run_tokens(meta, search)
     if r == 0:
-        weights, predicted, kinds = mixtures.generate(tokens, m, total, gen, seed, exclude), np.full(m, np.nan), ["dirichlet"] * m
+        weights, predicted, kinds = (
+            mixtures.generate(tokens, m, total, gen, seed, exclude),
+            np.full(m, np.nan),
+            ["dirichlet"] * m,
+        )
         std = np.full(m, np.nan)
         if config.baselines:
-            for kind, w in baseline_mixtures(tokens, config.grid, mixtures.upper_bounds(tokens, total, search.max_epochs), context.log).items():
-                weights, predicted, std, kinds = np.vstack([weights, w]), np.append(predicted, np.nan), np.append(std, np.nan), kinds + [kind]
+            for kind, w in baseline_mixtures(
+                tokens, config.grid, mixtures.upper_bounds(tokens, total, search.max_epochs), context.log
+            ).items():
+                weights, predicted, std, kinds = (
+                    np.vstack([weights, w]),
+                    np.append(predicted, np.nan),
+                    np.append(std, np.nan),
+                    kinds + [kind],
+                )
     else:
         model_path = storage.path("predictor", round_key(r - 1), ".pkl")
         if not model_path.exists():
-            raise FileNotFoundError(f"round {context.partition_key} needs the predictor of {round_key(r - 1)}; materialize it first")
+            raise FileNotFoundError(
+                f"round {context.partition_key} needs the predictor of {round_key(r - 1)}; materialize it first"
+            )
         model = surrogate.Fitted.load(model_path)
-        weights, predicted, std, kinds = mixtures.propose(model.predict, tokens, m, total, gen, seed, proposal_settings(config, r, len(search.proxies_per_round)), search.minimize,
-                                                          exclude, best_measured(tried, len(tokens), search.minimize))
+        weights, predicted, std, kinds = mixtures.propose(
+            model.predict,
+            tokens,
+            m,
+            total,
+            gen,
+            seed,
+            proposal_settings(config, r, len(search.proxies_per_round)),
+            search.minimize,
+            exclude,
+            best_measured(tried, len(tokens), search.minimize),
+        )
     ids = [mixtures.mixture_id(w, config.grid) for w in weights]
-    table = pl.DataFrame({"round": context.partition_key, "mixture_id": ids, "kind": kinds, "predicted": predicted, "predicted_std": std}).hstack(
-        pl.DataFrame(weights, schema=weight_columns(len(tokens))))
+    table = pl.DataFrame(
+        {
+            "round": context.partition_key,
+            "mixture_id": ids,
+            "kind": kinds,
+            "predicted": predicted,
+            "predicted_std": std,
+        }
+    ).hstack(pl.DataFrame(weights, schema=weight_columns(len(tokens))))
     write_parquet(table, storage.path("mixture_candidates", context.partition_key))
     warehouse.replace("mixture_candidates", table, where={"round": context.partition_key})
     labels = meta["labels"]
-    return MaterializeResult(metadata={
-        "seconds": round(time.perf_counter() - began, 2),
-        "candidates": table.height, "round": r, "proxies_planned": m,
-        "mean_weights": plots.barh([f"{i}: {lab}" for i, lab in enumerate(labels)], weights.mean(axis=0).tolist(),
-                                   f"Mean candidate weight per super-cluster, round {r}", "weight"),
-        "weights_by_round": weights_by_round(warehouse, len(tokens), context.partition_key),
-    })
+    return MaterializeResult(
+        metadata={
+            "seconds": round(time.perf_counter() - began, 2),
+            "candidates": table.height,
+            "round": r,
+            "proxies_planned": m,
+            "mean_weights": plots.barh(
+                [f"{i}: {lab}" for i, lab in enumerate(labels)],
+                weights.mean(axis=0).tolist(),
+                f"Mean candidate weight per super-cluster, round {r}",
+                "weight",
+            ),
+            "weights_by_round": weights_by_round(warehouse, len(tokens), context.partition_key),
+        }
+    )
 
 
 def baseline_mixtures(tokens: np.ndarray, grid: float, bound: np.ndarray, log=None) -> dict[str, np.ndarray]:
@@ -175,24 +274,42 @@ def baseline_mixtures(tokens: np.ndarray, grid: float, bound: np.ndarray, log=No
         if (w <= bound + 1e-12).all():
             out[kind] = w
         elif log is not None:
-            log.warning(f"{kind} baseline skipped: it breaks the max-epochs bound {np.round(bound, 4).tolist()}")
+            log.warning(
+                f"{kind} baseline skipped: it breaks the max-epochs bound {np.round(bound, 4).tolist()}"
+            )
     return out
 
 
 def weights_by_round(warehouse: Warehouse, n_domains: int, upto: str):
     """Mean candidate weight per super-cluster for every round so far: how the search narrows."""
     cols = weight_columns(n_domains)
-    means = warehouse.query(f"SELECT round, {', '.join(f'avg({c}) AS {c}' for c in cols)} FROM mix.mixture_candidates "
-                            "WHERE round <= ? GROUP BY round ORDER BY round", [upto])
-    return plots.heatmap(means["round"].to_list(), [str(i) for i in range(n_domains)], means.select(cols).to_numpy(),
-                         "Mean candidate weight: round x super-cluster")
+    means = warehouse.query(
+        f"SELECT round, {', '.join(f'avg({c}) AS {c}' for c in cols)} FROM mix.mixture_candidates "
+        "WHERE round <= ? GROUP BY round ORDER BY round",
+        [upto],
+    )
+    return plots.heatmap(
+        means["round"].to_list(),
+        [str(i) for i in range(n_domains)],
+        means.select(cols).to_numpy(),
+        "Mean candidate weight: round x super-cluster",
+    )
 
 
 # A step that dies outright (lost worker, full disk) is retried by the policy; failed trials inside
 # a step that finished are retried by RetryRequested below, up to ProxyTrialsConfig.trial_retries.
-@asset(**ROUND_ASSET, deps=[mixture_candidates, proxy_corpus], code_version="3", pool="proxy", retry_policy=RetryPolicy(max_retries=2, delay=5), op_tags=gpu_op_tags(),
-       description="One proxy training per candidate, scored on the targets; each trial is saved as it finishes, so a rerun does only what is missing.")
-def proxy_trials(context: AssetExecutionContext, config: ProxyTrialsConfig, storage: ProjectStorage, search: SearchSettings) -> MaterializeResult:
+@asset(
+    **ROUND_ASSET,
+    deps=[mixture_candidates, proxy_corpus],
+    code_version="3",
+    pool="proxy",
+    retry_policy=RetryPolicy(max_retries=2, delay=5),
+    op_tags=gpu_op_tags(),
+    description="One proxy training per candidate, scored on the targets; each trial is saved as it finishes, so a rerun does only what is missing.",
+)
+def proxy_trials(
+    context: AssetExecutionContext, config: ProxyTrialsConfig, storage: ProjectStorage, search: SearchSettings
+) -> MaterializeResult:
     candidates = read_parquet(storage.path("mixture_candidates", context.partition_key))
     wcols = [c for c in candidates.columns if c.startswith("w") and c[1:].isdigit()]
     done, ran, failed, seconds = 0, 0, 0, 0.0
@@ -201,20 +318,37 @@ def proxy_trials(context: AssetExecutionContext, config: ProxyTrialsConfig, stor
         if path.exists() and json.loads(path.read_text())["status"] == "ok":
             done += 1
             continue
-        record = run_trial(context, search, storage, row["mixture_id"], np.array([row[c] for c in wcols]), config)
+        record = run_trial(
+            context, search, storage, row["mixture_id"], np.array([row[c] for c in wcols]), config
+        )
         with atomic_path(path) as tmp:
             tmp.write_text(json.dumps(record))
         ran += 1
         failed += record["status"] != "ok"
         seconds += record["seconds"]
-        context.log.info(f"trial {ran + done}/{candidates.height} {row['mixture_id']} ({row['kind']}): {record['status']} "
-                         f"objective={record['metrics'].get('objective', float('nan')):.4f} in {record['seconds']:.1f}s")
+        context.log.info(
+            f"trial {ran + done}/{candidates.height} {row['mixture_id']} ({row['kind']}): {record['status']} "
+            f"objective={record['metrics'].get('objective', float('nan')):.4f} in {record['seconds']:.1f}s"
+        )
     if failed and context.retry_number < config.trial_retries:
-        context.log.warning(f"{failed} trials failed; retrying them (attempt {context.retry_number + 2} of {config.trial_retries + 1})")
+        context.log.warning(
+            f"{failed} trials failed; retrying them (attempt {context.retry_number + 2} of {config.trial_retries + 1})"
+        )
         raise RetryRequested(max_retries=config.trial_retries, seconds_to_wait=config.retry_wait_seconds)
     ok = candidates.height - failed
     if ok < config.min_successful:
-        raise RuntimeError(f"round {context.partition_key}: only {ok} of {candidates.height} trials succeeded (min_successful={config.min_successful}); see the failed trials' reasons in {trial_path(storage, context.partition_key, '*')}")
-    return MaterializeResult(metadata={"trials": candidates.height, "ran_now": ran, "reused": done, "failed": failed, "attempt": context.retry_number + 1,
-                                       "seconds": round(seconds, 2), "backend": search.backend,
-                                       "trials_per_minute": round(60 * ran / seconds, 1) if seconds else 0.0})
+        raise RuntimeError(
+            f"round {context.partition_key}: only {ok} of {candidates.height} trials succeeded (min_successful={config.min_successful}); see the failed trials' reasons in {trial_path(storage, context.partition_key, '*')}"
+        )
+    return MaterializeResult(
+        metadata={
+            "trials": candidates.height,
+            "ran_now": ran,
+            "reused": done,
+            "failed": failed,
+            "attempt": context.retry_number + 1,
+            "seconds": round(seconds, 2),
+            "backend": search.backend,
+            "trials_per_minute": round(60 * ran / seconds, 1) if seconds else 0.0,
+        }
+    )

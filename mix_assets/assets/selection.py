@@ -1,4 +1,5 @@
 """SMART task mixing and domain-adaptation selection (classifier, contrastive, DSIR) over the corpus."""
+
 import time
 
 import numpy as np
@@ -24,7 +25,9 @@ def corpus_with_embeddings(storage: ProjectStorage) -> tuple[pl.DataFrame, np.nd
     keys = storage.materialized("cluster_assignments")
     frames, embs = [], []
     for k in keys:
-        docs = read_parquet(storage.path("raw_shards", k), columns=["doc_id", "text"]).with_columns(pl.lit(k).alias("shard"))
+        docs = read_parquet(storage.path("raw_shards", k), columns=["doc_id", "text"]).with_columns(
+            pl.lit(k).alias("shard")
+        )
         docs = docs.hstack(read_parquet(storage.path("cluster_assignments", k), columns=["cluster"]))
         frames.append(docs)
         embs.append(np.asarray(read_npy(storage.path("embeddings", k, ".npy")), dtype=np.float32))
@@ -41,23 +44,49 @@ class SmartSelectionConfig(Config):
     chunk: int = 2048  # examples per Facility Location block: memory is chunk^2, whatever the task size
 
 
-@asset(group_name=GROUP, deps=[embeddings, cluster_assignments, merged_clusters], code_version="1",
-       description="SMART: tasks chosen by a submodular function, Taylor-softmax budgets, Facility Location examples per task.")
-def smart_selection(context: AssetExecutionContext, config: SmartSelectionConfig, storage: ProjectStorage) -> MaterializeResult:
+@asset(
+    group_name=GROUP,
+    deps=[embeddings, cluster_assignments, merged_clusters],
+    code_version="1",
+    description="SMART: tasks chosen by a submodular function, Taylor-softmax budgets, Facility Location examples per task.",
+)
+def smart_selection(
+    context: AssetExecutionContext, config: SmartSelectionConfig, storage: ProjectStorage
+) -> MaterializeResult:
     docs, emb = corpus_with_embeddings(storage)
-    keep = docs[config.task_column].is_not_null().to_numpy()  # documents of pruned clusters have no super-cluster
+    keep = (
+        docs[config.task_column].is_not_null().to_numpy()
+    )  # documents of pruned clusters have no super-cluster
     docs, emb = docs.filter(keep), emb[keep]
     start = time.perf_counter()
-    out = smart.smart(docs[config.task_column].to_numpy(), emb, config.budget, config.function,
-                      config.graph_cut_lambda, config.max_tasks, config.chunk)
+    out = smart.smart(
+        docs[config.task_column].to_numpy(),
+        emb,
+        config.budget,
+        config.function,
+        config.graph_cut_lambda,
+        config.max_tasks,
+        config.chunk,
+    )
     picked = docs[out["rows"]].select("doc_id", "shard", config.task_column)
     write_parquet(picked, storage.path("smart_selection"))
-    plan = pl.DataFrame({"task": [int(t) for t in out["tasks"]], "gain": out["gains"], "budget": out["budgets"]})
+    plan = pl.DataFrame(
+        {"task": [int(t) for t in out["tasks"]], "gain": out["gains"], "budget": out["budgets"]}
+    )
     write_parquet(plan, storage.path("smart_selection", "plan"))
-    return MaterializeResult(metadata={
-        "examples": len(out["rows"]), "tasks_selected": len(out["tasks"]), "seconds": round(time.perf_counter() - start, 2),
-        "budgets": plots.barh([f"{config.task_column} {t}" for t in plan["task"]], plan["budget"].to_list(), "Examples per task (greedy order)", "examples"),
-    })
+    return MaterializeResult(
+        metadata={
+            "examples": len(out["rows"]),
+            "tasks_selected": len(out["tasks"]),
+            "seconds": round(time.perf_counter() - start, 2),
+            "budgets": plots.barh(
+                [f"{config.task_column} {t}" for t in plan["task"]],
+                plan["budget"].to_list(),
+                "Examples per task (greedy order)",
+                "examples",
+            ),
+        }
+    )
 
 
 class DomainSelectionConfig(Config):
@@ -69,9 +98,18 @@ class DomainSelectionConfig(Config):
     seed: int = 42
 
 
-@asset(group_name=GROUP, deps=[embeddings, cluster_assignments, merged_clusters], code_version="1",
-       description="Per-document in-domain scores by domain classifier, contrastive cross-entropy difference and DSIR, and each method's selected subset.")
-def domain_selection(context: AssetExecutionContext, config: DomainSelectionConfig, storage: ProjectStorage, embedder: EmbeddingModel) -> MaterializeResult:
+@asset(
+    group_name=GROUP,
+    deps=[embeddings, cluster_assignments, merged_clusters],
+    code_version="1",
+    description="Per-document in-domain scores by domain classifier, contrastive cross-entropy difference and DSIR, and each method's selected subset.",
+)
+def domain_selection(
+    context: AssetExecutionContext,
+    config: DomainSelectionConfig,
+    storage: ProjectStorage,
+    embedder: EmbeddingModel,
+) -> MaterializeResult:
     docs, emb = corpus_with_embeddings(storage)
     sample = ingest_shard(config.in_domain, config.text_column, id_column=None).documents
     if sample.height == 0:
@@ -79,12 +117,18 @@ def domain_selection(context: AssetExecutionContext, config: DomainSelectionConf
     texts = docs["text"].to_list()
     timings, scores = {}, {}
     start = time.perf_counter()
-    scores["classifier"] = selection.classifier_scores(emb, embedder.encode(sample["text"].to_list()), config.seed)
+    scores["classifier"] = selection.classifier_scores(
+        emb, embedder.encode(sample["text"].to_list()), config.seed
+    )
     timings["classifier"] = time.perf_counter() - start
     start = time.perf_counter()
     tok = bpe.train_bpe(texts, 4096)
-    scores["contrastive"] = selection.contrastive_scores(bpe.split(*bpe.encode(tok, texts)), bpe.split(*bpe.encode(tok, sample["text"].to_list())),
-                                                         tok.get_vocab_size(), config.ngram_order)
+    scores["contrastive"] = selection.contrastive_scores(
+        bpe.split(*bpe.encode(tok, texts)),
+        bpe.split(*bpe.encode(tok, sample["text"].to_list())),
+        tok.get_vocab_size(),
+        config.ngram_order,
+    )
     timings["contrastive"] = time.perf_counter() - start
     start = time.perf_counter()
     scores["dsir"] = selection.dsir_scores(texts, sample["text"].to_list(), config.dsir_buckets)
@@ -92,14 +136,30 @@ def domain_selection(context: AssetExecutionContext, config: DomainSelectionConf
     k = int(round(config.fraction * len(texts)))
     table = docs.select("doc_id", "shard", "cluster", "super_cluster").with_columns(
         *[pl.Series(f"score_{m}", s) for m, s in scores.items()],
-        pl.Series("selected_classifier", np.isin(np.arange(len(texts)), selection.top_fraction(scores["classifier"], config.fraction))),
-        pl.Series("selected_contrastive", np.isin(np.arange(len(texts)), selection.top_fraction(scores["contrastive"], config.fraction))),
-        pl.Series("selected_dsir", np.isin(np.arange(len(texts)), selection.gumbel_top_k(scores["dsir"], k, config.seed))))
+        pl.Series(
+            "selected_classifier",
+            np.isin(np.arange(len(texts)), selection.top_fraction(scores["classifier"], config.fraction)),
+        ),
+        pl.Series(
+            "selected_contrastive",
+            np.isin(np.arange(len(texts)), selection.top_fraction(scores["contrastive"], config.fraction)),
+        ),
+        pl.Series(
+            "selected_dsir",
+            np.isin(np.arange(len(texts)), selection.gumbel_top_k(scores["dsir"], k, config.seed)),
+        ),
+    )
     write_parquet(table, storage.path("domain_selection"))
-    overlap = {f"{a}&{b}": int((table[f"selected_{a}"] & table[f"selected_{b}"]).sum())
-               for a, b in (("classifier", "contrastive"), ("classifier", "dsir"), ("contrastive", "dsir"))}
-    return MaterializeResult(metadata={
-        "documents": len(texts), "selected_per_method": k, "overlap": MetadataValue.json(overlap),
-        "seconds": MetadataValue.json({m: round(t, 2) for m, t in timings.items()}),
-        **{f"histogram_{m}": plots.histogram(s, f"{m} score") for m, s in scores.items()},
-    })
+    overlap = {
+        f"{a}&{b}": int((table[f"selected_{a}"] & table[f"selected_{b}"]).sum())
+        for a, b in (("classifier", "contrastive"), ("classifier", "dsir"), ("contrastive", "dsir"))
+    }
+    return MaterializeResult(
+        metadata={
+            "documents": len(texts),
+            "selected_per_method": k,
+            "overlap": MetadataValue.json(overlap),
+            "seconds": MetadataValue.json({m: round(t, 2) for m, t in timings.items()}),
+            **{f"histogram_{m}": plots.histogram(s, f"{m} score") for m, s in scores.items()},
+        }
+    )

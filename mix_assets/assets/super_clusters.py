@@ -20,8 +20,18 @@ class PrunedClustersConfig(Config):
     min_docs: int = 1
 
 
-@asset(group_name=GROUP, deps=[cluster_stats], code_version="1", description="Every cluster with kept / dropped and the reason.")
-def pruned_clusters(context: AssetExecutionContext, config: PrunedClustersConfig, storage: ProjectStorage, warehouse: Warehouse) -> MaterializeResult:
+@asset(
+    group_name=GROUP,
+    deps=[cluster_stats],
+    code_version="1",
+    description="Every cluster with kept / dropped and the reason.",
+)
+def pruned_clusters(
+    context: AssetExecutionContext,
+    config: PrunedClustersConfig,
+    storage: ProjectStorage,
+    warehouse: Warehouse,
+) -> MaterializeResult:
     began = time.perf_counter()
     stats = read_parquet(storage.path("cluster_stats"))
     pruned = merge.prune(stats, config.min_mean_quality, config.min_docs)
@@ -29,12 +39,18 @@ def pruned_clusters(context: AssetExecutionContext, config: PrunedClustersConfig
     warehouse.replace("pruned_clusters", pruned)
     dropped = pruned.filter(~pl.col("kept"))
     context.log.info(f"kept {pruned.height - dropped.height} of {pruned.height} clusters")
-    return MaterializeResult(metadata={
-        "seconds": round(time.perf_counter() - began, 2),
-        "clusters": pruned.height, "kept": pruned.height - dropped.height, "dropped": dropped.height,
-        "dropped_tokens_share": float(dropped["n_tokens"].sum() / max(stats["n_tokens"].sum(), 1)),
-        "dropped_clusters": plots.md_table(dropped.select("cluster", "n_docs", "mean_quality", "reason", "label")),
-    })
+    return MaterializeResult(
+        metadata={
+            "seconds": round(time.perf_counter() - began, 2),
+            "clusters": pruned.height,
+            "kept": pruned.height - dropped.height,
+            "dropped": dropped.height,
+            "dropped_tokens_share": float(dropped["n_tokens"].sum() / max(stats["n_tokens"].sum(), 1)),
+            "dropped_clusters": plots.md_table(
+                dropped.select("cluster", "n_docs", "mean_quality", "reason", "label")
+            ),
+        }
+    )
 
 
 class MergedClustersConfig(Config):
@@ -46,57 +62,109 @@ class MergedClustersConfig(Config):
     seed: int = 42
 
 
-@asset(group_name=GROUP, deps=[pruned_clusters, centroids], code_version="1",
-       description="Super-clusters of the kept clusters; mapping cluster -> super-cluster and token counts (the mixture prior).")
-def merged_clusters(context: AssetExecutionContext, config: MergedClustersConfig, storage: ProjectStorage, warehouse: Warehouse) -> MaterializeResult:
+@asset(
+    group_name=GROUP,
+    deps=[pruned_clusters, centroids],
+    code_version="1",
+    description="Super-clusters of the kept clusters; mapping cluster -> super-cluster and token counts (the mixture prior).",
+)
+def merged_clusters(
+    context: AssetExecutionContext,
+    config: MergedClustersConfig,
+    storage: ProjectStorage,
+    warehouse: Warehouse,
+) -> MaterializeResult:
     began = time.perf_counter()
     pruned = read_parquet(storage.path("pruned_clusters"))
     kept = pruned.filter("kept")
     cents = load_npy(storage.path("centroids", "all", ".npy"))
-    raw = merge.merge(cents[kept["cluster"].to_numpy()], config.method, config.distance, config.n_super_clusters)
+    raw = merge.merge(
+        cents[kept["cluster"].to_numpy()], config.method, config.distance, config.n_super_clusters
+    )
     # number super-clusters by size (0 = most tokens) so ids read naturally and stay stable
-    by_size = kept.with_columns(pl.Series("raw", raw)).group_by("raw").agg(pl.col("n_tokens").sum()).sort(["n_tokens", "raw"], descending=[True, False])
+    by_size = (
+        kept.with_columns(pl.Series("raw", raw))
+        .group_by("raw")
+        .agg(pl.col("n_tokens").sum())
+        .sort(["n_tokens", "raw"], descending=[True, False])
+    )
     rank = dict(zip(by_size["raw"].to_list(), range(by_size.height)))
     mapping = kept.select("cluster", pl.Series("super_cluster", [rank[r] for r in raw], dtype=pl.Int64))
     docs = documents_table(context, storage).join(mapping, on="cluster")
     sample = sample_texts(storage, docs, "super_cluster", config.label_docs_per_cluster, config.seed)
-    names = labels.ctfidf_labels(sample["text"].to_list(), sample["super_cluster"].to_numpy(), config.label_terms)
-    supers = (docs.group_by("super_cluster").agg(
-        pl.col("cluster").n_unique().alias("n_clusters"), pl.len().alias("n_docs"), pl.col("n_tokens").sum(),
-        pl.col("quality").mean().alias("mean_quality"))
+    names = labels.ctfidf_labels(
+        sample["text"].to_list(), sample["super_cluster"].to_numpy(), config.label_terms
+    )
+    supers = (
+        docs.group_by("super_cluster")
+        .agg(
+            pl.col("cluster").n_unique().alias("n_clusters"),
+            pl.len().alias("n_docs"),
+            pl.col("n_tokens").sum(),
+            pl.col("quality").mean().alias("mean_quality"),
+        )
         .sort("super_cluster")
-        .with_columns((pl.col("n_tokens") / pl.col("n_tokens").sum()).alias("token_share"),
-                      pl.col("super_cluster").replace_strict(names, default="", return_dtype=pl.Utf8).alias("label")))
+        .with_columns(
+            (pl.col("n_tokens") / pl.col("n_tokens").sum()).alias("token_share"),
+            pl.col("super_cluster").replace_strict(names, default="", return_dtype=pl.Utf8).alias("label"),
+        )
+    )
     write_parquet(mapping, storage.path("cluster_mapping"))
     write_parquet(supers, storage.path("merged_clusters"))
     warehouse.replace("cluster_mapping", mapping)
     warehouse.replace("super_clusters", supers)
-    context.log.info(f"merged {kept.height} clusters into {supers.height} super-clusters ({config.method}, distance {config.distance})")
-    return MaterializeResult(metadata={
-        "seconds": round(time.perf_counter() - began, 2),
-        "super_clusters": supers.height, "kept_clusters": kept.height, "method": config.method, "distance": config.distance,
-        "token_shares": plots.barh([f"{s}: {lab}" for s, lab in zip(supers["super_cluster"], supers["label"])],
-                                   supers["token_share"].to_list(), "Natural mixture (token share) per super-cluster", "share"),
-        "cluster_map": cluster_map(pruned, mapping, supers, cents),
-        "super_clusters_table": plots.md_table(supers),
-        "warehouse_tables": f"{SCHEMA}.cluster_mapping, {SCHEMA}.super_clusters",
-    })
+    context.log.info(
+        f"merged {kept.height} clusters into {supers.height} super-clusters ({config.method}, distance {config.distance})"
+    )
+    return MaterializeResult(
+        metadata={
+            "seconds": round(time.perf_counter() - began, 2),
+            "super_clusters": supers.height,
+            "kept_clusters": kept.height,
+            "method": config.method,
+            "distance": config.distance,
+            "token_shares": plots.barh(
+                [f"{s}: {lab}" for s, lab in zip(supers["super_cluster"], supers["label"])],
+                supers["token_share"].to_list(),
+                "Natural mixture (token share) per super-cluster",
+                "share",
+            ),
+            "cluster_map": cluster_map(pruned, mapping, supers, cents),
+            "super_clusters_table": plots.md_table(supers),
+            "warehouse_tables": f"{SCHEMA}.cluster_mapping, {SCHEMA}.super_clusters",
+        }
+    )
 
 
 def cluster_map(pruned: pl.DataFrame, mapping: pl.DataFrame, supers: pl.DataFrame, cents: np.ndarray):
     """Every cluster placed by a PCA of the centroids, sized by tokens, coloured by super-cluster."""
     from sklearn.decomposition import PCA
 
-    table = pruned.join(mapping, on="cluster", how="left").with_columns(pl.col("super_cluster").fill_null(-1)).sort("cluster")
-    xy = PCA(n_components=2, random_state=0).fit_transform(np.asarray(cents, dtype=np.float64)[table["cluster"].to_numpy()])
+    table = (
+        pruned.join(mapping, on="cluster", how="left")
+        .with_columns(pl.col("super_cluster").fill_null(-1))
+        .sort("cluster")
+    )
+    xy = PCA(n_components=2, random_state=0).fit_transform(
+        np.asarray(cents, dtype=np.float64)[table["cluster"].to_numpy()]
+    )
     names = {-1: "pruned", **{s: f"{s}: {lab}" for s, lab in zip(supers["super_cluster"], supers["label"])}}
-    return plots.cluster_map(xy, table["n_tokens"].to_numpy(), table["super_cluster"].to_list(), names,
-                             f"{table.height} clusters, PCA of the centroids (area = tokens)")
+    return plots.cluster_map(
+        xy,
+        table["n_tokens"].to_numpy(),
+        table["super_cluster"].to_list(),
+        names,
+        f"{table.height} clusters, PCA of the centroids (area = tokens)",
+    )
 
 
 def kept_documents(storage: ProjectStorage, columns: list[str]) -> pl.DataFrame:
     """Every document of a kept cluster: doc_id, shard, cluster, super_cluster and `columns` of
     raw_shards, in (shard, doc_id) order so that row numbers are stable between runs."""
     mapping = read_parquet(storage.path("cluster_mapping"))
-    return (storage.read_all("cluster_assignments", columns=["doc_id", "cluster"]).join(mapping, on="cluster")
-            .join(storage.read_all("raw_shards", columns=["doc_id", *columns]), on=["doc_id", "shard"]).sort(["shard", "doc_id"]))
+    return (
+        storage.read_all("cluster_assignments", columns=["doc_id", "cluster"])
+        .join(mapping, on="cluster")
+        .join(storage.read_all("raw_shards", columns=["doc_id", *columns]), on=["doc_id", "shard"])
+        .sort(["shard", "doc_id"])
+    )

@@ -1,4 +1,5 @@
 """Proxy backends behind one call: run_trial(...) -> a record saved as `proxy_trials/<round>/<id>.json`."""
+
 import math
 import time
 import traceback
@@ -35,11 +36,21 @@ class ProxyTrialsConfig(Config):
     gpt_lr: float = 1e-3
     device: str = "auto"  # gpt: CUDA when present
     min_successful: int = 2  # fewer successful trials than this fails the round
-    trial_retries: int = 2  # failed trials are retried this many times (a Dagster step retry) before they count as failed
+    trial_retries: int = (
+        2  # failed trials are retried this many times (a Dagster step retry) before they count as failed
+    )
     retry_wait_seconds: float = 1.0
 
     def gpt(self) -> GPTSettings:
-        return GPTSettings(self.gpt_layers, self.gpt_heads, self.gpt_dim, self.gpt_seq_len, self.gpt_batch_size, self.gpt_lr, device=self.device)
+        return GPTSettings(
+            self.gpt_layers,
+            self.gpt_heads,
+            self.gpt_dim,
+            self.gpt_seq_len,
+            self.gpt_batch_size,
+            self.gpt_lr,
+            device=self.device,
+        )
 
 
 def trial_path(storage: ProjectStorage, round_key: str, mixture_id: str) -> Path:
@@ -56,15 +67,25 @@ def load_corpus(storage: ProjectStorage) -> ProxyCorpus:
     meta = folder / "meta.json"
     if not meta.exists():
         raise FileNotFoundError(f"{folder}: no proxy corpus; materialize proxy_corpus first")
-    return _corpus(str(folder), f"{meta.stat().st_mtime}|{meta.read_text()}")  # reloaded when proxy_corpus is rematerialized
+    return _corpus(
+        str(folder), f"{meta.stat().st_mtime}|{meta.read_text()}"
+    )  # reloaded when proxy_corpus is rematerialized
 
 
 def corpus_tokens(storage: ProjectStorage) -> float:
     return float(sum(read_json(storage.folder("proxy_corpus") / "meta.json")["domain_tokens"]))
 
 
-def run_trial(context: AssetExecutionContext, search: SearchSettings, storage: ProjectStorage, mixture_id: str,
-              weights: np.ndarray, proxy: ProxyTrialsConfig, seed: int | None = None, evaluate: bool = False) -> dict:
+def run_trial(
+    context: AssetExecutionContext,
+    search: SearchSettings,
+    storage: ProjectStorage,
+    mixture_id: str,
+    weights: np.ndarray,
+    proxy: ProxyTrialsConfig,
+    seed: int | None = None,
+    evaluate: bool = False,
+) -> dict:
     """Never raises for a trial's own failure: the record says `failed` and why, so the round goes on.
 
     `seed` is the replicate seed (the search's own by default): every mixture trained at one seed
@@ -76,18 +97,41 @@ def run_trial(context: AssetExecutionContext, search: SearchSettings, storage: P
     seed = search.seed if seed is None else seed
     start = time.perf_counter()
     round_label = context.partition_key if context.has_partition_key else "final"
-    record = {"mixture_id": mixture_id, "round": round_label, "weights": [float(w) for w in weights], "seed": seed,
-              "backend": search.backend, "status": "ok", "reason": "", "metrics": {}}
+    record = {
+        "mixture_id": mixture_id,
+        "round": round_label,
+        "weights": [float(w) for w in weights],
+        "seed": seed,
+        "backend": search.backend,
+        "status": "ok",
+        "reason": "",
+        "metrics": {},
+    }
     try:
         if search.backend in ("ngram", "gpt"):
             corpus = load_corpus(storage)
             max_epochs = search.proxy_max_epochs(float(corpus.lengths.sum()))
         if search.backend == "ngram":
-            metrics, record["documents"] = ngram_trial_documents(corpus, weights, search.token_budget, seed, max_epochs, proxy.ngram_order,
-                                                                 proxy.ngram_discount, evaluate)
+            metrics, record["documents"] = ngram_trial_documents(
+                corpus,
+                weights,
+                search.token_budget,
+                seed,
+                max_epochs,
+                proxy.ngram_order,
+                proxy.ngram_discount,
+                evaluate,
+            )
         elif search.backend == "gpt":
             train = corpus.sample(weights, search.token_budget, seed, max_epochs)
-            metrics = gpt_trial(train, corpus.scored_targets(evaluate), corpus.vocab_size, search.token_budget, proxy.gpt(), seed)
+            metrics = gpt_trial(
+                train,
+                corpus.scored_targets(evaluate),
+                corpus.vocab_size,
+                search.token_budget,
+                proxy.gpt(),
+                seed,
+            )
             add_objectives(metrics, corpus.target_weights)
         elif search.backend == "external":
             metrics = external_trial(context, search, storage, mixture_id, weights, seed, evaluate)
@@ -98,8 +142,13 @@ def run_trial(context: AssetExecutionContext, search: SearchSettings, storage: P
             raise ValueError(f"non-finite metrics {bad}")
         record["metrics"] = {k: float(v) for k, v in metrics.items()}
     except Exception as e:  # noqa: BLE001 - a trial's failure is data, recorded with its reason
-        record["status"], record["reason"] = ("missing" if isinstance(e, NotInResults) else "failed"), f"{type(e).__name__}: {e}"
-        context.log.warning(f"trial {mixture_id} {record['status']}: {record['reason']}\n{traceback.format_exc(limit=3)}")
+        record["status"], record["reason"] = (
+            ("missing" if isinstance(e, NotInResults) else "failed"),
+            f"{type(e).__name__}: {e}",
+        )
+        context.log.warning(
+            f"trial {mixture_id} {record['status']}: {record['reason']}\n{traceback.format_exc(limit=3)}"
+        )
     record["seconds"] = time.perf_counter() - start
     return record
 
@@ -109,20 +158,39 @@ def _uri(folder: Path) -> str:
     return str(folder.resolve()) if is_local(folder) else str(folder)
 
 
-def external_trial(context: AssetExecutionContext, search: SearchSettings, storage: ProjectStorage, mixture_id: str, weights: np.ndarray,
-                   seed: int, evaluate: bool = False) -> dict:
+def external_trial(
+    context: AssetExecutionContext,
+    search: SearchSettings,
+    storage: ProjectStorage,
+    mixture_id: str,
+    weights: np.ndarray,
+    seed: int,
+    evaluate: bool = False,
+) -> dict:
     """Run the user's command through Dagster Pipes. It reads the mixture from the Pipes extras and
     reports `{"metrics": {target: value, ...}}` with `report_custom_message`; with extras
     `evaluate` true it also reports `eval_<target>` on the targets' evaluation parts."""
     if not search.external_command:
         raise ValueError("backend=external needs search.external_command (e.g. ['python', 'train_proxy.py'])")
-    extras = {"mixture_id": mixture_id, "weights": [float(w) for w in weights], "round": context.partition_key if context.has_partition_key else "final",
-              "token_budget": search.token_budget, "seed": seed, "max_epochs": search.proxy_max_epochs(corpus_tokens(storage)),
-              "targets": search.weights_by_name(), "proxy_corpus": _uri(storage.folder("proxy_corpus")), "evaluate": evaluate}
-    invocation = PipesSubprocessClient().run(command=list(search.external_command), context=context, extras=extras)
+    extras = {
+        "mixture_id": mixture_id,
+        "weights": [float(w) for w in weights],
+        "round": context.partition_key if context.has_partition_key else "final",
+        "token_budget": search.token_budget,
+        "seed": seed,
+        "max_epochs": search.proxy_max_epochs(corpus_tokens(storage)),
+        "targets": search.weights_by_name(),
+        "proxy_corpus": _uri(storage.folder("proxy_corpus")),
+        "evaluate": evaluate,
+    }
+    invocation = PipesSubprocessClient().run(
+        command=list(search.external_command), context=context, extras=extras
+    )
     messages = [m for m in invocation.get_custom_messages() if isinstance(m, dict) and "metrics" in m]
     if not messages:
-        raise ValueError(f"{search.external_command} reported no metrics (report_custom_message({{'metrics': ...}}))")
+        raise ValueError(
+            f"{search.external_command} reported no metrics (report_custom_message({{'metrics': ...}}))"
+        )
     metrics = dict(messages[-1]["metrics"])
     missing = [t for t in search.target_names() if t not in metrics]
     if missing:
@@ -133,7 +201,9 @@ def external_trial(context: AssetExecutionContext, search: SearchSettings, stora
 
 
 @lru_cache(maxsize=4)
-def _results_by_id(results_path: str, mixtures_path: str | None, n_domains: int, stamp: float) -> dict[str, dict]:
+def _results_by_id(
+    results_path: str, mixtures_path: str | None, n_domains: int, stamp: float
+) -> dict[str, dict]:
     """mixture id -> metrics. One table (`mixture_id` or w0..wN columns + metrics), or an olmix-style
     pair: ratios.csv (run id + one weight column per super-cluster, in order) and metrics.csv."""
     from mix_assets.core import results
@@ -141,17 +211,25 @@ def _results_by_id(results_path: str, mixtures_path: str | None, n_domains: int,
     if mixtures_path:
         r = results.load(mixtures_path, results_path)
         if len(r.domains) != n_domains:
-            raise ValueError(f"{mixtures_path}: {len(r.domains)} weight columns for {n_domains} super-clusters")
+            raise ValueError(
+                f"{mixtures_path}: {len(r.domains)} weight columns for {n_domains} super-clusters"
+            )
         ids = [mixtures.mixture_id(w) for w in mixtures.to_grid(r.weights, 2e-4)]
         return {i: row for i, row in zip(ids, r.metrics.iter_rows(named=True))}
     table = results.read_table(results_path)
     if "mixture_id" not in table.columns:
         wcols = [f"w{i}" for i in range(n_domains)]
         if not set(wcols) <= set(table.columns):
-            raise ValueError(f"{results_path}: needs a mixture_id column or weight columns {wcols[0]}..{wcols[-1]}")
+            raise ValueError(
+                f"{results_path}: needs a mixture_id column or weight columns {wcols[0]}..{wcols[-1]}"
+            )
         ids = [mixtures.mixture_id(w) for w in mixtures.to_grid(table.select(wcols).to_numpy(), 2e-4)]
         table = table.with_columns(pl.Series("mixture_id", ids))
-    metric_cols = [c for c in table.columns if c != "mixture_id" and not (c[0] == "w" and c[1:].isdigit()) and c not in ("round", "kind")]
+    metric_cols = [
+        c
+        for c in table.columns
+        if c != "mixture_id" and not (c[0] == "w" and c[1:].isdigit()) and c not in ("round", "kind")
+    ]
     return {r["mixture_id"]: {c: r[c] for c in metric_cols} for r in table.iter_rows(named=True)}
 
 
@@ -159,7 +237,9 @@ def imported_trial(search: SearchSettings, mixture_id: str, n_domains: int) -> d
     """Look the mixture up, by id, in a results table produced elsewhere (missing: KeyError -> 'missing')."""
     if not search.import_results:
         raise ValueError("backend=import needs search.import_results")
-    table = _results_by_id(search.import_results, search.import_mixtures, n_domains, Path(search.import_results).stat().st_mtime)
+    table = _results_by_id(
+        search.import_results, search.import_mixtures, n_domains, Path(search.import_results).stat().st_mtime
+    )
     if mixture_id not in table:
         raise NotInResults(f"{mixture_id} not in {search.import_results}")
     metrics = {k: float(v) if v is not None else float("nan") for k, v in table[mixture_id].items()}

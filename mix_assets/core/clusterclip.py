@@ -5,6 +5,7 @@ Pick an active cluster uniformly, then one of its active documents uniformly; a 
 early; as they are exhausted the draw drifts back to the natural distribution, and the clip stops
 rare documents from being repeated into over-fitting. The output order is the training order.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,15 +15,19 @@ class BudgetExceedsClip(ValueError):
     """The requested tokens need more repetitions than the clip allows."""
 
 
-def schedule(clusters: np.ndarray, lengths: np.ndarray, token_budget: int, clip: int = 2, seed: int = 0) -> np.ndarray:
+def schedule(
+    clusters: np.ndarray, lengths: np.ndarray, token_budget: int, clip: int = 2, seed: int = 0
+) -> np.ndarray:
     """Document indices in training order, until `token_budget` tokens are drawn."""
     clusters, lengths = np.asarray(clusters), np.asarray(lengths, dtype=np.int64)
     if clip < 1:
         raise ValueError(f"clip must be at least 1, got {clip}")
     capacity = int(lengths.sum()) * clip
     if token_budget > capacity:
-        raise BudgetExceedsClip(f"{token_budget} tokens need more than clip={clip} passes over {int(lengths.sum())} tokens; "
-                                "raise the clip or lower the budget")
+        raise BudgetExceedsClip(
+            f"{token_budget} tokens need more than clip={clip} passes over {int(lengths.sum())} tokens; "
+            "raise the clip or lower the budget"
+        )
     rng = np.random.default_rng(seed)
     # per cluster, its active documents; a retired one is swapped out to keep draws O(1)
     pools = {c: list(np.flatnonzero(clusters == c)) for c in np.unique(clusters)}
@@ -46,8 +51,14 @@ def schedule(clusters: np.ndarray, lengths: np.ndarray, token_budget: int, clip:
     return np.asarray(order, dtype=np.int64)
 
 
-def uniform_schedule(clusters: np.ndarray, lengths: np.ndarray, weights: dict[int, float], token_budget: int,
-                     max_epochs: float, seed: int = 0) -> np.ndarray:
+def uniform_schedule(
+    clusters: np.ndarray,
+    lengths: np.ndarray,
+    weights: dict[int, float],
+    token_budget: int,
+    max_epochs: float,
+    seed: int = 0,
+) -> np.ndarray:
     """The plain alternative: each cluster's share of tokens, documents uniformly at random within it."""
     from mix_assets.core.proxies.sampling import draw
 

@@ -1,4 +1,5 @@
 """Sentence embeddings with sentence-transformers, on CUDA when present, bf16 where it holds."""
+
 from __future__ import annotations
 
 import contextlib
@@ -69,14 +70,28 @@ def encode(
     device = resolve_device(device)
     model = load_model(model_name, device, max_seq_length)
     use_bf16 = precision == "bf16" or (precision == "auto" and bf16_supported(device))
-    dim = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else model.get_sentence_embedding_dimension()
+    dim = (
+        model.get_embedding_dimension()
+        if hasattr(model, "get_embedding_dimension")
+        else model.get_sentence_embedding_dimension()
+    )
     out = np.empty((len(texts), dim), dtype=np.float32)
     start = time.perf_counter()
     for lo in range(0, len(texts), chunk_size):
         batch = texts[lo : lo + chunk_size]
-        ctx = torch.autocast(device.split(":")[0], dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
+        ctx = (
+            torch.autocast(device.split(":")[0], dtype=torch.bfloat16)
+            if use_bf16
+            else contextlib.nullcontext()
+        )
         with ctx, torch.inference_mode():
-            emb = model.encode(batch, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=False, show_progress_bar=False)
+            emb = model.encode(
+                batch,
+                batch_size=batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=False,
+                show_progress_bar=False,
+            )
         emb = emb.astype(np.float32)
         # normalize in fp32: bf16 rounding would leave norms ~1e-3 off unit
         out[lo : lo + len(batch)] = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)

@@ -1,4 +1,5 @@
 """Mixture weights in the formats real trainers read."""
+
 from __future__ import annotations
 
 import json
@@ -22,10 +23,17 @@ def megatron_blend(weights: dict[str, float]) -> str:
 def hf_interleave(weights: dict[str, float], seed: int = 42) -> dict:
     """Arguments for `datasets.interleave_datasets(datasets, probabilities=..., seed=...)`."""
     w = _normalised(weights)
-    return {"datasets": list(w), "probabilities": list(w.values()), "seed": seed, "stopping_strategy": "all_exhausted"}
+    return {
+        "datasets": list(w),
+        "probabilities": list(w.values()),
+        "seed": seed,
+        "stopping_strategy": "all_exhausted",
+    }
 
 
-def olmix_tables(scores: pl.DataFrame, weight_columns: list[str], domain_names: list[str], metric_columns: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+def olmix_tables(
+    scores: pl.DataFrame, weight_columns: list[str], domain_names: list[str], metric_columns: list[str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """olmix-style `ratios.csv` (run id + one column per domain) and `metrics.csv` (run id + metrics)."""
     runs = scores.with_columns(pl.col("mixture_id").alias("run"))
     ratios = runs.select("run", *[pl.col(c).alias(d) for c, d in zip(weight_columns, domain_names)])

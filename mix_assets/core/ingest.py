@@ -6,6 +6,7 @@ Every input row ends in exactly one of two outputs: a document, or a quarantine 
 which file, which row and what was wrong. File-level problems (unreadable file, missing or
 mistyped text column) raise `ShardError` instead, because no row of such a file can be trusted.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -74,7 +75,11 @@ def file_fingerprint(path: str | Path) -> dict:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     st = path.stat()
-    return {"file_size": int(st.st_size), "file_mtime": float(getattr(st, "st_mtime", 0.0) or 0.0), "file_sha256": digest.hexdigest()}
+    return {
+        "file_size": int(st.st_size),
+        "file_mtime": float(getattr(st, "st_mtime", 0.0) or 0.0),
+        "file_sha256": digest.hexdigest(),
+    }
 
 
 def content_id(text: str) -> str:
@@ -86,11 +91,13 @@ def normalize_text(text: str) -> str:
     return unicodedata.normalize("NFC", _CONTROL.sub("", text))
 
 
-def _jsonl_rows(path: Path, text_column: str, id_column: str | None) -> Iterator[tuple[int, object, object, str | None]]:
+def _jsonl_rows(
+    path: Path, text_column: str, id_column: str | None
+) -> Iterator[tuple[int, object, object, str | None]]:
     """(row, text, id, problem) per line; row is 1-based, as editors number lines."""
     gz = path.name.endswith(".gz")
     try:
-        with path.open("rb") as raw_file, (gzip.open(raw_file, "rb") if gz else raw_file) as f:
+        with path.open("rb") as raw_file, gzip.open(raw_file, "rb") if gz else raw_file as f:
             for row, raw in enumerate(f, start=1):
                 if not raw.strip():
                     continue
@@ -109,10 +116,14 @@ def _jsonl_rows(path: Path, text_column: str, id_column: str | None) -> Iterator
                     continue
                 yield row, obj[text_column], obj.get(id_column) if id_column else None, None
     except (OSError, EOFError) as e:
-        raise ShardError(f"{path}: cannot read ({e}); the file is truncated or not {'gzip' if gz else 'text'}") from e
+        raise ShardError(
+            f"{path}: cannot read ({e}); the file is truncated or not {'gzip' if gz else 'text'}"
+        ) from e
 
 
-def _parquet_rows(path: Path, text_column: str, id_column: str | None) -> Iterator[tuple[int, object, object, str | None]]:
+def _parquet_rows(
+    path: Path, text_column: str, id_column: str | None
+) -> Iterator[tuple[int, object, object, str | None]]:
     try:
         with path.open("rb") as f:
             table = pq.read_table(f)
@@ -124,9 +135,18 @@ def _parquet_rows(path: Path, text_column: str, id_column: str | None) -> Iterat
             "set text_column in the raw_shards config"
         )
     ttype = table.schema.field(text_column).type
-    if not (pa.types.is_string(ttype) or pa.types.is_large_string(ttype) or pa.types.is_binary(ttype) or pa.types.is_large_binary(ttype)):
+    if not (
+        pa.types.is_string(ttype)
+        or pa.types.is_large_string(ttype)
+        or pa.types.is_binary(ttype)
+        or pa.types.is_large_binary(ttype)
+    ):
         raise ShardError(f"{path}: column '{text_column}' has type {ttype}, expected string")
-    ids = table.column(id_column).to_pylist() if id_column and id_column in table.column_names else [None] * table.num_rows
+    ids = (
+        table.column(id_column).to_pylist()
+        if id_column and id_column in table.column_names
+        else [None] * table.num_rows
+    )
     for row, (text, doc_id) in enumerate(zip(table.column(text_column).to_pylist(), ids), start=1):
         if isinstance(text, bytes):
             try:
@@ -137,7 +157,12 @@ def _parquet_rows(path: Path, text_column: str, id_column: str | None) -> Iterat
         yield row, text, doc_id, None
 
 
-def ingest_shard(path: str | Path, text_column: str = "text", id_column: str | None = "doc_id", max_doc_bytes: int = 1_000_000) -> IngestResult:
+def ingest_shard(
+    path: str | Path,
+    text_column: str = "text",
+    id_column: str | None = "doc_id",
+    max_doc_bytes: int = 1_000_000,
+) -> IngestResult:
     path = UPath(path)
     if not path.exists():
         raise ShardError(f"{path}: shard file does not exist")
@@ -176,4 +201,6 @@ def ingest_shard(path: str | Path, text_column: str = "text", id_column: str | N
         first_row[doc_id] = row
         for k, v in zip(DOCUMENT_SCHEMA, (doc_id, text, n_bytes, row)):
             docs[k].append(v)
-    return IngestResult(pl.DataFrame(docs, schema=DOCUMENT_SCHEMA), pl.DataFrame(bad, schema=QUARANTINE_SCHEMA))
+    return IngestResult(
+        pl.DataFrame(docs, schema=DOCUMENT_SCHEMA), pl.DataFrame(bad, schema=QUARANTINE_SCHEMA)
+    )

@@ -1,4 +1,5 @@
 """K-means with faiss: fit on a seeded sample, assign every document to its nearest centroid."""
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -23,14 +24,24 @@ def sample_rows(sizes: Sequence[int], n: int, seed: int) -> list[np.ndarray]:
     return [picked[(picked >= lo) & (picked < hi)] - lo for lo, hi in zip(bounds[:-1], bounds[1:])]
 
 
-def fit_centroids(x: np.ndarray, k: int, niter: int = 300, seed: int = 42, gpu: bool = False) -> tuple[np.ndarray, float]:
+def fit_centroids(
+    x: np.ndarray, k: int, niter: int = 300, seed: int = 42, gpu: bool = False
+) -> tuple[np.ndarray, float]:
     """(centroids, objective); float32, deterministic for a seed on one thread count."""
     import faiss
 
     x = np.ascontiguousarray(x, dtype=np.float32)
     # the caller already sampled: stop faiss from subsampling again or warning on small samples
-    km = faiss.Kmeans(x.shape[1], k, niter=niter, seed=seed, gpu=gpu, verbose=False,
-                      max_points_per_centroid=len(x) // k + 1, min_points_per_centroid=1)
+    km = faiss.Kmeans(
+        x.shape[1],
+        k,
+        niter=niter,
+        seed=seed,
+        gpu=gpu,
+        verbose=False,
+        max_points_per_centroid=len(x) // k + 1,
+        min_points_per_centroid=1,
+    )
     km.train(x)
     return km.centroids.copy(), float(km.obj[-1])
 

@@ -1,11 +1,14 @@
 """Human-readable cluster labels: the top terms by class-based TF-IDF (c-TF-IDF, as BERTopic)."""
+
 from __future__ import annotations
 
 import numpy as np
 from sklearn.feature_extraction.text import CountVectorizer
 
 
-def ctfidf_labels(texts: list[str], groups: np.ndarray, n_terms: int = 4, max_features: int = 20_000) -> dict[int, str]:
+def ctfidf_labels(
+    texts: list[str], groups: np.ndarray, n_terms: int = 4, max_features: int = 20_000
+) -> dict[int, str]:
     """Group id -> its `n_terms` most distinctive words joined by ', '.
 
     c-TF-IDF treats all texts of a group as one document: tf normalised per group, idf
@@ -13,7 +16,9 @@ def ctfidf_labels(texts: list[str], groups: np.ndarray, n_terms: int = 4, max_fe
     """
     groups = np.asarray(groups)
     ids = np.unique(groups)
-    vec = CountVectorizer(stop_words="english", max_features=max_features, token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]{2,}\b")
+    vec = CountVectorizer(
+        stop_words="english", max_features=max_features, token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]{2,}\b"
+    )
     counts = vec.fit_transform(texts)
     onehot = (groups[:, None] == ids[None, :]).astype(np.float32)
     per_group = np.asarray((counts.T @ onehot).T)  # groups x terms

@@ -1,4 +1,5 @@
 """The CLIMB / RegMix mixture generator, mixture ids, and predictor-guided proposals (METHODS §1.5)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -32,7 +33,9 @@ class GeneratorSettings:
 def prior_from_tokens(tokens: np.ndarray) -> np.ndarray:
     tokens = np.asarray(tokens, dtype=np.float64)
     if tokens.ndim != 1 or len(tokens) == 0 or (tokens < 0).any() or tokens.sum() <= 0:
-        raise ValueError(f"token counts must be a non-empty, non-negative vector with a positive sum, got {tokens}")
+        raise ValueError(
+            f"token counts must be a non-empty, non-negative vector with a positive sum, got {tokens}"
+        )
     return tokens / tokens.sum()
 
 
@@ -71,17 +74,21 @@ def _draw(prior: np.ndarray, n: int, s: GeneratorSettings, rng: np.random.Genera
     return w / np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
 
 
-def sample_pool(tokens: np.ndarray, n: int, target_tokens: float, s: GeneratorSettings, seed: int, bounded: bool = True) -> np.ndarray:
+def sample_pool(
+    tokens: np.ndarray, n: int, target_tokens: float, s: GeneratorSettings, seed: int, bounded: bool = True
+) -> np.ndarray:
     """n bounded mixtures on the grid (duplicates allowed): the large pool later rounds predict.
     `bounded=False` lifts the max-epochs bound (to show what the bound costs, never to train on)."""
     rng = np.random.default_rng(seed)
     p0 = prior_from_tokens(tokens)
-    prior = p0 ** s.temperature
+    prior = p0**s.temperature
     prior /= prior.sum()
     bound = upper_bounds(tokens, target_tokens, s.max_epochs) if bounded else np.ones(len(p0))
     if bound.sum() < 1 - 1e-9:
-        raise RunTooLarge(f"the corpus ({float(np.sum(tokens)):,.0f} tokens) cannot fill a run of {target_tokens:,.0f} tokens with at "
-                               f"most max_epochs={s.max_epochs} passes over any domain; lower target_tokens or raise max_epochs")
+        raise RunTooLarge(
+            f"the corpus ({float(np.sum(tokens)):,.0f} tokens) cannot fill a run of {target_tokens:,.0f} tokens with at "
+            f"most max_epochs={s.max_epochs} passes over any domain; lower target_tokens or raise max_epochs"
+        )
     out, have = [], 0
     for _ in range(s.max_tries):
         w = to_grid(_draw(prior, max(2 * (n - have), 64), s, rng), s.grid)
@@ -92,11 +99,18 @@ def sample_pool(tokens: np.ndarray, n: int, target_tokens: float, s: GeneratorSe
             return np.concatenate(out)
     raise MixtureShortfall(
         f"only {have} of {n} mixtures respect the max-epochs bound after {s.max_tries} batches; "
-        f"raise max_epochs ({s.max_epochs}) or lower target_tokens ({target_tokens:g}): bounds are {np.round(bound, 4).tolist()}")
+        f"raise max_epochs ({s.max_epochs}) or lower target_tokens ({target_tokens:g}): bounds are {np.round(bound, 4).tolist()}"
+    )
 
 
-def generate(tokens: np.ndarray, n: int, target_tokens: float, s: GeneratorSettings = GeneratorSettings(), seed: int = 42,
-             exclude: set[str] | frozenset = frozenset()) -> np.ndarray:
+def generate(
+    tokens: np.ndarray,
+    n: int,
+    target_tokens: float,
+    s: GeneratorSettings = GeneratorSettings(),
+    seed: int = 42,
+    exclude: set[str] | frozenset = frozenset(),
+) -> np.ndarray:
     """n distinct bounded mixtures (round 0 of CLIMB, the whole of RegMix), none of whose ids is in `exclude`."""
     rng_seed = seed
     kept: list[np.ndarray] = []
@@ -118,7 +132,8 @@ def generate(tokens: np.ndarray, n: int, target_tokens: float, s: GeneratorSetti
                 return np.stack(kept)
     raise MixtureShortfall(
         f"could produce only {len(kept)} distinct mixtures of the {n} asked for over {len(tokens)} domains; "
-        "ask for fewer, or loosen the grid / bounds")
+        "ask for fewer, or loosen the grid / bounds"
+    )
 
 
 Predict = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # mixtures -> (mean, std)
@@ -161,8 +176,15 @@ def acquisition(mean: np.ndarray, std: np.ndarray, kappa: float, minimize: bool)
     return mean - kappa * std if minimize else -(mean + kappa * std)
 
 
-def local_steps(best: np.ndarray, tokens: np.ndarray, n: int, target_tokens: float, s: GeneratorSettings,
-                concentration: float, seed: int) -> np.ndarray:
+def local_steps(
+    best: np.ndarray,
+    tokens: np.ndarray,
+    n: int,
+    target_tokens: float,
+    s: GeneratorSettings,
+    concentration: float,
+    seed: int,
+) -> np.ndarray:
     """Up to n bounded grid mixtures drawn around `best` (a domain at zero weight can come back)."""
     rng = np.random.default_rng(seed)
     bound = upper_bounds(tokens, target_tokens, s.max_epochs)
@@ -178,13 +200,24 @@ def _one_per_cluster(points: np.ndarray, score: np.ndarray, k: int, seed: int) -
     from sklearn.cluster import KMeans
 
     labels = KMeans(n_clusters=k, n_init=1, random_state=seed).fit_predict(points)
-    picks = [np.flatnonzero(labels == c)[np.argmin(score[labels == c])] for c in range(k) if (labels == c).any()]
+    picks = [
+        np.flatnonzero(labels == c)[np.argmin(score[labels == c])] for c in range(k) if (labels == c).any()
+    ]
     return np.array(picks, dtype=np.int64)
 
 
-def propose(predict: Predict, tokens: np.ndarray, m: int, target_tokens: float, s: GeneratorSettings = GeneratorSettings(),
-            seed: int = 42, p: ProposalSettings = ProposalSettings(), minimize: bool = True,
-            exclude: set[str] | frozenset = frozenset(), best_measured: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+def propose(
+    predict: Predict,
+    tokens: np.ndarray,
+    m: int,
+    target_tokens: float,
+    s: GeneratorSettings = GeneratorSettings(),
+    seed: int = 42,
+    p: ProposalSettings = ProposalSettings(),
+    minimize: bool = True,
+    exclude: set[str] | frozenset = frozenset(),
+    best_measured: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """m new mixtures for the next round: (weights, predicted mean, predicted std, kind of each pick).
 
     Mixtures already tried (`exclude`) are skipped."""
@@ -195,29 +228,43 @@ def propose(predict: Predict, tokens: np.ndarray, m: int, target_tokens: float, 
     if p.method == "climb":
         top = np.argsort(mean if minimize else -mean, kind="stable")[:n_top]
         if len(top) < m:
-            raise MixtureShortfall(f"only {len(top)} untried mixtures in a pool of {p.pool_size}; cannot pick {m}")
+            raise MixtureShortfall(
+                f"only {len(top)} untried mixtures in a pool of {p.pool_size}; cannot pick {m}"
+            )
         pick = np.random.default_rng(seed + 1).choice(top, size=m, replace=False)
         out, kinds = pool[pick], ["predicted"] * m
         mu, sd = mean[pick], std[pick]
     else:
-        n_local = min(max(1, int(round(p.local_share * m))), m - 1) if best_measured is not None and m > 1 else 0
+        n_local = (
+            min(max(1, int(round(p.local_share * m))), m - 1) if best_measured is not None and m > 1 else 0
+        )
         acq = acquisition(mean, std, p.kappa, minimize)
         top = np.argsort(acq, kind="stable")[:n_top]
         if len(top) < m - n_local:
-            raise MixtureShortfall(f"only {len(top)} untried mixtures in a pool of {p.pool_size}; cannot pick {m}")
+            raise MixtureShortfall(
+                f"only {len(top)} untried mixtures in a pool of {p.pool_size}; cannot pick {m}"
+            )
         pick = top[_one_per_cluster(pool[top], acq[top], m - n_local, seed + 1)]
         out, kinds, mu, sd = pool[pick], ["lcb"] * len(pick), mean[pick], std[pick]
         if n_local:
             taken = set(exclude) | {mixture_id(w, s.grid) for w in out}
-            near = local_steps(best_measured, tokens, p.local_draws, target_tokens, s, p.local_concentration, seed + 2)
+            near = local_steps(
+                best_measured, tokens, p.local_draws, target_tokens, s, p.local_concentration, seed + 2
+            )
             near = np.unique(near, axis=0)
             near = near[[mixture_id(w, s.grid) not in taken for w in near]]
             if len(near):
                 n_mean, n_std = (np.asarray(a, dtype=np.float64) for a in predict(near))
                 keep = np.argsort(acquisition(n_mean, n_std, p.kappa, minimize), kind="stable")[:n_local]
-                out, mu, sd = np.vstack([out, near[keep]]), np.append(mu, n_mean[keep]), np.append(sd, n_std[keep])
+                out, mu, sd = (
+                    np.vstack([out, near[keep]]),
+                    np.append(mu, n_mean[keep]),
+                    np.append(sd, n_std[keep]),
+                )
                 kinds += ["local"] * len(keep)
-        if len(out) < m:  # too few untried local steps survived the bound: the next best of the top set fill in
+        if (
+            len(out) < m
+        ):  # too few untried local steps survived the bound: the next best of the top set fill in
             taken = {mixture_id(w, s.grid) for w in out}
             extra = [i for i in top if mixture_id(pool[i], s.grid) not in taken][: m - len(out)]
             out, mu, sd = np.vstack([out, pool[extra]]), np.append(mu, mean[extra]), np.append(sd, std[extra])
@@ -226,9 +273,18 @@ def propose(predict: Predict, tokens: np.ndarray, m: int, target_tokens: float, 
     return out[order], mu[order], sd[order], [kinds[i] for i in order]
 
 
-def best_mixture(predict: Callable[[np.ndarray], np.ndarray], tokens: np.ndarray, target_tokens: float,
-                 s: GeneratorSettings = GeneratorSettings(), seed: int = 42, pool_size: int = 100_000,
-                 minimize: bool = True, method: str = "argmax", top_k: int = 128, bounded: bool = True) -> np.ndarray:
+def best_mixture(
+    predict: Callable[[np.ndarray], np.ndarray],
+    tokens: np.ndarray,
+    target_tokens: float,
+    s: GeneratorSettings = GeneratorSettings(),
+    seed: int = 42,
+    pool_size: int = 100_000,
+    minimize: bool = True,
+    method: str = "argmax",
+    top_k: int = 128,
+    bounded: bool = True,
+) -> np.ndarray:
     """The surrogate's optimum over a pool: the predicted best (CLIMB) or the mean of the top-k
     (RegMix). `predict` returns predicted means."""
     if method not in ("argmax", "topk_mean"):

@@ -3,6 +3,7 @@
 CLIMB prunes clusters with fastText quality classifiers; with none at hand the usual stand-in is
 the Gopher rule set (Rae et al., 2021): each rule a document passes adds to its score.
 """
+
 from __future__ import annotations
 
 import re
@@ -36,8 +37,16 @@ class QualityRules:
 
 
 SIGNAL_COLUMNS = (
-    "n_words", "mean_word_len", "symbol_ratio", "bullet_lines", "ellipsis_lines", "alpha_words",
-    "stop_words", "duplicate_lines", "top_bigram", "digit_ratio",
+    "n_words",
+    "mean_word_len",
+    "symbol_ratio",
+    "bullet_lines",
+    "ellipsis_lines",
+    "alpha_words",
+    "stop_words",
+    "duplicate_lines",
+    "top_bigram",
+    "digit_ratio",
 )
 
 
@@ -104,7 +113,9 @@ def classifier_score(model, texts: list[str], positive_label: str = "__label__hq
     return np.array([dict(zip(ls, ps)).get(positive_label, 0.0) for ls, ps in zip(labels, probs)])
 
 
-def score_documents(texts: list[str], rules: QualityRules = QualityRules(), classifier=None, classifier_weight: float = 0.5) -> pl.DataFrame:
+def score_documents(
+    texts: list[str], rules: QualityRules = QualityRules(), classifier=None, classifier_weight: float = 0.5
+) -> pl.DataFrame:
     """One row per text: every signal, the rule score and the combined `quality` in [0, 1]."""
     s = pl.DataFrame([signals(t) for t in texts], schema=list(SIGNAL_COLUMNS), orient="row")
     rs = rule_score(s, rules) if len(texts) else np.zeros(0)

@@ -4,6 +4,7 @@ Accepted: one CSV/parquet with id, weight and metric columns; a mixtures file pl
 sharing an id column (RegMix's `index`); olmix-style `ratios.csv` + `metrics.csv` (`run` id).
 Rows are always joined by id, never by position.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -46,8 +47,12 @@ def find_id(df: pl.DataFrame, path, id_column: str | None) -> str:
     raise ValueError(f"{path}: no id column; name one of {ID_CANDIDATES} or pass --id-column")
 
 
-def load(mixtures: str | Path, results: str | Path | None = None, id_column: str | None = None,
-         domain_prefix: str | None = None) -> Results:
+def load(
+    mixtures: str | Path,
+    results: str | Path | None = None,
+    id_column: str | None = None,
+    domain_prefix: str | None = None,
+) -> Results:
     """Mixture weights (columns starting with `domain_prefix`, default: every non-metric numeric column)."""
     mix = read_table(mixtures)
     mid = find_id(mix, mixtures, id_column)
@@ -60,21 +65,31 @@ def load(mixtures: str | Path, results: str | Path | None = None, id_column: str
         res = res.with_columns(pl.col(mid).cast(pl.Utf8))
         unknown = res.join(mix, on=mid, how="anti")[mid].to_list()
         if unknown:
-            raise ValueError(f"{results}: {len(unknown)} result rows have ids not in {mixtures} (first: {unknown[:5]})")
+            raise ValueError(
+                f"{results}: {len(unknown)} result rows have ids not in {mixtures} (first: {unknown[:5]})"
+            )
         dup = res.filter(pl.col(mid).is_duplicated())[mid].unique().to_list()
         if dup:
             raise ValueError(f"{results}: ids {dup[:5]} appear more than once")
         table = mix.join(res, on=mid, how="inner", maintain_order="left")  # rows in the mixtures file order
-        domain_cols = [c for c in mix.columns if c != mid and (domain_prefix is None or c.startswith(domain_prefix))]
+        domain_cols = [
+            c for c in mix.columns if c != mid and (domain_prefix is None or c.startswith(domain_prefix))
+        ]
     else:
         table = mix.with_columns(pl.col(mid).cast(pl.Utf8))
-        domain_cols = [c for c in mix.columns if c != mid and (c.startswith(domain_prefix) if domain_prefix else not c.startswith("metric"))]
+        domain_cols = [
+            c
+            for c in mix.columns
+            if c != mid and (c.startswith(domain_prefix) if domain_prefix else not c.startswith("metric"))
+        ]
         metric_cols = [c for c in mix.columns if c != mid and c not in domain_cols]
     w = table.select(domain_cols).to_numpy().astype(np.float64)
     sums = w.sum(axis=1)
     off = np.flatnonzero(np.abs(sums - 1) > 1e-2)
     if len(off):
-        raise ValueError(f"{mixtures}: {len(off)} mixtures do not sum to 1 (first id {table[mid][int(off[0])]}: sum {sums[off[0]]:.4f})")
+        raise ValueError(
+            f"{mixtures}: {len(off)} mixtures do not sum to 1 (first id {table[mid][int(off[0])]}: sum {sums[off[0]]:.4f})"
+        )
     # kept as given, not renormalised: these are the weights the trainer used, rounding included
     return Results(table[mid].to_list(), domain_cols, w, table.select(metric_cols))
 

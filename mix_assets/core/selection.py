@@ -3,6 +3,7 @@
 Each method scores every generic document for closeness to a small in-domain sample; the top
 fraction (or a sample by importance) is selected.
 """
+
 from __future__ import annotations
 
 import re
@@ -15,7 +16,9 @@ from mix_assets.core.proxies import ngram
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
-def classifier_scores(generic: np.ndarray, in_domain: np.ndarray, seed: int = 0, extra_generic: np.ndarray | None = None) -> np.ndarray:
+def classifier_scores(
+    generic: np.ndarray, in_domain: np.ndarray, seed: int = 0, extra_generic: np.ndarray | None = None
+) -> np.ndarray:
     """In-domain logit of a logistic regression, in-domain (+1) vs generic (-1), classes weighted equally."""
     from sklearn.linear_model import LogisticRegression
 
@@ -26,7 +29,9 @@ def classifier_scores(generic: np.ndarray, in_domain: np.ndarray, seed: int = 0,
     return model.decision_function(generic)
 
 
-def contrastive_scores(generic: list[np.ndarray], in_domain: list[np.ndarray], vocab_size: int, order: int = 3) -> np.ndarray:
+def contrastive_scores(
+    generic: list[np.ndarray], in_domain: list[np.ndarray], vocab_size: int, order: int = 3
+) -> np.ndarray:
     """Moore-Lewis cross-entropy difference, length-normalised: [log p_in(x) - log p_base(x)] / |x|."""
     lm_in = ngram.KneserNey(vocab_size, order).fit(in_domain)
     lm_base = ngram.KneserNey(vocab_size, order).fit(generic)
@@ -45,11 +50,20 @@ def hashed_ngrams(text: str, buckets: int = 10_000) -> np.ndarray:
     return np.fromiter((zlib.crc32(g.encode()) % buckets for g in grams), dtype=np.int64, count=len(grams))
 
 
-def dsir_scores(generic: list[str], target: list[str], buckets: int = 10_000, smoothing: float = 1.0) -> np.ndarray:
+def dsir_scores(
+    generic: list[str], target: list[str], buckets: int = 10_000, smoothing: float = 1.0
+) -> np.ndarray:
     """log importance weight per document: sum over its n-gram buckets of log q_target - log q_raw."""
     feats = [hashed_ngrams(t, buckets) for t in generic]
-    raw = np.bincount(np.concatenate(feats), minlength=buckets) + smoothing if feats else np.full(buckets, smoothing)
-    tgt = np.bincount(np.concatenate([hashed_ngrams(t, buckets) for t in target]), minlength=buckets) + smoothing
+    raw = (
+        np.bincount(np.concatenate(feats), minlength=buckets) + smoothing
+        if feats
+        else np.full(buckets, smoothing)
+    )
+    tgt = (
+        np.bincount(np.concatenate([hashed_ngrams(t, buckets) for t in target]), minlength=buckets)
+        + smoothing
+    )
     log_ratio = np.log(tgt / tgt.sum()) - np.log(raw / raw.sum())
     return np.array([log_ratio[f].sum() for f in feats])
 

@@ -8,6 +8,7 @@
 4. inside each task, greedy Facility Location picks N_j representative examples, chunk by chunk so
    memory stays at chunk^2 however large the task.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -16,7 +17,9 @@ from typing import Callable
 import numpy as np
 
 
-def lazy_greedy(n: int, k: int, initial: np.ndarray, gain: Callable[[int], float], add: Callable[[int], None]) -> tuple[list[int], list[float]]:
+def lazy_greedy(
+    n: int, k: int, initial: np.ndarray, gain: Callable[[int], float], add: Callable[[int], None]
+) -> tuple[list[int], list[float]]:
     """Minoux's lazy greedy for a submodular function: stale upper bounds in a heap, re-evaluated on pop."""
     heap = [(-float(g), j) for j, g in enumerate(initial)]
     heapq.heapify(heap)
@@ -79,7 +82,11 @@ def log_determinant(sim: np.ndarray, k: int, reg: float = 1.0) -> tuple[list[int
     return lazy_greedy(sim.shape[0], k, initial, gain, add)
 
 
-FUNCTIONS = {"graph_cut": graph_cut, "facility_location": facility_location, "log_determinant": log_determinant}
+FUNCTIONS = {
+    "graph_cut": graph_cut,
+    "facility_location": facility_location,
+    "log_determinant": log_determinant,
+}
 
 
 def task_kernel(task_embeddings: np.ndarray) -> np.ndarray:
@@ -97,7 +104,9 @@ def budgets(gains: list[float], sizes: np.ndarray, total: int, normalize: bool =
     g = np.asarray(gains, dtype=np.float64)
     sizes = np.asarray(sizes, dtype=np.int64)
     if total > sizes.sum():
-        raise ValueError(f"budget {total} is larger than all selected tasks together ({int(sizes.sum())} examples)")
+        raise ValueError(
+            f"budget {total} is larger than all selected tasks together ({int(sizes.sum())} examples)"
+        )
     if normalize and g.max(initial=0) > 0:
         g = g / g.max()
     share = 1 + g + g * g / 2
@@ -140,8 +149,15 @@ def select_examples(embeddings: np.ndarray, k: int, chunk: int = 2048) -> np.nda
     return np.sort(np.asarray(picked, dtype=np.int64))
 
 
-def smart(task_ids: np.ndarray, embeddings: np.ndarray, total: int, function: str = "graph_cut", lam: float = 0.4,
-          max_tasks: int | None = None, chunk: int = 2048) -> dict:
+def smart(
+    task_ids: np.ndarray,
+    embeddings: np.ndarray,
+    total: int,
+    function: str = "graph_cut",
+    lam: float = 0.4,
+    max_tasks: int | None = None,
+    chunk: int = 2048,
+) -> dict:
     """The whole of SMART: which tasks, how many examples each, and which rows."""
     task_ids = np.asarray(task_ids)
     tasks, inverse = np.unique(task_ids, return_inverse=True)
@@ -157,5 +173,9 @@ def smart(task_ids: np.ndarray, embeddings: np.ndarray, total: int, function: st
         members = np.flatnonzero(inverse == t)
         if n_j > 0:
             rows.append(members[select_examples(embeddings[members], int(n_j), chunk)])
-    return {"tasks": [tasks[t] for t in order], "gains": gains, "budgets": alloc.tolist(),
-            "rows": np.sort(np.concatenate(rows)) if rows else np.zeros(0, np.int64)}
+    return {
+        "tasks": [tasks[t] for t in order],
+        "gains": gains,
+        "budgets": alloc.tolist(),
+        "rows": np.sort(np.concatenate(rows)) if rows else np.zeros(0, np.int64),
+    }

@@ -4,6 +4,7 @@ Writes are atomic: a reader never sees a half-written artifact. Locally the file
 its destination and renamed over it; on object storage it is written to a local temp file and
 uploaded in one put, which object stores publish whole or not at all.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -44,7 +45,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         if local:
             os.replace(tmp, final)
         else:
-            final.fs.makedirs(final.parent.path, exist_ok=True)  # object stores: a no-op; file://: real folders
+            final.fs.makedirs(
+                final.parent.path, exist_ok=True
+            )  # object stores: a no-op; file://: real folders
             final.fs.put_file(tmp, final.path)
     finally:
         if os.path.exists(tmp):
@@ -104,7 +107,9 @@ def local_file(path: str | os.PathLike) -> Path:
     if is_local(path):
         return path
     info = path.fs.info(path.path)
-    tag = hashlib.sha256(f"{path}|{info.get('size')}|{info.get('ETag') or info.get('mtime') or info.get('created')}".encode()).hexdigest()[:20]
+    tag = hashlib.sha256(
+        f"{path}|{info.get('size')}|{info.get('ETag') or info.get('mtime') or info.get('created')}".encode()
+    ).hexdigest()[:20]
     cache = Path(os.environ.get("MIX_ASSETS_CACHE", Path(tempfile.gettempdir()) / "mix_assets-cache"))
     local = cache / f"{tag}-{path.name}"
     if not local.exists():

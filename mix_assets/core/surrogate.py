@@ -9,6 +9,7 @@ Four models map mixture weights to a predicted score with an uncertainty:
 `auto` cross-validates all four and their CV-weighted average on every score so far and keeps the
 best by out-of-fold Spearman (MAE breaks ties). Every candidate's CV figures are returned.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -65,7 +66,11 @@ class LightGBM(Model):
     def __init__(self, x, y, s: SurrogateSettings):
         base = lgbm.PredictorSettings(**{**s.lightgbm.__dict__, "min_rows": 2})
         self.main = lgbm.fit(x, y, base)
-        self.boot = [lgbm.fit(x[i], y[i], base) for i in _boot(len(y), s.bootstrap, s.seed)] if s.bootstrap > 1 else []
+        self.boot = (
+            [lgbm.fit(x[i], y[i], base) for i in _boot(len(y), s.bootstrap, s.seed)]
+            if s.bootstrap > 1
+            else []
+        )
 
     def predict(self, x):
         mean = self.main.predict(x)
@@ -85,7 +90,9 @@ class LBFGS:
     def __call__(self, objective, theta, bounds):
         from scipy.optimize import minimize
 
-        r = minimize(objective, theta, method="L-BFGS-B", jac=True, bounds=bounds, options={"maxiter": self.maxiter})
+        r = minimize(
+            objective, theta, method="L-BFGS-B", jac=True, bounds=bounds, options={"maxiter": self.maxiter}
+        )
         return r.x, r.fun
 
 
@@ -97,12 +104,19 @@ class GP(Model):
         from sklearn.gaussian_process import GaussianProcessRegressor
         from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
-        kernel = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(np.full(x.shape[1], 0.3), (1e-2, 1e3), nu=2.5) + WhiteKernel(0.1, (1e-6, 10.0))
+        kernel = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(
+            np.full(x.shape[1], 0.3), (1e-2, 1e3), nu=2.5
+        ) + WhiteKernel(0.1, (1e-6, 10.0))
         restarts = s.gp_restarts if len(y) <= 200 else 0
         with warnings.catch_warnings():  # a length scale at its bound only means that domain hardly matters
             warnings.simplefilter("ignore", ConvergenceWarning)
-            self.gp = GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=restarts, random_state=s.seed,
-                                               optimizer=LBFGS(s.gp_maxiter)).fit(x, y)
+            self.gp = GaussianProcessRegressor(
+                kernel,
+                normalize_y=True,
+                n_restarts_optimizer=restarts,
+                random_state=s.seed,
+                optimizer=LBFGS(s.gp_maxiter),
+            ).fit(x, y)
 
     def predict(self, x):
         mean, std = self.gp.predict(np.atleast_2d(x), return_std=True)
@@ -134,6 +148,7 @@ def _loglinear_fit(x: np.ndarray, z: np.ndarray, restarts: int, seed: int) -> np
     rng, d, best = np.random.default_rng(seed), x.shape[1], None
 
     for sign in (1.0, -1.0):
+
         def resid(p, sign=sign):
             return p[0] + sign * np.exp(np.clip(x @ p[1:], -30, 30)) - z
 
@@ -149,8 +164,14 @@ class LogLinear(Model):
     def __init__(self, x, y, s: SurrogateSettings):
         z, self.mu, self.sd = _z(y)
         self.params = _loglinear_fit(x, z, s.loglinear_restarts, s.seed)
-        self.boot = [_loglinear_fit(x[i], z[i], 2, s.seed + k) for k, i in enumerate(_boot(len(y), s.bootstrap, s.seed))] \
-            if s.bootstrap > 1 else []
+        self.boot = (
+            [
+                _loglinear_fit(x[i], z[i], 2, s.seed + k)
+                for k, i in enumerate(_boot(len(y), s.bootstrap, s.seed))
+            ]
+            if s.bootstrap > 1
+            else []
+        )
 
     @staticmethod
     def _f(p, x):
@@ -158,7 +179,9 @@ class LogLinear(Model):
 
     def predict(self, x):
         mean = self._f(self.params, x) * self.sd + self.mu
-        std = np.std([self._f(p, x) for p in self.boot], axis=0) * self.sd if self.boot else np.zeros(len(mean))
+        std = (
+            np.std([self._f(p, x) for p in self.boot], axis=0) * self.sd if self.boot else np.zeros(len(mean))
+        )
         return mean, std
 
     def mean(self, x):
@@ -187,10 +210,14 @@ BUILD = {"lightgbm": LightGBM, "gp": GP, "quadratic": Quadratic, "loglinear": Lo
 def _check(x, y, s: SurrogateSettings) -> tuple[np.ndarray, np.ndarray]:
     x, y = np.atleast_2d(np.asarray(x, dtype=np.float64)), np.asarray(y, dtype=np.float64)
     if len(y) < max(s.lightgbm.min_rows, s.folds, 3):
-        raise lgbm.TooFewRows(f"the surrogate needs at least {max(s.lightgbm.min_rows, s.folds, 3)} scored mixtures, got {len(y)}; "
-                              "run more proxy trials first")
+        raise lgbm.TooFewRows(
+            f"the surrogate needs at least {max(s.lightgbm.min_rows, s.folds, 3)} scored mixtures, got {len(y)}; "
+            "run more proxy trials first"
+        )
     if not np.isfinite(y).all():
-        raise ValueError(f"{int((~np.isfinite(y)).sum())} scores are NaN/inf; drop or fix them before fitting")
+        raise ValueError(
+            f"{int((~np.isfinite(y)).sum())} scores are NaN/inf; drop or fix them before fitting"
+        )
     return x, y
 
 
@@ -251,8 +278,16 @@ def fit(x, y, s: SurrogateSettings = SurrogateSettings()) -> Fitted:
         model = Ensemble({n: BUILD[n](x, y, s) for n in weights}, weights)
     else:
         model = BUILD[chosen](x, y, s)
-    report = [{"model": n, "cv_spearman": r[0], "cv_mae": r[1], "weight": weights.get(n, float(n == "ensemble")) if weights else 1.0,
-               "chosen": n == chosen} for n, r in rows.items()]
+    report = [
+        {
+            "model": n,
+            "cv_spearman": r[0],
+            "cv_mae": r[1],
+            "weight": weights.get(n, float(n == "ensemble")) if weights else 1.0,
+            "chosen": n == chosen,
+        }
+        for n, r in rows.items()
+    ]
     return Fitted(model, chosen, report, oof[chosen])
 
 

@@ -1,5 +1,6 @@
 """Target texts: a deterministic search / evaluation split, and the n-gram overlap check that keeps
 evaluation text out of the corpus (METHODS §7)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -21,7 +22,9 @@ def split(texts: list[str], eval_fraction: float = 0.5, seed: int = 0) -> tuple[
         raise ValueError(f"eval_fraction must be in (0, 1), got {eval_fraction}")
     n = len(texts)
     if n < 2:
-        raise ValueError(f"a target needs at least 2 documents to split into search and evaluation parts, got {n}")
+        raise ValueError(
+            f"a target needs at least 2 documents to split into search and evaluation parts, got {n}"
+        )
     keys = [hashlib.sha256(f"{seed}\0{t}".encode()).digest() for t in texts]
     order = np.array(sorted(range(n), key=keys.__getitem__), dtype=np.int64)
     n_eval = min(max(int(round(n * eval_fraction)), 1), n - 1)

@@ -1,4 +1,5 @@
 """Token counts with a fast (Rust) tokenizer from the `tokenizers` library."""
+
 from __future__ import annotations
 
 import os
@@ -13,7 +14,9 @@ def load_tokenizer(name: str):
 
     path = name if name.endswith(".json") else os.path.join(resolve_model(name), "tokenizer.json")
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no tokenizer.json; give a tokenizer.json path or a local model folder")
+        raise FileNotFoundError(
+            f"{path}: no tokenizer.json; give a tokenizer.json path or a local model folder"
+        )
     tok = Tokenizer.from_file(path)
     tok.no_truncation()
     tok.no_padding()

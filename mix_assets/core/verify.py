@@ -7,6 +7,7 @@ follows the one-standard-error rule (Breiman et al., CART, 1984): the simplest c
 to the best is within one standard error wins, first the best baseline, then the surrogate's
 top-k mean. The standard error comes from the target's documents (paired, per document, when the
 proxy reports per-document losses) or else from the replicates."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,13 +28,23 @@ class Candidate:
         return mixtures.mixture_id(self.weights)
 
 
-def shortlist(optima: dict[str, np.ndarray], measured: np.ndarray, scores: np.ndarray, n_measured: int, minimize: bool,
-              baselines: dict[str, np.ndarray]) -> list[Candidate]:
+def shortlist(
+    optima: dict[str, np.ndarray],
+    measured: np.ndarray,
+    scores: np.ndarray,
+    n_measured: int,
+    minimize: bool,
+    baselines: dict[str, np.ndarray],
+) -> list[Candidate]:
     """The baselines, the surrogate's optima and the n best measured mixtures of the search. A mixture
     that two reasons name is measured once, under the first: a baseline keeps its name (natural is
     often among the best measured, and is still reported as natural)."""
     order = np.argsort(scores if minimize else -np.asarray(scores), kind="stable")[:n_measured]
-    named = [*baselines.items(), *optima.items(), *((f"measured_{i + 1}", measured[j]) for i, j in enumerate(order))]
+    named = [
+        *baselines.items(),
+        *optima.items(),
+        *((f"measured_{i + 1}", measured[j]) for i, j in enumerate(order)),
+    ]
     out, seen = [], set()
     for name, w in named:
         c = Candidate(name, np.asarray(w, dtype=np.float64))
@@ -56,7 +67,9 @@ class Preference:
     z: float = 1.0
 
 
-def paired_gap(a: list[dict], b: list[dict], objective: str, target_weights: dict[str, float]) -> tuple[float, float]:
+def paired_gap(
+    a: list[dict], b: list[dict], objective: str, target_weights: dict[str, float]
+) -> tuple[float, float]:
     """(mean objective of a - that of b, its standard error), paired by replicate.
 
     With per-document losses (each run's `documents`: target -> {"nll": nats per document, "tokens":
@@ -66,14 +79,18 @@ def paired_gap(a: list[dict], b: list[dict], objective: str, target_weights: dic
     if a and b and all(t in (r.get("documents") or {}) for r in a + b for t in target_weights):
         total_w, gap, var = sum(target_weights.values()), 0.0, 0.0
         for t, w in target_weights.items():
-            delta = np.mean([r["documents"][t]["nll"] for r in a], axis=0) - np.mean([r["documents"][t]["nll"] for r in b], axis=0)
+            delta = np.mean([r["documents"][t]["nll"] for r in a], axis=0) - np.mean(
+                [r["documents"][t]["nll"] for r in b], axis=0
+            )
             n = np.asarray(a[0]["documents"][t]["tokens"], dtype=np.float64)
             g = delta.sum() / n.sum()
             k = len(n)
             v = k / (k - 1) * np.sum((delta - g * n) ** 2) / n.sum() ** 2 if k > 1 else 0.0
             gap, var = gap + w / total_w * g, var + (w / total_w) ** 2 * v
         return float(gap), float(np.sqrt(var))
-    d = np.array([ra.get(objective, np.nan) - rb.get(objective, np.nan) for ra, rb in zip(a, b)], dtype=np.float64)
+    d = np.array(
+        [ra.get(objective, np.nan) - rb.get(objective, np.nan) for ra, rb in zip(a, b)], dtype=np.float64
+    )
     d = d[np.isfinite(d)]
     if not len(d):
         return float("nan"), float("nan")
@@ -96,8 +113,14 @@ class Verified:
         return out
 
 
-def verify(candidates: list[Candidate], measure: Callable[[Candidate, int], dict], replicates: int,
-           minimize: bool, objective: str = "objective", prefer: Preference | None = None) -> Verified:
+def verify(
+    candidates: list[Candidate],
+    measure: Callable[[Candidate, int], dict],
+    replicates: int,
+    minimize: bool,
+    objective: str = "objective",
+    prefer: Preference | None = None,
+) -> Verified:
     """Measure every candidate `replicates` times (replicate r is the same for every candidate: common
     random numbers) and choose the best mean `objective`, or with `prefer` the one-standard-error
     choice. Baselines on the list are candidates like any other, so the choice is never worse than
@@ -113,7 +136,9 @@ def verify(candidates: list[Candidate], measure: Callable[[Candidate, int], dict
         raise ValueError(f"no candidate of {list(means)} has a finite {objective}; see the trials' reasons")
     sign = 1.0 if minimize else -1.0
     best = min(finite, key=lambda n: sign * finite[n])
-    weights = prefer.target_weights if prefer and minimize else {}  # per-document losses only for a minimised loss
+    weights = (
+        prefer.target_weights if prefer and minimize else {}
+    )  # per-document losses only for a minimised loss
     gaps = {n: paired_gap(runs[n], runs[best], objective, weights) for n in finite}
     chosen = best
     if prefer:

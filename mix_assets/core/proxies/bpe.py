@@ -1,4 +1,5 @@
 """The proxies' own byte-level BPE vocabulary, trained once on the corpus with `tokenizers`."""
+
 from __future__ import annotations
 
 from typing import Iterable
@@ -12,7 +13,9 @@ def train_bpe(texts: Iterable[str], vocab_size: int = 4096):
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+    )
     tok.train_from_iterator(texts, trainer=trainer)
     return tok
 

@@ -3,6 +3,7 @@
 Each target is held as two parts (core.targets.split): the search part, which every trial scores and
 the search optimises, and the evaluation part, which only verification trials score, for reporting.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,7 +34,9 @@ class ProxyCorpus:
     def domain_tokens(self, n_domains: int) -> np.ndarray:
         return np.bincount(self.domains, weights=self.lengths, minlength=n_domains)
 
-    def sample(self, weights: np.ndarray, token_budget: int, seed: int, max_epochs: float) -> list[np.ndarray]:
+    def sample(
+        self, weights: np.ndarray, token_budget: int, seed: int, max_epochs: float
+    ) -> list[np.ndarray]:
         rows = sampling.draw(self.domains, self.lengths, weights, token_budget, seed, max_epochs)
         return bpe.split(self.tokens, self.offsets, rows)
 
@@ -54,11 +57,21 @@ class ProxyCorpus:
             parts[part] = {}
             for name in meta["target_weights"]:
                 if (folder / f"{part}-{name}.npy").exists():
-                    flat, off = load_npy(folder / f"{part}-{name}.npy"), load_npy(folder / f"{part}-{name}.offsets.npy")
+                    flat, off = (
+                        load_npy(folder / f"{part}-{name}.npy"),
+                        load_npy(folder / f"{part}-{name}.offsets.npy"),
+                    )
                     parts[part][name] = bpe.split(flat, off)
         docs = read_parquet(folder / "docs.parquet")
-        return cls(read_npy(folder / "tokens.npy"), load_npy(folder / "offsets.npy"), docs["super_cluster"].to_numpy(),
-                   parts["target"], meta["target_weights"], meta["vocab_size"], parts["eval"] or None)
+        return cls(
+            read_npy(folder / "tokens.npy"),
+            load_npy(folder / "offsets.npy"),
+            docs["super_cluster"].to_numpy(),
+            parts["target"],
+            meta["target_weights"],
+            meta["vocab_size"],
+            parts["eval"] or None,
+        )
 
 
 def objective(metrics: dict[str, float], target_weights: dict[str, float], prefix: str = "") -> float:
@@ -75,18 +88,40 @@ def add_objectives(metrics: dict[str, float], target_weights: dict[str, float]) 
     return metrics
 
 
-def ngram_trial(corpus: ProxyCorpus, weights: np.ndarray, token_budget: int, seed: int, max_epochs: float,
-                order: int = 3, discount: float = 0.75, evaluate: bool = False) -> dict[str, float]:
+def ngram_trial(
+    corpus: ProxyCorpus,
+    weights: np.ndarray,
+    token_budget: int,
+    seed: int,
+    max_epochs: float,
+    order: int = 3,
+    discount: float = 0.75,
+    evaluate: bool = False,
+) -> dict[str, float]:
     """One proxy: a Kneser-Ney model on the mixture's sample, scored on the targets. `seed` is the
     replicate seed, shared by every mixture of a round (common random numbers)."""
-    return ngram_trial_documents(corpus, weights, token_budget, seed, max_epochs, order, discount, evaluate)[0]
+    return ngram_trial_documents(corpus, weights, token_budget, seed, max_epochs, order, discount, evaluate)[
+        0
+    ]
 
 
-def ngram_trial_documents(corpus: ProxyCorpus, weights: np.ndarray, token_budget: int, seed: int, max_epochs: float,
-                          order: int = 3, discount: float = 0.75, evaluate: bool = False) -> tuple[dict[str, float], dict[str, dict]]:
+def ngram_trial_documents(
+    corpus: ProxyCorpus,
+    weights: np.ndarray,
+    token_budget: int,
+    seed: int,
+    max_epochs: float,
+    order: int = 3,
+    discount: float = 0.75,
+    evaluate: bool = False,
+) -> tuple[dict[str, float], dict[str, dict]]:
     """ngram_trial, and each search part's per-document losses: target -> {"nll": nats, "tokens": n}
     per document, what the verified choice needs to tell a real gain from the target's sampling."""
     train = corpus.sample(weights, token_budget, seed, max_epochs)
     docs = ngram.document_losses(train, corpus.scored_targets(evaluate), corpus.vocab_size, order, discount)
-    metrics = add_objectives({k: float(nll.sum() / n.sum()) for k, (nll, n) in docs.items()}, corpus.target_weights)
-    return metrics, {k: {"nll": nll.tolist(), "tokens": n.tolist()} for k, (nll, n) in docs.items() if k in corpus.targets}
+    metrics = add_objectives(
+        {k: float(nll.sum() / n.sum()) for k, (nll, n) in docs.items()}, corpus.target_weights
+    )
+    return metrics, {
+        k: {"nll": nll.tolist(), "tokens": n.tolist()} for k, (nll, n) in docs.items() if k in corpus.targets
+    }

@@ -3,6 +3,7 @@
 CUDA when present, bf16 autocast where the hardware has it. One pass over `token_budget` tokens of
 the mixture's sample, then the mean next-token loss (nats) on each target.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -36,8 +37,14 @@ def _windows(seqs: list[np.ndarray], seq_len: int, eos: int) -> np.ndarray:
     return flat[: n * (seq_len + 1)].reshape(n, seq_len + 1)
 
 
-def gpt_trial(train: list[np.ndarray], targets: dict[str, list[np.ndarray]], vocab_size: int, token_budget: int,
-              s: GPTSettings = GPTSettings(), seed: int = 0) -> dict[str, float]:
+def gpt_trial(
+    train: list[np.ndarray],
+    targets: dict[str, list[np.ndarray]],
+    vocab_size: int,
+    token_budget: int,
+    s: GPTSettings = GPTSettings(),
+    seed: int = 0,
+) -> dict[str, float]:
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -47,8 +54,18 @@ def gpt_trial(train: list[np.ndarray], targets: dict[str, list[np.ndarray]], voc
     use_bf16 = s.precision == "bf16" or (s.precision == "auto" and bf16_supported(device))
     torch.manual_seed(seed)
     eos = vocab_size  # one extra id separates documents
-    cfg = GPT2Config(vocab_size=vocab_size + 1, n_positions=s.seq_len, n_embd=s.n_embd, n_layer=s.n_layer, n_head=s.n_head,
-                     bos_token_id=eos, eos_token_id=eos, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    cfg = GPT2Config(
+        vocab_size=vocab_size + 1,
+        n_positions=s.seq_len,
+        n_embd=s.n_embd,
+        n_layer=s.n_layer,
+        n_head=s.n_head,
+        bos_token_id=eos,
+        eos_token_id=eos,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+    )
     model = GPT2LMHeadModel(cfg).to(device)
     data = torch.from_numpy(_windows(train, s.seq_len, eos))
     steps = max(1, min(token_budget // (s.batch_size * s.seq_len), len(data) // s.batch_size or 1))
@@ -56,7 +73,11 @@ def gpt_trial(train: list[np.ndarray], targets: dict[str, list[np.ndarray]], voc
     warm = max(1, int(s.warmup * steps))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: min(1.0, (i + 1) / warm))
     gen = torch.Generator().manual_seed(seed)
-    autocast = (lambda: torch.autocast(device.split(":")[0], dtype=torch.bfloat16)) if use_bf16 else contextlib.nullcontext
+    autocast = (
+        (lambda: torch.autocast(device.split(":")[0], dtype=torch.bfloat16))
+        if use_bf16
+        else contextlib.nullcontext
+    )
     model.train()
     for _ in range(steps):
         batch = data[torch.randint(len(data), (s.batch_size,), generator=gen)].to(device)

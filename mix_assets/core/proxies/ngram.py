@@ -3,6 +3,7 @@
 Fast enough for CLIMB's inner loop on a CPU: a million training tokens are counted and a target is
 scored in well under a second. Documents never share an n-gram: each starts with n-1 BOS ids.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -43,7 +44,13 @@ class KneserNey:
             ukeys_ctx, starts = np.unique(ctx, return_index=True)
             totals = np.add.reduceat(counts, starts) if len(counts) else counts
             followers = np.diff(np.append(starts, len(keys)))
-            self.tables[k] = (keys, counts.astype(np.float64), ukeys_ctx, totals.astype(np.float64), followers.astype(np.float64))
+            self.tables[k] = (
+                keys,
+                counts.astype(np.float64),
+                ukeys_ctx,
+                totals.astype(np.float64),
+                followers.astype(np.float64),
+            )
             if k > 1:  # continuation counts: distinct left extensions of each shorter gram
                 keys, counts = np.unique(keys % (b ** (k - 1)), return_counts=True)
         return self
@@ -64,7 +71,9 @@ class KneserNey:
         """Per sequence: (sum of natural-log probabilities, number of predicted tokens)."""
         lengths = np.array([len(s) for s in seqs], dtype=np.int64)
         logp = self._log_p(_grams(seqs, self.order, self.base))
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])  # one gram per token: an empty sequence has none
+        starts = np.concatenate(
+            [[0], np.cumsum(lengths)[:-1]]
+        )  # one gram per token: an empty sequence has none
         sums = np.add.reduceat(logp, starts[lengths > 0]) if len(logp) else np.zeros(0)
         out = np.zeros(len(seqs))
         out[lengths > 0] = sums
@@ -77,7 +86,7 @@ class KneserNey:
         p = np.full(len(grams), 1.0 / self.v)  # order 0: uniform over the vocabulary
         for k in range(1, n + 1):
             keys, counts, ctx_keys, totals, followers = self.tables[k]
-            q = grams % (b ** k)
+            q = grams % (b**k)
             c = self._lookup(keys, counts, q)
             tot = self._lookup(ctx_keys, totals, q // b)
             fol = self._lookup(ctx_keys, followers, q // b)
@@ -87,8 +96,13 @@ class KneserNey:
         return np.log(p)
 
 
-def document_losses(train: list[np.ndarray], targets: dict[str, list[np.ndarray]], vocab_size: int, order: int = 3,
-                    discount: float = 0.75) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def document_losses(
+    train: list[np.ndarray],
+    targets: dict[str, list[np.ndarray]],
+    vocab_size: int,
+    order: int = 3,
+    discount: float = 0.75,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per target, per document: (nats, tokens) under a KN model trained on `train`."""
     lm = KneserNey(vocab_size, order, discount).fit(train)
     out = {}
@@ -100,6 +114,15 @@ def document_losses(train: list[np.ndarray], targets: dict[str, list[np.ndarray]
     return out
 
 
-def cross_entropy(train: list[np.ndarray], targets: dict[str, list[np.ndarray]], vocab_size: int, order: int = 3, discount: float = 0.75) -> dict[str, float]:
+def cross_entropy(
+    train: list[np.ndarray],
+    targets: dict[str, list[np.ndarray]],
+    vocab_size: int,
+    order: int = 3,
+    discount: float = 0.75,
+) -> dict[str, float]:
     """Per-token cross-entropy (nats) of each target under a KN model trained on `train`."""
-    return {k: float(nll.sum() / n.sum()) for k, (nll, n) in document_losses(train, targets, vocab_size, order, discount).items()}
+    return {
+        k: float(nll.sum() / n.sum())
+        for k, (nll, n) in document_losses(train, targets, vocab_size, order, discount).items()
+    }

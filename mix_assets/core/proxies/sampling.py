@@ -1,4 +1,5 @@
 """Training samples for proxies: documents drawn per domain until each domain's token share is met."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,8 +16,14 @@ def domain_order(docs: np.ndarray, epochs: int, seed: int, domain: int) -> np.nd
     return np.concatenate([rng.permutation(docs) for _ in range(max(epochs, 1))])
 
 
-def draw(domains: np.ndarray, lengths: np.ndarray, weights: np.ndarray, token_budget: int, seed: int,
-         max_epochs: float = np.inf) -> np.ndarray:
+def draw(
+    domains: np.ndarray,
+    lengths: np.ndarray,
+    weights: np.ndarray,
+    token_budget: int,
+    seed: int,
+    max_epochs: float = np.inf,
+) -> np.ndarray:
     """Document indices whose tokens follow `weights` over `domains` at `token_budget` tokens.
 
     Each domain's documents are read in `domain_order`, cycling again (a new epoch) when the domain
@@ -35,8 +42,10 @@ def draw(domains: np.ndarray, lengths: np.ndarray, weights: np.ndarray, token_bu
             raise ValueError(f"domain {d} has weight {w:.4f} but no tokens")
         epochs = want / have
         if epochs > max_epochs + 1e-9:
-            raise ValueError(f"domain {d} would be repeated {epochs:.1f} times (weight {w:.4f} x {token_budget} tokens "
-                             f"over its {have} tokens), over max_epochs={max_epochs}")
+            raise ValueError(
+                f"domain {d} would be repeated {epochs:.1f} times (weight {w:.4f} x {token_budget} tokens "
+                f"over its {have} tokens), over max_epochs={max_epochs}"
+            )
         order = domain_order(docs, int(np.ceil(epochs)), seed, d)
         cum = np.cumsum(lengths[order])
         picked.append(order[: int(np.searchsorted(cum, want)) + 1])
