@@ -13,7 +13,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 DAGSTER := $(BIN)/dagster asset materialize -m mix_assets.definitions
 
-.PHONY: install run materialize search test ui clean
+.PHONY: install run materialize search test lint ui clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ search:
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# ruff's formatter and linter, configured in pyproject.toml
+lint: install
+	$(BIN)/ruff format --check . && $(BIN)/ruff check .
 
 ui: install
 	$(BIN)/dagster dev -w workspace.yaml

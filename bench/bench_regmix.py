@@ -24,7 +24,8 @@ def main() -> None:
         for s in ("1m", "60m", "1B")
     }
     print(
-        "| metric (validation loss) | surrogate | chosen | CV 5-fold (1M train) | 1M test | 60M test | 1B test | fit s |"
+        "| metric (validation loss) | surrogate | chosen | CV 5-fold (1M train) | 1M test | 60M test | 1B "
+        "test | fit s |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for metric in train.metrics.columns:
@@ -41,7 +42,8 @@ def main() -> None:
             ]
             name = metric.replace("metric/the_pile_", "").replace("_val_loss", "")
             print(
-                f"| {name} | {model} | {fitted.name} | {cv:.4f} | {held[0]:.4f} | {held[1]:.4f} | {held[2]:.4f} | {seconds:.0f} |",
+                f"| {name} | {model} | {fitted.name} | {cv:.4f} | {held[0]:.4f} | {held[1]:.4f} | "
+                f"{held[2]:.4f} | {seconds:.0f} |",
                 flush=True,
             )
 

@@ -44,7 +44,8 @@ def embeddings_problems(emb: np.ndarray, n_docs: int, tol: float = 1e-3) -> list
     off = np.abs(norms - 1) > tol
     if off.any():
         problems.append(
-            f"{int(off.sum())} rows not unit-norm (first row {int(np.argmax(off))}, norm {norms[np.argmax(off)]:.4f})"
+            f"{int(off.sum())} rows not unit-norm (first row {int(np.argmax(off))}, norm "
+            f"{norms[np.argmax(off)]:.4f})"
         )
     return problems
 
@@ -61,7 +62,8 @@ def assignment_problems(doc_ids: pl.Series, assigned: pl.DataFrame, k: int) -> l
 
 @asset_check(
     asset=AssetKey("cluster_stats"),
-    description="Every centroid has documents (faiss re-seeds empty clusters during the fit, so an empty one means assignment drift).",
+    description="Every centroid has documents (faiss re-seeds empty clusters during the fit, so an empty "
+    "one means assignment drift).",
 )
 def no_empty_cluster(warehouse: Warehouse) -> AssetCheckResult:
     empty = warehouse.query(f"SELECT cluster FROM {SCHEMA}.cluster_stats WHERE n_docs = 0")

@@ -1,8 +1,8 @@
 """Where artifacts live, the DuckDB warehouse, and the embedding model."""
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import polars as pl
@@ -18,7 +18,8 @@ SCHEMA = "mix"  # the file is warehouse.duckdb (catalog "warehouse"): the schema
 
 
 class ProjectStorage(ConfigurableResource):
-    """Input shards (a folder or any fsspec URI) and the artifact root: `<work_dir>/<asset>/<partition>.<ext>`."""
+    """Input shards (a folder or any fsspec URI) and the artifact root:
+    `<work_dir>/<asset>/<partition>.<ext>`."""
 
     input_dir: str = Field(default_factory=lambda: os.environ.get("MIX_ASSETS_INPUT", "data/corpus"))
     work_dir: str = Field(default_factory=lambda: os.environ.get("MIX_ASSETS_WORK", "data/work"))
@@ -50,7 +51,8 @@ class ProjectStorage(ConfigurableResource):
         files = self.shard_files()
         if key not in files:
             raise FileNotFoundError(
-                f"shard partition '{key}' has no file in {self.input_dir} (found: {', '.join(files) or 'none'})"
+                f"shard partition '{key}' has no file in {self.input_dir} (found: "
+                f"{', '.join(files) or 'none'})"
             )
         return files[key]
 
@@ -161,7 +163,8 @@ class SearchSettings(ConfigurableResource):
     )
     target_tokens: int | None = Field(
         default=None,
-        description="tokens of the training run the mixture is for (proxy-tokenizer tokens); bounds each weight at "
+        description="tokens of the training run the mixture is for (proxy-tokenizer tokens); bounds each "
+        "weight at "
         "max_epochs x domain tokens / target_tokens. None: the kept corpus's tokens",
     )
     eval_fraction: float = Field(

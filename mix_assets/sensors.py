@@ -27,7 +27,8 @@ SHARD_STAGES = AssetSelection.assets("raw_shards", "quality_signals", "embedding
     asset_selection=SHARD_STAGES | AssetSelection.assets("cluster_assignments"),
     minimum_interval_seconds=60,
     default_status=DefaultSensorStatus.STOPPED,
-    description="Adds a shard partition for every new file in the input folder and materializes its shard stages, "
+    description="Adds a shard partition for every new file in the input folder and materializes its shard "
+    "stages, "
     "and its assignments to the existing centroids once there are centroids.",
 )
 def new_shards_sensor(context: SensorEvaluationContext, storage: ProjectStorage) -> SensorResult:
@@ -46,7 +47,8 @@ def new_shards_sensor(context: SensorEvaluationContext, storage: ProjectStorage)
     asset_selection=AssetSelection.assets("centroids", "cluster_assignments"),
     minimum_interval_seconds=300,
     default_status=DefaultSensorStatus.STOPPED,
-    description="Refits k-means when a shard's assignment drift passes MIX_ASSETS_DRIFT_THRESHOLD, then reassigns "
+    description="Refits k-means when a shard's assignment drift passes MIX_ASSETS_DRIFT_THRESHOLD, then "
+    "reassigns "
     "every shard whose assignments predate the current centroids.",
 )
 def recluster_sensor(
@@ -92,7 +94,8 @@ def recluster_sensor(
             f"every shard new since the fit is within drift {DRIFT_THRESHOLD} of centroids {current}"
         )
     context.log.info(
-        f"refitting: {drifted.height} shards drifted past {DRIFT_THRESHOLD} (worst {drifted['drift'].max():.2f})"
+        f"refitting: {drifted.height} shards drifted past {DRIFT_THRESHOLD} (worst "
+        f"{drifted['drift'].max():.2f})"
     )
     return SensorResult(
         run_requests=[RunRequest(run_key=f"refit-{current}", asset_selection=[AssetKey("centroids")])]
@@ -129,7 +132,8 @@ def changed_shards(instance, storage: ProjectStorage, warehouse: Warehouse) -> d
     asset_selection=SHARD_STAGES | AssetSelection.assets("cluster_assignments"),
     minimum_interval_seconds=120,
     default_status=DefaultSensorStatus.STOPPED,
-    description="A shard file edited in place (new content hash) re-materializes that shard's stages and assignments, nothing else.",
+    description="A shard file edited in place (new content hash) re-materializes that shard's stages and "
+    "assignments, nothing else.",
 )
 def changed_shards_sensor(
     context: SensorEvaluationContext, storage: ProjectStorage, warehouse: Warehouse
@@ -164,7 +168,8 @@ def next_round(instance, search: SearchSettings) -> str | None:
     asset_selection=ROUND_STAGES | AssetSelection.assets("final_mixture", "run_report"),
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.STOPPED,
-    description="Starts round r+1 when round r's predictor is materialized (round 0 once proxy_corpus exists), then the final mixture and report.",
+    description="Starts round r+1 when round r's predictor is materialized (round 0 once proxy_corpus "
+    "exists), then the final mixture and report.",
 )
 def search_rounds_sensor(
     context: SensorEvaluationContext, search: SearchSettings
@@ -175,7 +180,8 @@ def search_rounds_sensor(
     rounds = instance.get_dynamic_partitions(round_partitions.name)
     key = next_round(instance, search)
     if key is not None:
-        # run_key makes this idempotent: a round in flight (or failed, to be rerun by hand) is not requested twice
+        # run_key makes this idempotent: a round in flight (or failed, to be rerun by hand) is not
+        # requested twice
         return SensorResult(
             run_requests=[
                 RunRequest(

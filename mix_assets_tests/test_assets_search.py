@@ -40,7 +40,8 @@ def sensor_tick(project):
 
 
 def test_full_search_driven_by_the_sensor_beats_natural_and_uniform(searcher):
-    # the mathematics target alone: unlike the bulk of the corpus, so a good mixture differs from natural and uniform
+    # the mathematics target alone: unlike the bulk of the corpus, so a good mixture differs from
+    # natural and uniform
     p = searcher(targets={TARGETS_BY_NAME["mathematics"]: 1.0})
     p.run(["proxy_corpus"])
     for expected in ("r0000", "r0001", "r0002"):
@@ -61,8 +62,9 @@ def test_full_search_driven_by_the_sensor_beats_natural_and_uniform(searcher):
     cands = p.table("final_candidates")
     by = {r["candidate"]: r for r in cands.iter_rows(named=True)}
     chosen = cands.filter("chosen").row(0, named=True)
-    # the verified choice is the best measured mean on the search part, or a preferred candidate within one standard
-    # error of it (over the target's documents), and never worse there than the baselines it measured
+    # the verified choice is the best measured mean on the search part, or a preferred candidate
+    # within one standard error of it (over the target's documents), and never worse there than the
+    # baselines it measured
     best = cands.filter(pl.col("candidate") == m["best_measured"]).row(0, named=True)
     assert best["search_mean"] == cands["search_mean"].min() and best["gap_to_best"] == 0
     assert chosen["candidate"] == best["candidate"] or 0 <= chosen["gap_to_best"] <= chosen["gap_se"]

@@ -41,7 +41,8 @@ def test_a_target_with_no_text_fails_proxy_corpus_naming_the_file(searcher, tmp_
     assert not result.success
     assert (
         failure_message(result).strip()
-        == f"ValueError: {empty}: target has 0 usable documents (1 rows refused); it needs at least 2 in a 'text' column, to hold some out for evaluation"
+        == f"ValueError: {empty}: target has 0 usable documents (1 rows refused); it needs at least 2 in a "
+        f"'text' column, to hold some out for evaluation"
     )
 
 

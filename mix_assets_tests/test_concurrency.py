@@ -12,7 +12,8 @@ WRITER = textwrap.dedent("""
     from mix_assets.resources import Warehouse
     w = Warehouse(database=sys.argv[1])
     for i in range(40):
-        w.replace("stress", pl.DataFrame({"writer": [sys.argv[2]] * 50, "i": [i] * 50, "v": list(range(50))}), where={"writer": sys.argv[2]})
+        rows = pl.DataFrame({"writer": [sys.argv[2]] * 50, "i": [i] * 50, "v": list(range(50))})
+        w.replace("stress", rows, where={"writer": sys.argv[2]})
 """)
 
 

@@ -12,7 +12,8 @@ from mix_assets_tests.conftest import corpus_sample
 
 @pytest.fixture(scope="module")
 def planted():
-    """Generic pool: 7 domains x 40 docs plus 40 planted mathematics docs; in-domain sample: 20 other mathematics docs."""
+    """Generic pool: 7 domains x 40 docs plus 40 planted mathematics docs; in-domain sample: 20 other
+    mathematics docs."""
     docs = corpus_sample(60, seed=5)
     maths = docs.filter(domain="mathematics")
     pool = pl.concat(

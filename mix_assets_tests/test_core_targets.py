@@ -34,7 +34,8 @@ def test_split_is_deterministic_disjoint_and_independent_of_row_order():
 def test_ngram_overlap_finds_shared_passages_only():
     ref = ["the quick brown fox jumps over the lazy dog while the cat sleeps on the warm mat all day"]
     texts = [
-        "An intro. The quick brown fox jumps over the lazy dog while the cat sleeps on the warm mat. The end.",
+        "An intro. The quick brown fox jumps over the lazy dog while the cat sleeps on the warm mat. The "
+        "end.",
         "the quick brown fox jumps over a lazy dog while a cat sleeps on a warm mat all day long",
     ]
     assert targets.shares_ngram(texts, ref, 13).tolist() == [True, False]

@@ -184,17 +184,19 @@ def test_killed_export_keeps_the_previous_dataset_readable(searcher, tmp_path):
     folder = p.work / "mixed_dataset"
     base = {"weights": {"0": 0.5, "1": 0.3, "2": 0.2}, "token_budget": 300_000, "docs_per_shard": 1}
     first = {**base, "seed": 1}
-    args = lambda config: [
-        "dagster",
-        "asset",
-        "materialize",
-        "-m",
-        "mix_assets.definitions",
-        "--select",
-        "mixed_dataset",  # noqa: E731
-        "--config-json",
-        json.dumps({"ops": {"mixed_dataset": {"config": config}}}),
-    ]
+
+    def args(config: dict) -> list[str]:
+        select = [
+            "dagster",
+            "asset",
+            "materialize",
+            "-m",
+            "mix_assets.definitions",
+            "--select",
+            "mixed_dataset",
+        ]
+        return [*select, "--config-json", json.dumps({"ops": {"mixed_dataset": {"config": config}}})]
+
     finish(args(first), env)
     old = read_parts(folder)
     old_set = read_json(folder / "manifest.json")["parts"][0].split("/")[0]

@@ -1,4 +1,5 @@
-"""Same seed, same results; another seed, other results (k-means, mixtures, n-gram proxy scores, final mixture)."""
+"""Same seed, same results; another seed, other results (k-means, mixtures, n-gram proxy scores,
+final mixture)."""
 
 import shutil
 

@@ -138,8 +138,10 @@ def test_cluster_profile_loads_with_the_k8s_executor_and_gpu_requests(tmp_path):
     probe = (
         "from mix_assets.definitions import defs; import json; "
         "job = defs.resolve_implicit_global_asset_job_def(); "
-        "print(json.dumps({'executor': job.executor_def.name, 'embeddings': defs.get_assets_def('embeddings').op.tags, "
-        "'raw_shards': defs.get_assets_def('raw_shards').op.tags, 'work': defs.resources['storage'].work_dir}))"
+        "print(json.dumps({'executor': job.executor_def.name, 'embeddings': "
+        "defs.get_assets_def('embeddings').op.tags, "
+        "'raw_shards': defs.get_assets_def('raw_shards').op.tags, 'work': "
+        "defs.resources['storage'].work_dir}))"
     )
     out = subprocess.run(
         [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
@@ -196,9 +198,10 @@ def postgres():
         shutil.chown(data, "postgres", "postgres")
         as_user = ["runuser", "-u", "postgres", "--"]
     port = free_port()
-    run = lambda *cmd: subprocess.run(
-        [*as_user, *cmd], check=True, capture_output=True, text=True, timeout=120
-    )  # noqa: E731
+
+    def run(*cmd: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*as_user, *cmd], check=True, capture_output=True, text=True, timeout=120)
+
     run(f"{bindir}/initdb", "-D", f"{data}/db", "-U", "postgres", "--auth=trust")
     run(
         f"{bindir}/pg_ctl",
@@ -285,6 +288,7 @@ def test_a_run_on_the_cluster_instance_stores_its_events_in_postgres(postgres, p
         cur.execute("SELECT status FROM runs")
         assert [r[0] for r in cur.fetchall()] == ["SUCCESS"]
         cur.execute(
-            "SELECT count(*) FROM event_logs WHERE asset_key LIKE '%quality_signals%' AND dagster_event_type = 'ASSET_MATERIALIZATION'"
+            "SELECT count(*) FROM event_logs WHERE asset_key LIKE '%quality_signals%' AND "
+            "dagster_event_type = 'ASSET_MATERIALIZATION'"
         )
         assert cur.fetchone()[0] == len(keys)

@@ -15,7 +15,8 @@ from mix_assets_tests.conftest import ROOT, corpus_sample, free_port, shard_env,
 
 METADATA = """query ($path: [String!]!) { assetOrError(assetKey: {path: $path}) { ... on Asset {
   assetMaterializations(limit: 1) { partition runId metadataEntries { label
-    ... on IntMetadataEntry { intValue } ... on FloatMetadataEntry { floatValue } ... on TextMetadataEntry { text } } } } } }"""
+    ... on IntMetadataEntry { intValue } ... on FloatMetadataEntry { floatValue }
+    ... on TextMetadataEntry { text } } } } } }"""
 
 
 @pytest.fixture

@@ -90,7 +90,8 @@ def raw_shards(
             docs, bad = normalize_shard(key, path, config, storage)
             storage.mark_current("raw_shards", key, version)
             context.log.info(
-                f"{key}: {docs.height} documents, {bad.height} quarantined ({time.perf_counter() - start:.1f}s) from {path}"
+                f"{key}: {docs.height} documents, {bad.height} quarantined "
+                f"({time.perf_counter() - start:.1f}s) from {path}"
             )
         # written for reused shards too: the warehouse is a copy that may have been dropped or rebuilt
         warehouse.replace(

@@ -80,7 +80,8 @@ def read_parts(folder) -> pl.DataFrame:
     group_name=GROUP,
     deps=[final_mixture, merged_clusters],
     code_version="1",
-    description="Documents in training order following a mixture at a token budget (uniform or ClusterClip within each super-cluster).",
+    description="Documents in training order following a mixture at a token budget (uniform or ClusterClip "
+    "within each super-cluster).",
 )
 def mixed_dataset(
     context: AssetExecutionContext,
@@ -119,7 +120,8 @@ def mixed_dataset(
             have = int(lengths[members].sum())
             if want > max_epochs * have:
                 raise ValueError(
-                    f"super-cluster {s} would be repeated {want / have:.1f} times ({want} of its {have} tokens), "
+                    f"super-cluster {s} would be repeated {want / have:.1f} times ({want} of its {have} "
+                    f"tokens), "
                     f"over max_epochs={max_epochs}; lower token_budget or its weight"
                 )
             order = clusterclip.uniform_schedule(
@@ -195,7 +197,8 @@ class MixtureExportsConfig(Config):
     group_name=GROUP,
     deps=[final_mixture, proxy_scores],
     code_version="1",
-    description="The final mixture as a Megatron-LM/NeMo --data-path blend, Hugging Face interleave_datasets arguments, and olmix-style ratios.csv / metrics.csv of every trial.",
+    description="The final mixture as a Megatron-LM/NeMo --data-path blend, Hugging Face "
+    "interleave_datasets arguments, and olmix-style ratios.csv / metrics.csv of every trial.",
 )
 def mixture_exports(
     context: AssetExecutionContext,

@@ -57,7 +57,8 @@ def embeddings(
 
         def progress(done: int, total: int, elapsed: float, key: str = key) -> None:
             context.log.info(
-                f"{key}: embedded {done}/{total} documents ({done / max(elapsed, 1e-9):.1f} docs/s on {device})"
+                f"{key}: embedded {done}/{total} documents ({done / max(elapsed, 1e-9):.1f} docs/s on "
+                f"{device})"
             )
 
         start = time.perf_counter()

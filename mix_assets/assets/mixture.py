@@ -22,7 +22,8 @@ from mix_assets.assets.search import (
     weight_columns,
 )
 from mix_assets.assets.trials import ProxyTrialsConfig, run_trial
-from mix_assets.core import mixtures, predictor as core_predictor, surrogate, verify
+from mix_assets.core import mixtures, surrogate, verify
+from mix_assets.core import predictor as core_predictor
 from mix_assets.core.storage import atomic_path, read_parquet, write_json, write_parquet
 from mix_assets.partitions import round_index
 from mix_assets.resources import ProjectStorage, SearchSettings, Warehouse
@@ -32,7 +33,8 @@ from mix_assets.resources import ProjectStorage, SearchSettings, Warehouse
     **ROUND_ASSET,
     deps=[proxy_trials, mixture_candidates],
     code_version="1",
-    description="The round's trials as a table (round, mixture id, weights, every metric, seconds, backend, status), joined to the candidates by id.",
+    description="The round's trials as a table (round, mixture id, weights, every metric, seconds, "
+    "backend, status), joined to the candidates by id.",
 )
 def proxy_scores(
     context: AssetExecutionContext, storage: ProjectStorage, warehouse: Warehouse
@@ -133,7 +135,8 @@ def settings_from(config: PredictorConfig, seed: int) -> surrogate.SurrogateSett
     **ROUND_ASSET,
     deps=[proxy_scores],
     code_version="2",
-    description="The surrogate on every (mixture, objective) of this and earlier rounds, chosen by cross-validation among LightGBM, "
+    description="The surrogate on every (mixture, objective) of this and earlier rounds, chosen by "
+    "cross-validation among LightGBM, "
     "a Gaussian process, quadratic ridge, log-linear and their average; every candidate's CV Spearman / MAE.",
 )
 def predictor(
@@ -172,7 +175,8 @@ def predictor(
     )
     warehouse.replace("predictor_reports", report, where={"round": key})
     context.log.info(
-        f"surrogate {key}: {model.name} on {len(y)} rows, CV Spearman {cv['spearman']:.3f}, MAE {cv['mae']:.4f} "
+        f"surrogate {key}: {model.name} on {len(y)} rows, CV Spearman {cv['spearman']:.3f}, MAE "
+        f"{cv['mae']:.4f} "
         "(" + ", ".join(f"{r['model']} {r['cv_spearman']:.3f}" for r in model.report) + ")"
     )
     return MaterializeResult(
@@ -221,7 +225,8 @@ class FinalMixtureConfig(Config):
 def search_cost(warehouse: Warehouse, last: str) -> pl.DataFrame:
     return warehouse.query(
         "SELECT round, count(*) AS trials, sum(CASE WHEN status = 'ok' THEN 1 ELSE 0 END) AS ok, "
-        "round(sum(seconds), 2) AS seconds FROM mix.proxy_scores WHERE round <= ? GROUP BY round ORDER BY round",
+        "round(sum(seconds), 2) AS seconds FROM mix.proxy_scores WHERE round <= ? GROUP BY round ORDER BY "
+        "round",
         [last],
     )
 
@@ -230,8 +235,10 @@ def search_cost(warehouse: Warehouse, last: str) -> pl.DataFrame:
     group_name=GROUP,
     deps=[predictor],
     code_version="3",
-    description="The mixture to train on: the best measured mean of a short list (surrogate optimum, best measured, natural, uniform), "
-    "each trained on fresh samples several times; every comparison is reported on the targets' evaluation parts.",
+    description="The mixture to train on: the best measured mean of a short list (surrogate optimum, best "
+    "measured, natural, uniform), "
+    "each trained on fresh samples several times; every comparison is reported on the targets' evaluation "
+    "parts.",
 )
 def final_mixture(
     context: AssetExecutionContext,
@@ -293,7 +300,8 @@ def final_mixture(
             evaluate=True,
         )
         context.log.info(
-            f"verify {c.name} replicate {r}: {record['status']} {record['metrics'].get('objective', float('nan')):.4f}"
+            f"verify {c.name} replicate {r}: {record['status']} "
+            f"{record['metrics'].get('objective', float('nan')):.4f}"
         )
         return {**record["metrics"], "documents": record.get("documents")}
 
@@ -371,7 +379,8 @@ def final_mixture(
     }
     write_json(summary, storage.path("final_mixture", "all", ".json"))
     context.log.info(
-        f"final mixture {summary['mixture_id']} ({result.chosen.name}): search part {on_search[result.chosen.name][0]:.4f}, "
+        f"final mixture {summary['mixture_id']} ({result.chosen.name}): search part "
+        f"{on_search[result.chosen.name][0]:.4f}, "
         f"evaluation part {on_eval[result.chosen.name][0]:.4f}"
     )
     labels = [f"{i}: {lab}" for i, lab in enumerate(meta["labels"])]

@@ -21,8 +21,10 @@ from mix_assets.resources import ProjectStorage, SearchSettings, Warehouse
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;color:#222;line-height:1.45}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
-table{border-collapse:collapse;font-size:.85em;margin:.6em 0}td,th{border:1px solid #ddd;padding:.25em .6em;text-align:right}
-th{background:#f4f4f4}td:last-child{text-align:left}img{max-width:100%;margin:.5em 0}.note{color:#666;font-size:.9em}"""
+table{border-collapse:collapse;font-size:.85em;margin:.6em 0}
+td,th{border:1px solid #ddd;padding:.25em .6em;text-align:right}
+th{background:#f4f4f4}td:last-child{text-align:left}
+img{max-width:100%;margin:.5em 0}.note{color:#666;font-size:.9em}"""
 
 
 def table_html(df: pl.DataFrame, max_rows: int = 30) -> str:
@@ -52,15 +54,18 @@ def corpus_section(warehouse: Warehouse) -> str:
     )
     total = shards.select(pl.col("n_docs", "n_quarantined", "n_tokens", "n_bytes").sum()).row(0, named=True)
     return (
-        f"<h2>1. Corpus</h2><p>{shards.height} shards, {total['n_docs']:,} documents, {total['n_tokens']:,} tokens "
-        f"({total['n_bytes'] / 1e6:.1f} MB of text); {total['n_quarantined']:,} rows quarantined.</p>{table_html(shards, 12)}"
+        f"<h2>1. Corpus</h2><p>{shards.height} shards, {total['n_docs']:,} documents, "
+        f"{total['n_tokens']:,} tokens "
+        f"({total['n_bytes'] / 1e6:.1f} MB of text); {total['n_quarantined']:,} rows "
+        f"quarantined.</p>{table_html(shards, 12)}"
     )
 
 
 def cluster_section(storage: ProjectStorage, warehouse: Warehouse) -> str:
     stats = warehouse.query("SELECT * FROM mix.pruned_clusters ORDER BY n_tokens DESC")
     supers = warehouse.query(
-        "SELECT super_cluster, label, n_clusters, n_docs, n_tokens, token_share, mean_quality FROM mix.super_clusters ORDER BY super_cluster"
+        "SELECT super_cluster, label, n_clusters, n_docs, n_tokens, token_share, mean_quality FROM "
+        "mix.super_clusters ORDER BY super_cluster"
     )
     mapping = warehouse.query("SELECT * FROM mix.cluster_mapping")
     cents = load_npy(storage.path("centroids", "all", ".npy"))
@@ -72,12 +77,15 @@ def cluster_section(storage: ProjectStorage, warehouse: Warehouse) -> str:
         "tokens",
     )
     return (
-        f"<h2>2. Clusters</h2><p>k-means found {stats.height} clusters; {dropped.height} were pruned for low quality "
-        f"({dropped['n_tokens'].sum() / max(stats['n_tokens'].sum(), 1):.1%} of tokens), the other {stats.height - dropped.height} "
+        f"<h2>2. Clusters</h2><p>k-means found {stats.height} clusters; {dropped.height} were pruned for "
+        f"low quality "
+        f"({dropped['n_tokens'].sum() / max(stats['n_tokens'].sum(), 1):.1%} of tokens), the other "
+        f"{stats.height - dropped.height} "
         f"were merged into {supers.height} super-clusters, the domains of the mixture.</p>"
         f"{img(cluster_map(stats, mapping, supers, cents), 'cluster map')}{img(sizes, 'cluster sizes')}"
         f"<h3>Super-clusters</h3>{table_html(supers)}"
-        f"<h3>Pruned clusters</h3>{table_html(dropped.select('cluster', 'n_docs', 'mean_quality', 'reason', 'label'), 15)}"
+        f"<h3>Pruned clusters</h3>"
+        f"{table_html(dropped.select('cluster', 'n_docs', 'mean_quality', 'reason', 'label'), 15)}"
     )
 
 
@@ -101,9 +109,11 @@ def search_section(warehouse: Warehouse, search: SearchSettings, n_domains: int,
         .with_columns(pl.col("best", "median").fill_null(float("nan")))
     )  # a round with no successful trial
     parts = [
-        f"<h2>3. Mixture search</h2><p>{len(search.proxies_per_round)} rounds of {search.proxies_per_round} proxy trainings "
+        f"<h2>3. Mixture search</h2><p>{len(search.proxies_per_round)} rounds of "
+        f"{search.proxies_per_round} proxy trainings "
         f"({search.backend} backend, {search.token_budget:,} tokens each), objective "
-        f"{'minimised' if search.minimize else 'maximised'}: {html.escape(str(search.weights_by_name()))}.</p>",
+        f"{'minimised' if search.minimize else 'maximised'}: "
+        f"{html.escape(str(search.weights_by_name()))}.</p>",
         table_html(per_round),
         img(
             plots.line(
@@ -146,30 +156,38 @@ def final_section(storage: ProjectStorage, warehouse: Warehouse) -> str:
         "Final mixture against natural and uniform",
     )
     candidates = warehouse.query(
-        "SELECT candidate, mixture_id, chosen, predicted, predicted_std, search_mean, search_std, gap_to_best, gap_se, "
+        "SELECT candidate, mixture_id, chosen, predicted, predicted_std, search_mean, search_std, "
+        "gap_to_best, gap_se, "
         "eval_mean, eval_std FROM mix.final_candidates"
     )
     cost = summary["cost"]
     bound = (
-        f"The max-epochs bound at {summary['target_tokens']:,.0f} training tokens binds: the surrogate's unbounded optimum "
-        f"(predicted {summary['unbounded_optimum']['predicted']:.4f}) would repeat a domain more than allowed."
+        f"The max-epochs bound at {summary['target_tokens']:,.0f} training tokens binds: the surrogate's "
+        f"unbounded optimum "
+        f"(predicted {summary['unbounded_optimum']['predicted']:.4f}) would repeat a domain more than "
+        f"allowed."
         if summary["bound_binds"]
         else f"The max-epochs bound at {summary['target_tokens']:,.0f} training tokens does not bind."
     )
     why = (
         "the best measured mean of a short list"
         if summary["chosen"] == summary["best_measured"]
-        else f"within one standard error (over the target's documents) of the best measured, {html.escape(summary['best_measured'])}, "
+        else f"within one standard error (over the target's documents) of the best measured, "
+        f"{html.escape(summary['best_measured'])}, "
         "and preferred as the simpler choice"
     )
     return (
         f"<h2>4. Final mixture</h2><p>Chosen: <b>{html.escape(summary['chosen'])}</b>, {why}; each "
-        f"candidate was trained {summary['replicates']} times on fresh samples (surrogate of round {summary['round']}: {summary['surrogate']}). "
-        f"The search part of the targets chose it; the evaluation part, which no proxy of the search scored, is what it is judged on. "
+        f"candidate was trained {summary['replicates']} times on fresh samples (surrogate of round "
+        f"{summary['round']}: {summary['surrogate']}). "
+        f"The search part of the targets chose it; the evaluation part, which no proxy of the search "
+        f"scored, is what it is judged on. "
         f"Per-trial noise (median std over replicates): {summary['trial_noise']:.4f}. {bound}</p>"
         f"{img(chart, 'final mixture')}<h3>Short list, measured</h3>{table_html(candidates)}"
-        f"<h3>Cost</h3><p>{sum(cost['trials_per_round'].values())} search trials ({cost['trials_per_round']}) in {cost['round_seconds']:.0f} s, "
-        f"then {cost['verification_trials']} verification trials in {cost['verification_seconds']:.0f} s.</p>{table_html(table)}"
+        f"<h3>Cost</h3><p>{sum(cost['trials_per_round'].values())} search trials "
+        f"({cost['trials_per_round']}) in {cost['round_seconds']:.0f} s, "
+        f"then {cost['verification_trials']} verification trials in {cost['verification_seconds']:.0f} "
+        f"s.</p>{table_html(table)}"
     )
 
 
@@ -177,7 +195,8 @@ def final_section(storage: ProjectStorage, warehouse: Warehouse) -> str:
     group_name="report",
     deps=[final_mixture],
     code_version="2",
-    description="A self-contained HTML page (charts embedded) that tells the run's story from corpus to final mixture.",
+    description="A self-contained HTML page (charts embedded) that tells the run's story from corpus to "
+    "final mixture.",
 )
 def run_report(
     context: AssetExecutionContext, storage: ProjectStorage, warehouse: Warehouse, search: SearchSettings
@@ -193,9 +212,12 @@ def run_report(
     )
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     page = (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>mix_assets run report</title><style>{STYLE}</style></head>"
-        f"<body><h1>mix_assets run report</h1><p class='note'>Run {context.run_id[:8]}, written {stamp}, seed {search.seed}. "
-        f"Final mixture (super-cluster: weight): {', '.join(f'{k}: {v:.4f}' for k, v in final['weights'].items())}</p>{body}</body></html>"
+        f"<!doctype html><html><head><meta charset='utf-8'><title>mix_assets run "
+        f"report</title><style>{STYLE}</style></head>"
+        f"<body><h1>mix_assets run report</h1><p class='note'>Run {context.run_id[:8]}, written {stamp}, "
+        f"seed {search.seed}. "
+        f"Final mixture (super-cluster: weight): "
+        f"{', '.join(f'{k}: {v:.4f}' for k, v in final['weights'].items())}</p>{body}</body></html>"
     )
     path = write_text(page, storage.path("run_report", "index", ".html"))
     weights = np.array([final["weights"][str(i)] for i in range(n_domains)])

@@ -40,7 +40,8 @@ class ProxyCorpusConfig(Config):
     group_name=GROUP,
     deps=[merged_clusters],
     code_version="2",
-    description="BPE vocabulary trained on the kept documents; their token ids by super-cluster, and each target's search and evaluation parts, tokenized.",
+    description="BPE vocabulary trained on the kept documents; their token ids by super-cluster, and each "
+    "target's search and evaluation parts, tokenized.",
 )
 def proxy_corpus(
     context: AssetExecutionContext, config: ProxyCorpusConfig, storage: ProjectStorage, search: SearchSettings
@@ -64,8 +65,10 @@ def proxy_corpus(
         result = ingest_shard(path, search.target_text_column, id_column=None)
         if result.documents.height < 2:
             raise ValueError(
-                f"{path}: target has {result.documents.height} usable documents ({result.quarantine.height} rows refused); "
-                f"it needs at least 2 in a '{search.target_text_column}' column, to hold some out for evaluation"
+                f"{path}: target has {result.documents.height} usable documents "
+                f"({result.quarantine.height} rows refused); "
+                f"it needs at least 2 in a '{search.target_text_column}' column, to hold some out for "
+                f"evaluation"
             )
         texts = result.documents["text"].to_list()
         search_rows, eval_rows = targets.split(texts, search.eval_fraction, search.seed)
@@ -90,7 +93,8 @@ def proxy_corpus(
     with atomic_path(folder / "meta.json") as tmp:
         tmp.write_text(json.dumps(meta))
     context.log.info(
-        f"proxy corpus: {docs.height} documents, {len(flat)} tokens, vocab {tok.get_vocab_size()}, {time.perf_counter() - start:.1f}s"
+        f"proxy corpus: {docs.height} documents, {len(flat)} tokens, vocab {tok.get_vocab_size()}, "
+        f"{time.perf_counter() - start:.1f}s"
     )
     return MaterializeResult(
         metadata={
@@ -178,8 +182,10 @@ def best_measured(rows: pl.DataFrame, n_domains: int, minimize: bool) -> np.ndar
     **ROUND_ASSET,
     deps=[proxy_corpus],
     code_version="2",
-    description="Round 0: Dirichlet mixtures around the token prior; later rounds: the surrogate's best of a large pool by a "
-    "confidence bound, spread by k-means, plus local steps around the best measured mixture. Bounded at target_tokens.",
+    description="Round 0: Dirichlet mixtures around the token prior; later rounds: the surrogate's best of "
+    "a large pool by a "
+    "confidence bound, spread by k-means, plus local steps around the best measured mixture. Bounded at "
+    "target_tokens.",
 )
 def mixture_candidates(
     context: AssetExecutionContext,
@@ -221,7 +227,8 @@ def mixture_candidates(
         model_path = storage.path("predictor", round_key(r - 1), ".pkl")
         if not model_path.exists():
             raise FileNotFoundError(
-                f"round {context.partition_key} needs the predictor of {round_key(r - 1)}; materialize it first"
+                f"round {context.partition_key} needs the predictor of {round_key(r - 1)}; materialize it "
+                f"first"
             )
         model = surrogate.Fitted.load(model_path)
         weights, predicted, std, kinds = mixtures.propose(
@@ -305,7 +312,8 @@ def weights_by_round(warehouse: Warehouse, n_domains: int, upto: str):
     pool="proxy",
     retry_policy=RetryPolicy(max_retries=2, delay=5),
     op_tags=gpu_op_tags(),
-    description="One proxy training per candidate, scored on the targets; each trial is saved as it finishes, so a rerun does only what is missing.",
+    description="One proxy training per candidate, scored on the targets; each trial is saved as it "
+    "finishes, so a rerun does only what is missing.",
 )
 def proxy_trials(
     context: AssetExecutionContext, config: ProxyTrialsConfig, storage: ProjectStorage, search: SearchSettings
@@ -332,13 +340,16 @@ def proxy_trials(
         )
     if failed and context.retry_number < config.trial_retries:
         context.log.warning(
-            f"{failed} trials failed; retrying them (attempt {context.retry_number + 2} of {config.trial_retries + 1})"
+            f"{failed} trials failed; retrying them (attempt {context.retry_number + 2} of "
+            f"{config.trial_retries + 1})"
         )
         raise RetryRequested(max_retries=config.trial_retries, seconds_to_wait=config.retry_wait_seconds)
     ok = candidates.height - failed
     if ok < config.min_successful:
         raise RuntimeError(
-            f"round {context.partition_key}: only {ok} of {candidates.height} trials succeeded (min_successful={config.min_successful}); see the failed trials' reasons in {trial_path(storage, context.partition_key, '*')}"
+            f"round {context.partition_key}: only {ok} of {candidates.height} trials succeeded "
+            f"(min_successful={config.min_successful}); see the failed trials' reasons in "
+            f"{trial_path(storage, context.partition_key, '*')}"
         )
     return MaterializeResult(
         metadata={

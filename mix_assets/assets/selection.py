@@ -48,7 +48,8 @@ class SmartSelectionConfig(Config):
     group_name=GROUP,
     deps=[embeddings, cluster_assignments, merged_clusters],
     code_version="1",
-    description="SMART: tasks chosen by a submodular function, Taylor-softmax budgets, Facility Location examples per task.",
+    description="SMART: tasks chosen by a submodular function, Taylor-softmax budgets, Facility Location "
+    "examples per task.",
 )
 def smart_selection(
     context: AssetExecutionContext, config: SmartSelectionConfig, storage: ProjectStorage
@@ -102,7 +103,8 @@ class DomainSelectionConfig(Config):
     group_name=GROUP,
     deps=[embeddings, cluster_assignments, merged_clusters],
     code_version="1",
-    description="Per-document in-domain scores by domain classifier, contrastive cross-entropy difference and DSIR, and each method's selected subset.",
+    description="Per-document in-domain scores by domain classifier, contrastive cross-entropy difference "
+    "and DSIR, and each method's selected subset.",
 )
 def domain_selection(
     context: AssetExecutionContext,

@@ -66,7 +66,8 @@ class MergedClustersConfig(Config):
     group_name=GROUP,
     deps=[pruned_clusters, centroids],
     code_version="1",
-    description="Super-clusters of the kept clusters; mapping cluster -> super-cluster and token counts (the mixture prior).",
+    description="Super-clusters of the kept clusters; mapping cluster -> super-cluster and token counts "
+    "(the mixture prior).",
 )
 def merged_clusters(
     context: AssetExecutionContext,
@@ -114,7 +115,8 @@ def merged_clusters(
     warehouse.replace("cluster_mapping", mapping)
     warehouse.replace("super_clusters", supers)
     context.log.info(
-        f"merged {kept.height} clusters into {supers.height} super-clusters ({config.method}, distance {config.distance})"
+        f"merged {kept.height} clusters into {supers.height} super-clusters ({config.method}, distance "
+        f"{config.distance})"
     )
     return MaterializeResult(
         metadata={

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -86,7 +86,8 @@ def sample_pool(
     bound = upper_bounds(tokens, target_tokens, s.max_epochs) if bounded else np.ones(len(p0))
     if bound.sum() < 1 - 1e-9:
         raise RunTooLarge(
-            f"the corpus ({float(np.sum(tokens)):,.0f} tokens) cannot fill a run of {target_tokens:,.0f} tokens with at "
+            f"the corpus ({float(np.sum(tokens)):,.0f} tokens) cannot fill a run of {target_tokens:,.0f} "
+            f"tokens with at "
             f"most max_epochs={s.max_epochs} passes over any domain; lower target_tokens or raise max_epochs"
         )
     out, have = [], 0
@@ -99,7 +100,8 @@ def sample_pool(
             return np.concatenate(out)
     raise MixtureShortfall(
         f"only {have} of {n} mixtures respect the max-epochs bound after {s.max_tries} batches; "
-        f"raise max_epochs ({s.max_epochs}) or lower target_tokens ({target_tokens:g}): bounds are {np.round(bound, 4).tolist()}"
+        f"raise max_epochs ({s.max_epochs}) or lower target_tokens ({target_tokens:g}): bounds are "
+        f"{np.round(bound, 4).tolist()}"
     )
 
 
@@ -111,7 +113,8 @@ def generate(
     seed: int = 42,
     exclude: set[str] | frozenset = frozenset(),
 ) -> np.ndarray:
-    """n distinct bounded mixtures (round 0 of CLIMB, the whole of RegMix), none of whose ids is in `exclude`."""
+    """n distinct bounded mixtures (round 0 of CLIMB, the whole of RegMix), none of whose ids is in
+    `exclude`."""
     rng_seed = seed
     kept: list[np.ndarray] = []
     ids = set(exclude)

@@ -10,7 +10,8 @@ from scipy.stats import spearmanr
 
 @dataclass(frozen=True)
 class PredictorSettings:
-    """CLIMB's published LightGBM settings; `regmix()` gives RegMix's (LightGBM defaults, 1000 trees, lr 0.01)."""
+    """CLIMB's published LightGBM settings; `regmix()` gives RegMix's (LightGBM defaults, 1000 trees,
+    lr 0.01)."""
 
     n_estimators: int = 1000
     learning_rate: float = 0.01
@@ -28,7 +29,7 @@ class PredictorSettings:
     seed: int = 42
 
     @classmethod
-    def regmix(cls, **kw) -> "PredictorSettings":
+    def regmix(cls, **kw) -> PredictorSettings:
         return cls(
             **{
                 "max_depth": -1,
@@ -41,7 +42,7 @@ class PredictorSettings:
         )
 
     @classmethod
-    def preset(cls, name: str, **kw) -> "PredictorSettings":
+    def preset(cls, name: str, **kw) -> PredictorSettings:
         if name not in ("climb", "regmix"):
             raise ValueError(f"predictor preset must be 'climb' or 'regmix', not {name!r}")
         return cls.regmix(**kw) if name == "regmix" else cls(**kw)
@@ -76,7 +77,8 @@ def fit(x: np.ndarray, y: np.ndarray, s: PredictorSettings = PredictorSettings()
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if len(y) < s.min_rows:
         raise TooFewRows(
-            f"the predictor needs at least {s.min_rows} scored mixtures, got {len(y)}; run more proxy trials first"
+            f"the predictor needs at least {s.min_rows} scored mixtures, got {len(y)}; run more proxy "
+            f"trials first"
         )
     if not np.isfinite(y).all():
         raise ValueError(

@@ -88,7 +88,8 @@ def load(
     off = np.flatnonzero(np.abs(sums - 1) > 1e-2)
     if len(off):
         raise ValueError(
-            f"{mixtures}: {len(off)} mixtures do not sum to 1 (first id {table[mid][int(off[0])]}: sum {sums[off[0]]:.4f})"
+            f"{mixtures}: {len(off)} mixtures do not sum to 1 (first id {table[mid][int(off[0])]}: sum "
+            f"{sums[off[0]]:.4f})"
         )
     # kept as given, not renormalised: these are the weights the trainer used, rounding included
     return Results(table[mid].to_list(), domain_cols, w, table.select(metric_cols))

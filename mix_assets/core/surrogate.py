@@ -32,7 +32,8 @@ class SurrogateSettings:
     folds: int = 5
     bootstrap: int = 5  # refits on resampled rows: the uncertainty of lightgbm and loglinear
     gp_restarts: int = 2  # optimizer restarts up to 200 rows; none beyond, where one fit is already slow
-    gp_maxiter: int = 100  # L-BFGS iterations: measured on RegMix (512 rows), 100 give the Spearman of 15,000 in a sixth of the time
+    # L-BFGS iterations: measured on RegMix (512 rows), 100 give the Spearman of 15,000 in a sixth of the time
+    gp_maxiter: int = 100
     loglinear_restarts: int = 6
     lightgbm: lgbm.PredictorSettings = field(default_factory=lgbm.PredictorSettings)
     seed: int = 42
@@ -211,7 +212,8 @@ def _check(x, y, s: SurrogateSettings) -> tuple[np.ndarray, np.ndarray]:
     x, y = np.atleast_2d(np.asarray(x, dtype=np.float64)), np.asarray(y, dtype=np.float64)
     if len(y) < max(s.lightgbm.min_rows, s.folds, 3):
         raise lgbm.TooFewRows(
-            f"the surrogate needs at least {max(s.lightgbm.min_rows, s.folds, 3)} scored mixtures, got {len(y)}; "
+            f"the surrogate needs at least {max(s.lightgbm.min_rows, s.folds, 3)} scored mixtures, got "
+            f"{len(y)}; "
             "run more proxy trials first"
         )
     if not np.isfinite(y).all():
@@ -256,7 +258,7 @@ class Fitted:
             pickle.dump(self, f)
 
     @staticmethod
-    def load(path) -> "Fitted":
+    def load(path) -> Fitted:
         with as_path(path).open("rb") as f:  # our own artifact, written by save()
             return pickle.load(f)
 

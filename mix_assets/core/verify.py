@@ -10,8 +10,8 @@ proxy reports per-document losses) or else from the replicates."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -49,7 +49,7 @@ class ProxyCorpus:
         return {**self.targets, **{EVAL_PREFIX + k: v for k, v in self.eval_targets.items()}}
 
     @classmethod
-    def load(cls, folder: str | Path) -> "ProxyCorpus":
+    def load(cls, folder: str | Path) -> ProxyCorpus:
         folder = as_path(folder)
         meta = read_json(folder / "meta.json")
         parts = {}

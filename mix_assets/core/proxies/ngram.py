@@ -32,7 +32,7 @@ class KneserNey:
             raise ValueError(f"order {order} with vocabulary {vocab_size} does not fit int64 keys")
         self.v, self.order, self.d, self.base = vocab_size, order, discount, vocab_size + 1
 
-    def fit(self, seqs: list[np.ndarray]) -> "KneserNey":
+    def fit(self, seqs: list[np.ndarray]) -> KneserNey:
         n, b = self.order, self.base
         top = _grams(seqs, n, b)
         self.tables = {}
