@@ -2,7 +2,7 @@
 256 held-out 1M runs, and the same mixtures trained at 60M and (64 others) at 1B parameters.
 LightGBM alone (RegMix's settings) beside `auto` (chosen by 5-fold CV among LightGBM, GP,
 quadratic ridge, log-linear and their CV-weighted average; which one it chose is shown).
-    python bench/bench_regmix.py [--data ../shared/data/regmix] [--models lightgbm auto]
+    python bench/bench_regmix.py [--data data/regmix] [--models lightgbm auto]
 """
 
 import argparse
@@ -14,7 +14,7 @@ from mix_assets.core import predictor, results, surrogate
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "regmix"))
+    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[1] / "data" / "regmix"))
     ap.add_argument("--models", nargs="+", default=["lightgbm", "auto"])
     args = ap.parse_args()
     d = Path(args.data)

@@ -1,4 +1,4 @@
-"""The predictor on RegMix's 1,088 published trainings (../shared/data/regmix), which no one here produced."""
+"""The predictor on RegMix's 1,088 published trainings (data/regmix, MIT), which no one here produced."""
 
 import json
 from pathlib import Path
@@ -10,14 +10,10 @@ import pytest
 from mix_assets.cli import main
 from mix_assets.core import predictor, results, surrogate
 
-REGMIX = Path(__file__).resolve().parents[2] / "shared" / "data" / "regmix"
+REGMIX = Path(__file__).resolve().parents[1] / "data" / "regmix"
 PILE_CC = "metric/the_pile_pile_cc_val_loss"
-needs_regmix = pytest.mark.skipif(
-    not REGMIX.exists(), reason="../shared/data/regmix is not beside this checkout"
-)
 
 
-@needs_regmix
 def test_cli_fit_reaches_published_spearman_on_pile_cc(capsys):
     assert (
         main(
@@ -54,7 +50,6 @@ def test_cli_fit_reaches_published_spearman_on_pile_cc(capsys):
     )
 
 
-@needs_regmix
 def test_cli_fit_auto_chooses_by_cv_and_ranks_held_out_runs_at_least_as_well(capsys):
     main(
         [
@@ -91,7 +86,6 @@ def test_cli_fit_auto_chooses_by_cv_and_ranks_held_out_runs_at_least_as_well(cap
     )  # transfer to 1B: 0.973 (LightGBM alone: 0.962)
 
 
-@needs_regmix
 def test_rows_join_by_id_not_position(tmp_path):
     res = pl.read_csv(REGMIX / "train_pile_loss_1m.csv")
     res.sample(fraction=1.0, shuffle=True, seed=0).write_csv(tmp_path / "shuffled.csv")
@@ -107,7 +101,6 @@ def test_rows_join_by_id_not_position(tmp_path):
         results.load(REGMIX / "train_mixture_1m.csv", tmp_path / "unknown.csv")
 
 
-@needs_regmix
 def test_climb_preset_cross_validates_and_refuses_too_few_rows():
     r = results.load(REGMIX / "train_mixture_1m.csv", REGMIX / "train_pile_loss_1m.csv")
     x, y, _ = results.finite_rows(r, "metric/the_pile_github_val_loss")
