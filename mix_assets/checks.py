@@ -1,7 +1,5 @@
 """Asset checks. Blocking ones stop the stages below when a result would poison them."""
 
-import os
-
 import numpy as np
 import polars as pl
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, asset_check
@@ -28,9 +26,6 @@ drift_check_spec = AssetCheckSpec(
     description="Mean squared distance to the nearest centroid, per shard, over the k-means fit's: "
     "above MIX_ASSETS_DRIFT_THRESHOLD the centroids no longer fit the corpus.",
 )
-# New shards are assigned to the existing centroids; a refit is due when they sit this much farther
-# from their centroids than the fit sample did (the recluster sensor acts on it).
-DRIFT_THRESHOLD = float(os.environ.get("MIX_ASSETS_DRIFT_THRESHOLD", "1.25"))
 
 
 def embeddings_problems(emb: np.ndarray, n_docs: int, tol: float = 1e-3) -> list[str]:

@@ -8,28 +8,13 @@
   set to s3://, gs://, ... URIs; fsspec reads them).
 """
 
-import os
+from mix_assets import environment
 
 PROFILES = ("local", "cluster")
-# what each step pod needs to see the same project the launching process sees
-FORWARDED_ENV = [
-    "MIX_ASSETS_PROFILE",
-    "MIX_ASSETS_INPUT",
-    "MIX_ASSETS_WORK",
-    "MIX_ASSETS_WAREHOUSE",
-    "MIX_ASSETS_ROUNDS",
-    "MIX_ASSETS_TOKEN_BUDGET",
-    "MIX_ASSETS_DRIFT_THRESHOLD",
-    "HF_HUB_OFFLINE",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_ENDPOINT_URL",
-    "GOOGLE_APPLICATION_CREDENTIALS",
-]
 
 
 def profile() -> str:
-    name = os.environ.get("MIX_ASSETS_PROFILE", "local")
+    name = environment.profile()
     if name not in PROFILES:
         raise ValueError(f"MIX_ASSETS_PROFILE={name!r}: choose one of {', '.join(PROFILES)}")
     return name
@@ -40,7 +25,7 @@ def gpu_op_tags() -> dict:
     MIX_ASSETS_GPUS_PER_STEP GPUs (default 1); locally the `device="auto"` setting finds CUDA itself."""
     if profile() != "cluster":
         return {"gpu": "optional"}
-    gpus = os.environ.get("MIX_ASSETS_GPUS_PER_STEP", "1")
+    gpus = environment.cluster_limits()["MIX_ASSETS_GPUS_PER_STEP"]
     return {
         "gpu": "required",
         "dagster-k8s/config": {"container_config": {"resources": {"limits": {"nvidia.com/gpu": gpus}}}},
@@ -53,17 +38,19 @@ def executor():
         return None
     from dagster_k8s import k8s_job_executor
 
+    limits = environment.cluster_limits()
+
     return k8s_job_executor.configured(
         {
-            "job_namespace": os.environ.get("MIX_ASSETS_K8S_NAMESPACE", "dagster"),
-            "max_concurrent": int(os.environ.get("MIX_ASSETS_MAX_PODS", "64")),
-            "env_vars": [v for v in FORWARDED_ENV if v in os.environ],
+            "job_namespace": limits["MIX_ASSETS_K8S_NAMESPACE"],
+            "max_concurrent": int(limits["MIX_ASSETS_MAX_PODS"]),
+            "env_vars": environment.forwarded(),
             # GPU pods are the scarce ones: at most this many at once, whatever max_concurrent allows
             "tag_concurrency_limits": [
                 {
                     "key": "gpu",
                     "value": "required",
-                    "limit": int(os.environ.get("MIX_ASSETS_MAX_GPU_PODS", "8")),
+                    "limit": int(limits["MIX_ASSETS_MAX_GPU_PODS"]),
                 }
             ],
         },

@@ -1,6 +1,5 @@
 """Where artifacts live, the DuckDB warehouse, and the embedding model."""
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +9,7 @@ from dagster import ConfigurableResource
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from mix_assets import environment
 from mix_assets.core import embed
 from mix_assets.core.ingest import discover_shards
 from mix_assets.core.storage import as_path, read_parquet, write_text
@@ -21,8 +21,8 @@ class ProjectStorage(ConfigurableResource):
     """Input shards (a folder or any fsspec URI) and the artifact root:
     `<work_dir>/<asset>/<partition>.<ext>`."""
 
-    input_dir: str = Field(default_factory=lambda: os.environ.get("MIX_ASSETS_INPUT", "data/corpus"))
-    work_dir: str = Field(default_factory=lambda: os.environ.get("MIX_ASSETS_WORK", "data/work"))
+    input_dir: str = Field(default_factory=environment.input_dir)
+    work_dir: str = Field(default_factory=environment.work_dir)
 
     def path(self, asset: str, partition: str = "all", suffix: str = ".parquet") -> Path:
         return as_path(self.work_dir) / asset / f"{partition}{suffix}"
@@ -88,9 +88,7 @@ class Warehouse(DuckDBResource):
     DuckDBResource.get_connection retries with backoff while another process holds the file lock.
     """
 
-    database: str = Field(
-        default_factory=lambda: os.environ.get("MIX_ASSETS_WAREHOUSE", "data/warehouse.duckdb")
-    )
+    database: str = Field(default_factory=environment.warehouse)
 
     def replace(self, table: str, df: pl.DataFrame, where: dict[str, str] | None = None) -> None:
         """Idempotent write: the whole table, or only the rows matching `where` (e.g. one shard, or a
@@ -131,10 +129,6 @@ class Warehouse(DuckDBResource):
             return con.execute(sql, params or []).pl()
 
 
-def _env_list(name: str, default: str) -> list[int]:
-    return [int(v) for v in os.environ.get(name, default).split(",") if v.strip()]
-
-
 class SearchSettings(ConfigurableResource):
     """What the mixture is for and how the bootstrap search runs: shared by every search asset and
     the round sensor, so one place says how many rounds there are and what they optimise."""
@@ -151,11 +145,11 @@ class SearchSettings(ConfigurableResource):
         default=True, description="True: lower objective is better (losses); False: higher (accuracies)"
     )
     proxies_per_round: list[int] = Field(
-        default_factory=lambda: _env_list("MIX_ASSETS_ROUNDS", "64,32,16"),
+        default_factory=environment.rounds,
         description="CLIMB's 64/32/16 schedule; its length is the number of rounds",
     )
     token_budget: int = Field(
-        default_factory=lambda: int(os.environ.get("MIX_ASSETS_TOKEN_BUDGET", "1000000")),
+        default_factory=environment.token_budget,
         description="proxy training tokens per trial (proxy BPE tokens)",
     )
     max_epochs: float = Field(

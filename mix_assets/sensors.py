@@ -13,8 +13,8 @@ from dagster import (
     sensor,
 )
 
+from mix_assets import environment
 from mix_assets.assets.clusters import assignment_version
-from mix_assets.checks import DRIFT_THRESHOLD
 from mix_assets.core.ingest import file_fingerprint
 from mix_assets.core.storage import read_json
 from mix_assets.partitions import round_index, round_key, round_partitions, shard_partitions
@@ -78,10 +78,11 @@ def recluster_sensor(
                 for k in stale
             ]
         )
+    threshold = environment.drift_threshold()
     drifted = (
         warehouse.query(
             "SELECT shard, drift FROM mix.assignment_drift WHERE centroids = ? AND drift > ?",
-            [current, DRIFT_THRESHOLD],
+            [current, threshold],
         )
         if warehouse.has_table("assignment_drift")
         else None
@@ -90,12 +91,9 @@ def recluster_sensor(
     if drifted is not None:  # only shards the fit never saw call for a refit: a refit cannot fix the others
         drifted = drifted.filter([fitted.get(k) != embedded.get(k) for k in drifted["shard"]])
     if drifted is None or drifted.height == 0:
-        return SkipReason(
-            f"every shard new since the fit is within drift {DRIFT_THRESHOLD} of centroids {current}"
-        )
+        return SkipReason(f"every shard new since the fit is within drift {threshold} of centroids {current}")
     context.log.info(
-        f"refitting: {drifted.height} shards drifted past {DRIFT_THRESHOLD} (worst "
-        f"{drifted['drift'].max():.2f})"
+        f"refitting: {drifted.height} shards drifted past {threshold} (worst {drifted['drift'].max():.2f})"
     )
     return SensorResult(
         run_requests=[RunRequest(run_key=f"refit-{current}", asset_selection=[AssetKey("centroids")])]

@@ -20,6 +20,8 @@ import numpy as np
 import polars as pl
 from upath import UPath
 
+from mix_assets import environment
+
 
 def as_path(path: str | os.PathLike) -> Path:
     """A pathlib.Path for local paths, a UPath for URIs (both share the pathlib API)."""
@@ -110,7 +112,7 @@ def local_file(path: str | os.PathLike) -> Path:
     tag = hashlib.sha256(
         f"{path}|{info.get('size')}|{info.get('ETag') or info.get('mtime') or info.get('created')}".encode()
     ).hexdigest()[:20]
-    cache = Path(os.environ.get("MIX_ASSETS_CACHE", Path(tempfile.gettempdir()) / "mix_assets-cache"))
+    cache = environment.cache_dir()
     local = cache / f"{tag}-{path.name}"
     if not local.exists():
         with atomic_path(local) as tmp:
