@@ -69,7 +69,7 @@ def runs_from(
     return measure
 
 
-def test_one_se_rule_prefers_the_best_baseline_when_the_gain_is_within_the_target_documents_noise():
+def test_se_rule_prefers_the_best_baseline_when_the_gain_is_within_the_target_documents_noise():
     rng = np.random.default_rng(1)
     tokens = rng.integers(200, 2000, 30).astype(float)
     uniform = 4.0 * tokens
@@ -101,7 +101,7 @@ def test_one_se_rule_prefers_the_best_baseline_when_the_gain_is_within_the_targe
     assert out.chosen.name == "measured_1" and out.gaps["uniform"][0] > 3 * out.gaps["uniform"][1]
 
 
-def test_one_se_rule_takes_the_top_k_mean_as_a_hedge_but_never_one_worse_than_a_baseline():
+def test_se_rule_takes_the_top_k_mean_as_a_hedge_but_never_one_worse_than_a_baseline():
     tokens = np.full(20, 500.0)
     rng = np.random.default_rng(2)
     base = 4.0 * tokens

@@ -203,7 +203,7 @@ def predictor(
 
 class FinalMixtureConfig(Config):
     """A short list measured with replicate trials (METHODS §7): the surrogate's optimum (argmax and
-    top-k mean), the best measured mixtures of the search, natural and uniform. `choice`: "one_se"
+    top-k mean), the best measured mixtures of the search, natural and uniform. `choice`: "se_rule"
     takes the best baseline, else the top-k mean, when within `se_multiplier` standard errors of the
     best measured (core.verify); "best" takes the best measured mean."""
 
@@ -214,8 +214,8 @@ class FinalMixtureConfig(Config):
     replicate_seed_offset: int = (
         99_991  # replicate r trains at seed + offset + r: samples the search never saw
     )
-    choice: str = "one_se"  # one_se | best
-    se_multiplier: float = 1.0
+    choice: str = "se_rule"  # se_rule | best
+    se_multiplier: float = 2.0
     proxy: ProxyTrialsConfig = ProxyTrialsConfig()
     generator: MixtureCandidatesConfig = (
         MixtureCandidatesConfig()
@@ -305,11 +305,11 @@ def final_mixture(
         )
         return {**record["metrics"], "documents": record.get("documents")}
 
-    if config.choice not in ("one_se", "best"):
-        raise ValueError(f"final_mixture choice must be 'one_se' or 'best', not {config.choice!r}")
+    if config.choice not in ("se_rule", "best"):
+        raise ValueError(f"final_mixture choice must be 'se_rule' or 'best', not {config.choice!r}")
     prefer = (
         verify.Preference(search.weights_by_name(), z=config.se_multiplier)
-        if config.choice == "one_se"
+        if config.choice == "se_rule"
         else None
     )
     result = verify.verify(short, measure, config.replicates, search.minimize, prefer=prefer)
@@ -355,6 +355,7 @@ def final_mixture(
         "chosen": result.chosen.name,
         "best_measured": result.best,
         "choice": config.choice,
+        "se_multiplier": config.se_multiplier,
         "mixture_id": result.chosen.mixture_id,
         "predicted": float(model.mean(best[None, :])[0]),
         "replicates": config.replicates,

@@ -172,8 +172,8 @@ def final_section(storage: ProjectStorage, warehouse: Warehouse) -> str:
     why = (
         "the best measured mean of a short list"
         if summary["chosen"] == summary["best_measured"]
-        else f"within one standard error (over the target's documents) of the best measured, "
-        f"{html.escape(summary['best_measured'])}, "
+        else f"within {summary['se_multiplier']:g} standard errors (over the target's documents) of the best "
+        f"measured, {html.escape(summary['best_measured'])}, "
         "and preferred as the simpler choice"
     )
     return (
