@@ -235,10 +235,10 @@ def search_cost(warehouse: Warehouse, last: str) -> pl.DataFrame:
     group_name=GROUP,
     deps=[predictor],
     code_version="3",
-    description="The mixture to train on: the best measured mean of a short list (surrogate optimum, best "
-    "measured, natural, uniform), "
-    "each trained on fresh samples several times; every comparison is reported on the targets' evaluation "
-    "parts.",
+    description="The mixture to train on, from a short list (surrogate optimum, best measured, natural, "
+    "uniform) each trained on fresh samples several times: the best measured mean, unless a baseline or "
+    "the top-k mean is within 2 standard errors of it; every comparison is reported on the targets' "
+    "evaluation parts.",
 )
 def final_mixture(
     context: AssetExecutionContext,

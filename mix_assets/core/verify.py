@@ -59,7 +59,7 @@ def shortlist(
 
 @dataclass(frozen=True)
 class Preference:
-    """Which candidates the one-standard-error rule prefers, in order, when they are within `z`
+    """Which candidates the standard-error rule prefers, in order, when they are within `z`
     standard errors of the best measured: the best of `baselines`, then `hedges`. A candidate that
     measured worse than the best baseline is never chosen. `target_weights` is how the objective
     weighs the targets whose per-document losses the trials report."""
@@ -125,7 +125,7 @@ def verify(
     prefer: Preference | None = None,
 ) -> Verified:
     """Measure every candidate `replicates` times (replicate r is the same for every candidate: common
-    random numbers) and choose the best mean `objective`, or with `prefer` the one-standard-error
+    random numbers) and choose the best mean `objective`, or with `prefer` the standard-error rule's
     choice. Baselines on the list are candidates like any other, so the choice is never worse than
     them on what was measured. `measure` returns a metrics dict, optionally with `documents`."""
     if not candidates:
