@@ -1,8 +1,8 @@
 """A proxy trainer that the `external` backend runs through Dagster Pipes, as a user's GPU job would be.
 
 It reads the mixture from the Pipes extras, trains the n-gram proxy on the shared proxy corpus and
-reports the metrics back. FAIL_ONCE_ID / FAIL_ONCE_MARKER make one mixture fail on its first try,
-FAIL_ALWAYS_ID one fail every time.
+reports the metrics back, with each target's per-document losses. FAIL_ONCE_ID / FAIL_ONCE_MARKER
+make one mixture fail on its first try, FAIL_ALWAYS_ID one fail every time.
 """
 
 import os
@@ -11,7 +11,7 @@ import sys
 import numpy as np
 from dagster_pipes import open_dagster_pipes
 
-from mix_assets.core.proxies.corpus import ProxyCorpus, ngram_trial
+from mix_assets.core.proxies.corpus import ProxyCorpus, ngram_trial_documents
 
 with open_dagster_pipes() as pipes:
     extras = pipes.extras
@@ -22,7 +22,7 @@ with open_dagster_pipes() as pipes:
     if extras["mixture_id"] == os.environ.get("FAIL_ALWAYS_ID"):
         sys.exit(4)
     corpus = ProxyCorpus.load(extras["proxy_corpus"])
-    metrics = ngram_trial(
+    metrics, documents = ngram_trial_documents(
         corpus,
         np.array(extras["weights"]),
         extras["token_budget"],
@@ -31,4 +31,4 @@ with open_dagster_pipes() as pipes:
         evaluate=extras.get("evaluate", False),
     )
     pipes.log.info(f"trained proxy for {extras['mixture_id']}: {metrics}")
-    pipes.report_custom_message({"metrics": metrics})
+    pipes.report_custom_message({"metrics": metrics, "documents": documents})

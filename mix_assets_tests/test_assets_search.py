@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pytest
 from dagster import AssetSelection, build_sensor_context, materialize
 
 from mix_assets.assets import all_assets
@@ -183,6 +184,10 @@ def test_external_backend_through_pipes_with_retries(searcher, monkeypatch, tmp_
         w = np.array([row[c] for c in cands.columns if c.startswith("w") and c[1:].isdigit()])
         direct = ngram_trial(corpus, w, p.search.token_budget, p.search.seed, p.search.max_epochs)
         assert got[row["mixture_id"]] == direct["objective"]  # Pipes gives the in-process numbers
+    # the per-document losses come back through Pipes too, and add up to the target's cross-entropy
+    ok = json.loads((p.work / "proxy_trials" / "r0000" / f"{flaky}.json").read_text())
+    for target, docs in ok["documents"].items():
+        assert np.sum(docs["nll"]) / np.sum(docs["tokens"]) == pytest.approx(ok["metrics"][target])
 
 
 def test_import_backend_joins_shuffled_results_by_id(searcher, tmp_path):

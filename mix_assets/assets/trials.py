@@ -91,7 +91,8 @@ def run_trial(
     `seed` is the replicate seed (the search's own by default): every mixture trained at one seed
     reads each domain's documents in the same order. `evaluate` also scores the targets'
     evaluation parts (eval_<target>, eval_objective): only the final verification asks for that.
-    The ngram backend also records each search part's per-document losses (`documents`)."""
+    The ngram backend, and an external command that reports them, also record each search part's
+    per-document losses (`documents`), from which the final choice takes its standard error."""
     if search.backend not in BACKENDS:
         raise ValueError(f"unknown proxy backend {search.backend!r}; choose one of {BACKENDS}")
     seed = search.seed if seed is None else seed
@@ -134,7 +135,9 @@ def run_trial(
             )
             add_objectives(metrics, corpus.target_weights)
         elif search.backend == "external":
-            metrics = external_trial(context, search, storage, mixture_id, weights, seed, evaluate)
+            metrics, documents = external_trial(context, search, storage, mixture_id, weights, seed, evaluate)
+            if documents:
+                record["documents"] = documents
         else:
             metrics = imported_trial(search, mixture_id, len(weights))
         bad = {k: v for k, v in metrics.items() if not isinstance(v, (int, float)) or not math.isfinite(v)}
@@ -166,10 +169,12 @@ def external_trial(
     weights: np.ndarray,
     seed: int,
     evaluate: bool = False,
-) -> dict:
-    """Run the user's command through Dagster Pipes. It reads the mixture from the Pipes extras and
-    reports `{"metrics": {target: value, ...}}` with `report_custom_message`; with extras
-    `evaluate` true it also reports `eval_<target>` on the targets' evaluation parts."""
+) -> tuple[dict, dict | None]:
+    """Run the user's command through Dagster Pipes: (metrics, per-document losses or None). It reads
+    the mixture from the Pipes extras and reports `{"metrics": {target: value, ...}}` with
+    `report_custom_message`; with extras `evaluate` true it also reports `eval_<target>` on the
+    targets' evaluation parts. It may add `"documents": {target: {"nll": [...], "tokens": [...]}}`,
+    nats and tokens per document of each target's search part."""
     if not search.external_command:
         raise ValueError("backend=external needs search.external_command (e.g. ['python', 'train_proxy.py'])")
     extras = {
@@ -197,7 +202,7 @@ def external_trial(
         raise ValueError(f"external command reported no value for targets {missing}")
     if "objective" not in metrics:
         add_objectives(metrics, search.weights_by_name())
-    return metrics
+    return metrics, messages[-1].get("documents")
 
 
 @lru_cache(maxsize=4)
