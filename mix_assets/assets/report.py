@@ -155,11 +155,12 @@ def final_section(storage: ProjectStorage, warehouse: Warehouse) -> str:
         {c: table[c].to_list() for c in ("weight", "natural", "uniform")},
         "Final mixture against natural and uniform",
     )
-    candidates = warehouse.query(
-        "SELECT candidate, mixture_id, chosen, predicted, predicted_std, search_mean, search_std, "
-        "gap_to_best, gap_se, "
-        "eval_mean, eval_std FROM mix.final_candidates"
-    )
+    candidates = warehouse.query("SELECT * FROM mix.final_candidates")
+    shown = ["candidate", "mixture_id", "chosen", "predicted", "predicted_std", "search_mean", "search_std"]
+    shown += ["gap_to_best", "gap_se", "eval_mean", "eval_std"]
+    candidates = candidates.select(
+        [c for c in shown if c in candidates.columns]
+    )  # older tables lack the gaps
     cost = summary["cost"]
     bound = (
         f"The max-epochs bound at {summary['target_tokens']:,.0f} training tokens binds: the surrogate's "
@@ -169,12 +170,12 @@ def final_section(storage: ProjectStorage, warehouse: Warehouse) -> str:
         if summary["bound_binds"]
         else f"The max-epochs bound at {summary['target_tokens']:,.0f} training tokens does not bind."
     )
+    best = summary.get("best_measured", summary["chosen"])  # a summary written before the rule has none
     why = (
         "the best measured mean of a short list"
-        if summary["chosen"] == summary["best_measured"]
+        if summary["chosen"] == best
         else f"within {summary['se_multiplier']:g} standard errors (over the target's documents) of the best "
-        f"measured, {html.escape(summary['best_measured'])}, "
-        "and preferred as the simpler choice"
+        f"measured, {html.escape(best)}, and preferred as the simpler choice"
     )
     return (
         f"<h2>4. Final mixture</h2><p>Chosen: <b>{html.escape(summary['chosen'])}</b>, {why}; each "
