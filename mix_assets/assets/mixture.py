@@ -32,7 +32,7 @@ from mix_assets.resources import ProjectStorage, SearchSettings, Warehouse
 @asset(
     **ROUND_ASSET,
     deps=[proxy_trials, mixture_candidates],
-    code_version="1",
+    code_version="2",
     description="The round's trials as a table (round, mixture id, weights, every metric, seconds, "
     "backend, status), joined to the candidates by id.",
 )
@@ -67,8 +67,7 @@ def proxy_scores(
     table = candidates.join(rows, on="mixture_id", how="left").with_columns(
         pl.col("status").fill_null("not run")
     )
-    write_parquet(table, storage.path("proxy_scores", key))
-    warehouse.replace("proxy_scores", table, where={"round": key})
+    warehouse.replace("proxy_scores", table, where={"round": key})  # the warehouse owns it: no parquet twin
     ok = table.filter(pl.col("status") == "ok")
     by_kind = (
         ok.group_by("kind")
