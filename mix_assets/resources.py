@@ -158,8 +158,7 @@ class SearchSettings(ConfigurableResource):
     target_tokens: int | None = Field(
         default=None,
         description="tokens of the training run the mixture is for (proxy-tokenizer tokens); bounds each "
-        "weight at "
-        "max_epochs x domain tokens / target_tokens. None: the kept corpus's tokens",
+        "weight at max_epochs x domain tokens / target_tokens. None: the kept corpus's tokens",
     )
     eval_fraction: float = Field(
         default=0.5,

@@ -48,8 +48,7 @@ def new_shards_sensor(context: SensorEvaluationContext, storage: ProjectStorage)
     minimum_interval_seconds=300,
     default_status=DefaultSensorStatus.STOPPED,
     description="Refits k-means when a shard's assignment drift passes MIX_ASSETS_DRIFT_THRESHOLD, then "
-    "reassigns "
-    "every shard whose assignments predate the current centroids.",
+    "reassigns every shard whose assignments predate the current centroids.",
 )
 def recluster_sensor(
     context: SensorEvaluationContext, storage: ProjectStorage, warehouse: Warehouse

@@ -224,8 +224,8 @@ class FinalMixtureConfig(Config):
 def search_cost(warehouse: Warehouse, last: str) -> pl.DataFrame:
     return warehouse.query(
         "SELECT round, count(*) AS trials, sum(CASE WHEN status = 'ok' THEN 1 ELSE 0 END) AS ok, "
-        "round(sum(seconds), 2) AS seconds FROM mix.proxy_scores WHERE round <= ? GROUP BY round ORDER BY "
-        "round",
+        "round(sum(seconds), 2) AS seconds FROM mix.proxy_scores WHERE round <= ? "
+        "GROUP BY round ORDER BY round",
         [last],
     )
 

@@ -83,8 +83,7 @@ def cluster_section(storage: ProjectStorage, warehouse: Warehouse) -> str:
         f"{stats.height - dropped.height} "
         f"were merged into {supers.height} super-clusters, the domains of the mixture.</p>"
         f"{img(cluster_map(stats, mapping, supers, cents), 'cluster map')}{img(sizes, 'cluster sizes')}"
-        f"<h3>Super-clusters</h3>{table_html(supers)}"
-        f"<h3>Pruned clusters</h3>"
+        f"<h3>Super-clusters</h3>{table_html(supers)}<h3>Pruned clusters</h3>"
         f"{table_html(dropped.select('cluster', 'n_docs', 'mean_quality', 'reason', 'label'), 15)}"
     )
 
@@ -216,8 +215,7 @@ def run_report(
         f"<!doctype html><html><head><meta charset='utf-8'><title>mix_assets run "
         f"report</title><style>{STYLE}</style></head>"
         f"<body><h1>mix_assets run report</h1><p class='note'>Run {context.run_id[:8]}, written {stamp}, "
-        f"seed {search.seed}. "
-        f"Final mixture (super-cluster: weight): "
+        f"seed {search.seed}. Final mixture (super-cluster: weight): "
         f"{', '.join(f'{k}: {v:.4f}' for k, v in final['weights'].items())}</p>{body}</body></html>"
     )
     path = write_text(page, storage.path("run_report", "index", ".html"))

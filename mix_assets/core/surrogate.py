@@ -213,8 +213,7 @@ def _check(x, y, s: SurrogateSettings) -> tuple[np.ndarray, np.ndarray]:
     if len(y) < max(s.lightgbm.min_rows, s.folds, 3):
         raise lgbm.TooFewRows(
             f"the surrogate needs at least {max(s.lightgbm.min_rows, s.folds, 3)} scored mixtures, got "
-            f"{len(y)}; "
-            "run more proxy trials first"
+            f"{len(y)}; run more proxy trials first"
         )
     if not np.isfinite(y).all():
         raise ValueError(
