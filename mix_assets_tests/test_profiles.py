@@ -107,7 +107,6 @@ def test_every_artifact_goes_through_the_storage_uri(project, tmp_path, scheme):
         "proxy_corpus",
         "mixture_candidates",
         "proxy_trials",
-        "proxy_scores",
         "predictor",
         "final_mixture",
         "mixed_dataset",
@@ -117,6 +116,7 @@ def test_every_artifact_goes_through_the_storage_uri(project, tmp_path, scheme):
         "domain_selection",
     ):
         assert any(w.startswith(f"{asset}/") for w in written), f"{asset} wrote nothing under {root}/work"
+    assert not any(w.startswith("proxy_scores/") for w in written)  # the warehouse owns the scores: no twin
     assert not (tmp_path / "work").exists()  # Project's default local folder stays unused
     final = json.loads((work / "final_mixture" / "all.json").read_text())
     assert abs(sum(final["weights"].values()) - 1) < 1e-9
