@@ -27,7 +27,7 @@ install: $(VENV)/.installed
 run: install materialize search
 
 # The pipeline through the Dagster CLI, stage by stage (shard stages take the whole partition range
-# in one run). MIX_ASSETS_INPUT / MIX_ASSETS_WORK / MIX_ASSETS_WAREHOUSE point it elsewhere;
+# in one run). The project file (mix_assets.yaml, or MIX_ASSETS_CONFIG) says what it runs on;
 # CLUSTER_CONFIG passes run config (JSON) to the cluster-table step.
 materialize:
 	RANGE=$$($(BIN)/mix-assets shards) && echo "shards: $$RANGE" && \
@@ -36,15 +36,18 @@ materialize:
 	$(DAGSTER) --select cluster_assignments --partition-range $$RANGE && \
 	$(DAGSTER) --select cluster_stats,pruned_clusters,merged_clusters $(if $(CLUSTER_CONFIG),--config-json '$(CLUSTER_CONFIG)')
 
-# The bootstrap search: one `rounds next` + one run per round, then the final mixture and the
-# run report (data/work/run_report/index.html).
+# Every search of the project file: its targets, one `rounds next` + one run per round, then its
+# final mixture and run report (<work>/run_report/<search>/index.html).
 search:
 	$(DAGSTER) --select proxy_corpus && \
-	while R=$$($(BIN)/mix-assets rounds next 2>/dev/null); do \
-	  echo "round: $$R" && $(DAGSTER) --select mixture_candidates,proxy_trials,proxy_scores,predictor --partition $$R || exit 1; \
-	done && \
-	$(DAGSTER) --select final_mixture,run_report && \
-	echo "report: $${MIX_ASSETS_WORK:-data/work}/run_report/index.html"
+	for S in $$($(BIN)/mix-assets searches); do \
+	  echo "search: $$S" && $(DAGSTER) --select search_targets --partition $$S || exit 1; \
+	  while R=$$($(BIN)/mix-assets rounds next --search $$S 2>/dev/null); do \
+	    echo "round: $$R" && $(DAGSTER) --select mixture_candidates,proxy_trials,proxy_scores,predictor --partition $$R || exit 1; \
+	  done && \
+	  $(DAGSTER) --select final_mixture,run_report --partition $$S && \
+	  echo "report: $$($(BIN)/python -c 'from mix_assets import environment as e; print(e.work_dir())')/run_report/$$S/index.html" || exit 1; \
+	done
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -55,7 +55,7 @@ class Bench:
     """One clustering cut: the proxy corpus with its domains, the targets' two parts, the judge."""
 
     def __init__(self, cut: str, n_fine: int):
-        base = ProxyCorpus.load(WORK / "proxy_corpus")
+        base = ProxyCorpus.load(WORK / "proxy_corpus", WORK / "search_targets" / "demo")
         docs = read_parquet(WORK / "proxy_corpus" / "docs.parquet")
         kept = kept_documents(ProjectStorage(work_dir=str(WORK)), ["text"]).select(
             "doc_id", "cluster", "text"

@@ -34,7 +34,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--budget", type=int, default=500_000)
     args = ap.parse_args()
-    corpus = ProxyCorpus.load(f"{WORK}/proxy_corpus")
+    corpus = ProxyCorpus.load(f"{WORK}/proxy_corpus", f"{WORK}/search_targets/demo")
     tok = Tokenizer.from_file(f"{WORK}/proxy_corpus/tokenizer.json")
     docs = pl.read_parquet(f"{WORK}/proxy_corpus/docs.parquet")
     seqs, lengths = bpe.split(corpus.tokens, corpus.offsets), np.diff(corpus.offsets)
@@ -74,7 +74,7 @@ def main() -> None:
     s = selection.dsir_scores(docs["text"].to_list(), sample_txt)
     rows["dsir"] = take_until(selection.gumbel_order(s, seed=0), lengths, args.budget)
     t_dsir = time.perf_counter() - start
-    final = pl.read_parquet(f"{WORK}/final_mixture/all.parquet")
+    final = pl.read_parquet(f"{WORK}/final_mixture/demo.parquet")
     w = final["weight"].to_numpy()
     rows["climb_mixture_uniform"] = draw(corpus.domains, lengths, w, args.budget, 0, 15.0)
     clip_rows = []

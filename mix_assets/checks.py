@@ -24,7 +24,7 @@ drift_check_spec = AssetCheckSpec(
     "assignment_drift",
     asset="cluster_assignments",
     description="Mean squared distance to the nearest centroid, per shard, over the k-means fit's: "
-    "above MIX_ASSETS_DRIFT_THRESHOLD the centroids no longer fit the corpus.",
+    "above the project file's clustering.drift_threshold the centroids no longer fit the corpus.",
 )
 
 

@@ -24,19 +24,99 @@ def register_shards(input_dir: str | None = None) -> list[str]:
     return keys
 
 
-def add_next_round() -> str | None:
-    """Register and return the round to run next (see sensors.next_round); None when the schedule is done."""
+def register_searches() -> list[str]:
+    """Add a search partition for every search of the project file; return their names."""
+    from dagster import DagsterInstance
+
+    from mix_assets.resources import Searches
+    from mix_assets.sensors import register_search
+
+    instance = DagsterInstance.get()
+    names = Searches().names()
+    for name in names:
+        register_search(instance, name)
+    return names
+
+
+def add_next_round(name: str | None) -> str | None:
+    """Register and return the round of search `name` to run next (see sensors.next_round); None when
+    its schedule is done. `name` may be left out when the project file has one search."""
     from dagster import DagsterInstance
 
     from mix_assets.partitions import round_partitions
-    from mix_assets.resources import SearchSettings
-    from mix_assets.sensors import next_round
+    from mix_assets.resources import Searches
+    from mix_assets.sensors import next_round, register_search
 
+    searches = Searches()
+    if name is None:
+        if len(searches.names()) != 1:
+            raise SystemExit(f"the project has searches {searches.names()}: name one with --search")
+        name = searches.names()[0]
     instance = DagsterInstance.get()
-    key = next_round(instance, SearchSettings())
+    register_search(instance, name)
+    key = next_round(instance, name, searches.get(name))
     if key is not None and key not in instance.get_dynamic_partitions(round_partitions.name):
         instance.add_dynamic_partitions(round_partitions.name, [key])
     return key
+
+
+def init_project(args) -> int:
+    """Write a commented project file for a folder of shards, with the columns it finds there."""
+    from pathlib import Path
+
+    from mix_assets.core.ingest import discover_shards, read_columns
+    from mix_assets.project import template
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise SystemExit(f"{out} exists; pass --force to overwrite it")
+    shards = discover_shards(args.input)
+    if not shards:
+        raise SystemExit(f"{args.input}: no parquet or JSONL shards found")
+    columns = read_columns(next(iter(shards.values())))
+    text = args.text_column or next((c for c in ("text", "content", "body") if c in columns), None)
+    if text is None:
+        raise SystemExit(f"{args.input}: no text column among {columns}; pass --text-column")
+    ident = args.id_column or next((c for c in ("id", "doc_id", "uid") if c in columns), None)
+    searches: dict[str, list[str]] = {}
+    for spec in args.search or []:
+        name, _, files = spec.partition("=")
+        searches[name] = [f for f in files.split(",") if f]
+    root = out.resolve().parent
+
+    def rel(p: str) -> str:
+        path = Path(p).resolve()
+        return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+    body = template(
+        rel(args.input),
+        text,
+        ident,
+        {n: [rel(f) for f in fs] for n, fs in (searches or {"main": []}).items()},
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(body)
+    print(f"wrote {out}: {len(shards)} shards, text column {text!r}, id column {ident!r}")
+    return 0
+
+
+def validate_project(path: str | None) -> int:
+    from mix_assets import environment
+    from mix_assets.project import ProjectFileError, load, missing_files
+
+    path = path or str(environment.config_path())
+    try:
+        project = load(path)
+    except ProjectFileError as e:
+        print(e, file=sys.stderr)
+        return 1
+    problems = missing_files(project)
+    for p in problems:
+        print(f"{path}: {p}", file=sys.stderr)
+    if problems:
+        return 1
+    print(f"{path}: valid; searches {', '.join(project.searches)}; input {project.input.path}")
+    return 0
 
 
 def fit_results(args) -> dict:
@@ -111,6 +191,24 @@ def main(argv: list[str] | None = None) -> int:
         help="bootstrap rounds: `next` registers and prints the next round (exit 1 when none is due)",
     )
     rd.add_argument("action", choices=["next"])
+    rd.add_argument("--search", help="which search (may be left out when the project file has one)")
+    sub.add_parser("searches", help="register the project file's searches as partitions; print their names")
+    it = sub.add_parser("init", help="write a commented project file for a folder of shards")
+    it.add_argument("input", help="the folder of parquet / JSONL shards")
+    it.add_argument("--out", default="mix_assets.yaml", help="where to write it (default: ./mix_assets.yaml)")
+    it.add_argument(
+        "--search",
+        action="append",
+        metavar="NAME=FILE[,FILE]",
+        help="a search and its target files (repeat for more searches)",
+    )
+    it.add_argument("--text-column", help="default: text, content or body, whichever the shards have")
+    it.add_argument("--id-column", help="default: id, doc_id or uid if present, else a hash of the text")
+    it.add_argument("--force", action="store_true")
+    va = sub.add_parser(
+        "validate", help="check a project file (default: $MIX_ASSETS_CONFIG or ./mix_assets.yaml)"
+    )
+    va.add_argument("file", nargs="?")
     ft = sub.add_parser(
         "fit",
         help="fit the surrogate on results produced elsewhere; JSON report on stdout (no Dagster instance)",
@@ -144,8 +242,15 @@ def main(argv: list[str] | None = None) -> int:
     ft.add_argument("--folds", type=int, default=5)
     ft.add_argument("--seed", type=int, default=42)
     args = ap.parse_args(argv)
+    if args.command == "init":
+        return init_project(args)
+    if args.command == "validate":
+        return validate_project(args.file)
+    if args.command == "searches":
+        print("\n".join(register_searches()))
+        return 0
     if args.command == "rounds":
-        key = add_next_round()
+        key = add_next_round(args.search)
         if key is None:
             print("no round due: the schedule is complete", file=sys.stderr)
             return 1

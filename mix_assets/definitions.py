@@ -1,5 +1,6 @@
 """The code location: assembles assets, checks, resources, schedules, sensors and jobs for the
-deployment profile in MIX_ASSETS_PROFILE (see profiles.py). Nothing else."""
+deployment profile in MIX_ASSETS_PROFILE (see profiles.py), with the project file's settings as the
+resources' defaults. Nothing else."""
 
 from dagster import Definitions
 
@@ -7,7 +8,7 @@ from mix_assets.assets import all_assets
 from mix_assets.checks import all_checks
 from mix_assets.jobs import all_jobs
 from mix_assets.profiles import executor
-from mix_assets.resources import EmbeddingModel, ProjectStorage, SearchSettings, Warehouse
+from mix_assets.resources import ClusteringSettings, EmbeddingModel, ProjectStorage, Searches, Warehouse
 from mix_assets.schedules import weekly_cluster_refresh
 from mix_assets.sensors import (
     changed_shards_sensor,
@@ -27,6 +28,7 @@ defs = Definitions(
         "storage": ProjectStorage(),
         "warehouse": Warehouse(),
         "embedder": EmbeddingModel(),
-        "search": SearchSettings(),
+        "clustering": ClusteringSettings(),
+        "searches": Searches(),
     },
 )

@@ -1,22 +1,23 @@
-"""The one place the process environment is read.
+"""The one place the process environment and the project file are read.
 
-Environment variables say where things live, the proxy schedule and the deployment profile;
-everything else is config. Each is read when it is asked for, not at import, so a test or a
-long-lived code server sees the environment as it is now.
+The project file (`mix_assets.yaml`, or the file MIX_ASSETS_CONFIG names) describes the project;
+environment variables override only where things live and the deployment profile. Both are read
+when asked for, not at import, so a test or a long-lived code server sees them as they are now.
 """
 
 import os
 import tempfile
+from functools import lru_cache
 from pathlib import Path
+
+from mix_assets import project as project_file
 
 # name -> (default, what it sets); `docs/configuration.md` lists the same
 VARIABLES = {
-    "MIX_ASSETS_INPUT": ("data/corpus", "input shards: a folder or any fsspec URI"),
-    "MIX_ASSETS_WORK": ("data/work", "artifact root: a folder or any fsspec URI"),
-    "MIX_ASSETS_WAREHOUSE": ("data/warehouse.duckdb", "the DuckDB file of small tables"),
-    "MIX_ASSETS_ROUNDS": ("64,32,16", "proxies per round; its length is the number of rounds"),
-    "MIX_ASSETS_TOKEN_BUDGET": ("1000000", "proxy training tokens per trial"),
-    "MIX_ASSETS_DRIFT_THRESHOLD": ("1.25", "assignment drift above which the recluster sensor refits"),
+    "MIX_ASSETS_CONFIG": ("mix_assets.yaml", "the project file"),
+    "MIX_ASSETS_INPUT": ("", "input shards (default: the project file's input.path)"),
+    "MIX_ASSETS_WORK": ("", "artifact root (default: the project file's work)"),
+    "MIX_ASSETS_WAREHOUSE": ("", "the DuckDB file of small tables (default: the project file's warehouse)"),
     "MIX_ASSETS_PROFILE": ("local", "deployment profile: local or cluster"),
     "MIX_ASSETS_GPUS_PER_STEP": ("1", "cluster: GPUs a GPU step's pod requests"),
     "MIX_ASSETS_K8S_NAMESPACE": ("dagster", "cluster: namespace of the step pods"),
@@ -26,7 +27,7 @@ VARIABLES = {
 }
 # what each step pod needs to see the same project the launching process sees
 FORWARDED = [
-    *(n for n in VARIABLES if n not in ("MIX_ASSETS_CACHE",)),
+    *(n for n in VARIABLES if n not in ("MIX_ASSETS_CACHE",)),  # MIX_ASSETS_CONFIG: pods read the same file
     "HF_HUB_OFFLINE",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
@@ -39,28 +40,36 @@ def get(name: str) -> str:
     return os.environ.get(name, VARIABLES[name][0])
 
 
+def config_path() -> Path:
+    return Path(get("MIX_ASSETS_CONFIG"))
+
+
+@lru_cache(maxsize=4)
+def _load(path: str, stamp: float) -> project_file.ProjectFile:
+    return project_file.load(path)
+
+
+def project() -> project_file.ProjectFile:
+    """The project file, re-read when it changes. Without one (a bare checkout run from elsewhere,
+    or MIX_ASSETS_CONFIG unset and no mix_assets.yaml here) the demo project's defaults."""
+    path = config_path()
+    if not path.exists():
+        if "MIX_ASSETS_CONFIG" in os.environ:
+            raise project_file.ProjectFileError(f"MIX_ASSETS_CONFIG={path}: no such file")
+        return project_file.ProjectFile()
+    return _load(str(path.resolve()), path.stat().st_mtime)
+
+
 def input_dir() -> str:
-    return get("MIX_ASSETS_INPUT")
+    return get("MIX_ASSETS_INPUT") or project().input.path
 
 
 def work_dir() -> str:
-    return get("MIX_ASSETS_WORK")
+    return get("MIX_ASSETS_WORK") or project().work
 
 
 def warehouse() -> str:
-    return get("MIX_ASSETS_WAREHOUSE")
-
-
-def rounds() -> list[int]:
-    return [int(v) for v in get("MIX_ASSETS_ROUNDS").split(",") if v.strip()]
-
-
-def token_budget() -> int:
-    return int(get("MIX_ASSETS_TOKEN_BUDGET"))
-
-
-def drift_threshold() -> float:
-    return float(get("MIX_ASSETS_DRIFT_THRESHOLD"))
+    return get("MIX_ASSETS_WAREHOUSE") or project().warehouse
 
 
 def profile() -> str:

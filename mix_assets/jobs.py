@@ -3,7 +3,7 @@ job's assets share one partitioning."""
 
 from dagster import AssetSelection, define_asset_job
 
-from mix_assets.partitions import round_partitions, shard_partitions
+from mix_assets.partitions import round_partitions, search_partitions, shard_partitions
 
 ingest_shards_job = define_asset_job(
     "ingest_shards",
@@ -37,13 +37,15 @@ search_round_job = define_asset_job(
 final_mixture_job = define_asset_job(
     "choose_final_mixture",
     AssetSelection.assets("final_mixture", "run_report"),
-    description="The final mixture from the latest round, and the run report.",
+    partitions_def=search_partitions,
+    description="A search's final mixture from its latest round, and its run report.",
 )
 
 mixed_dataset_job = define_asset_job(
     "build_mixed_dataset",
     AssetSelection.assets("mixed_dataset", "mixture_exports"),
-    description="The training set that follows the final mixture, and its exports.",
+    partitions_def=search_partitions,
+    description="The training set that follows a search's final mixture, and its exports.",
 )
 
 all_jobs = [

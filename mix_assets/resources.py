@@ -1,15 +1,17 @@
-"""Where artifacts live, the DuckDB warehouse, and the embedding model."""
+"""Where artifacts live, the DuckDB warehouse, the embedding model, and the project file's clustering
+and searches: every default comes from the project file (environment.project())."""
 
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import polars as pl
-from dagster import ConfigurableResource
+from dagster import Config, ConfigurableResource
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from mix_assets import environment
+from mix_assets import project as project_file
 from mix_assets.core import embed
 from mix_assets.core.ingest import discover_shards
 from mix_assets.core.storage import as_path, read_parquet, write_text
@@ -23,6 +25,11 @@ class ProjectStorage(ConfigurableResource):
 
     input_dir: str = Field(default_factory=environment.input_dir)
     work_dir: str = Field(default_factory=environment.work_dir)
+    text_column: str = Field(default_factory=lambda: environment.project().input.text_column)
+    id_column: str | None = Field(
+        default_factory=lambda: environment.project().input.id_column,
+        description="None: a document's id is a hash of its text",
+    )
 
     def path(self, asset: str, partition: str = "all", suffix: str = ".parquet") -> Path:
         return as_path(self.work_dir) / asset / f"{partition}{suffix}"
@@ -129,15 +136,24 @@ class Warehouse(DuckDBResource):
             return con.execute(sql, params or []).pl()
 
 
-class SearchSettings(ConfigurableResource):
-    """What the mixture is for and how the bootstrap search runs: shared by every search asset and
-    the round sensor, so one place says how many rounds there are and what they optimise."""
+class ClusteringSettings(ConfigurableResource):
+    """The project file's clustering section; an asset's own config, when set, wins for that run."""
+
+    n_clusters: int | None = Field(default_factory=lambda: environment.project().clustering.n_clusters)
+    docs_per_cluster: int = Field(default_factory=lambda: environment.project().clustering.docs_per_cluster)
+    min_mean_quality: float = Field(default_factory=lambda: environment.project().clustering.min_mean_quality)
+    merge: str = Field(default_factory=lambda: environment.project().clustering.merge)
+    merge_distance: float = Field(default_factory=lambda: environment.project().clustering.merge_distance)
+    n_super_clusters: int | None = Field(
+        default_factory=lambda: environment.project().clustering.n_super_clusters
+    )
+    drift_threshold: float = Field(default_factory=lambda: environment.project().clustering.drift_threshold)
+
+
+class SearchSettings(Config):
+    """One named search: what the mixture is for and how its bootstrap rounds run."""
 
     targets: dict[str, float] = Field(
-        default_factory=lambda: {
-            "data/targets/mathematics.parquet": 0.5,
-            "data/targets/all_domains.parquet": 0.5,
-        },
         description="target text file (parquet / JSONL with a text column) -> weight in the objective",
     )
     target_text_column: str = "text"
@@ -145,12 +161,11 @@ class SearchSettings(ConfigurableResource):
         default=True, description="True: lower objective is better (losses); False: higher (accuracies)"
     )
     proxies_per_round: list[int] = Field(
-        default_factory=environment.rounds,
+        default_factory=lambda: [64, 32, 16],
         description="CLIMB's 64/32/16 schedule; its length is the number of rounds",
     )
     token_budget: int = Field(
-        default_factory=environment.token_budget,
-        description="proxy training tokens per trial (proxy BPE tokens)",
+        default=1_000_000, description="proxy training tokens per trial (proxy BPE tokens)"
     )
     max_epochs: float = Field(
         default=15.0, description="no domain repeated more than this many times in the run the mixture is for"
@@ -198,6 +213,44 @@ class SearchSettings(ConfigurableResource):
         """The repetition a proxy may make: the run's bound scaled to the proxy's budget, so a proxy
         larger than the run it stands for is not refused what the bound allowed."""
         return self.max_epochs * max(1.0, self.token_budget / self.run_tokens(corpus_tokens))
+
+
+def search_settings(spec: project_file.SearchSpec) -> SearchSettings:
+    return SearchSettings(
+        targets=spec.targets,
+        target_text_column=spec.text_column,
+        minimize=spec.direction == "minimize",
+        proxies_per_round=spec.rounds,
+        token_budget=spec.token_budget,
+        max_epochs=spec.max_epochs,
+        target_tokens=spec.target_tokens,
+        eval_fraction=spec.eval_fraction,
+        backend=spec.backend,
+        seed=spec.seed,
+        external_command=spec.external_command,
+        import_results=spec.import_results,
+        import_mixtures=spec.import_mixtures,
+    )
+
+
+class Searches(ConfigurableResource):
+    """Every named search of the project file. Searches share the corpus stages and nothing else:
+    each has its own rounds (partition keys `<search>-r0000`), rows, final mixture and report."""
+
+    searches: dict[str, SearchSettings] = Field(
+        default_factory=lambda: {n: search_settings(s) for n, s in environment.project().searches.items()}
+    )
+
+    def get(self, name: str) -> SearchSettings:
+        if name not in self.searches:
+            raise KeyError(
+                f"no search named {name!r} in the project file (searches: {', '.join(self.searches)}); "
+                f"add it under `searches:` in {environment.config_path()}"
+            )
+        return self.searches[name]
+
+    def names(self) -> list[str]:
+        return sorted(self.searches)
 
 
 class EmbeddingModel(ConfigurableResource):

@@ -13,12 +13,17 @@ from dagster import (
     sensor,
 )
 
-from mix_assets import environment
 from mix_assets.assets.clusters import assignment_version
 from mix_assets.core.ingest import file_fingerprint
 from mix_assets.core.storage import read_json
-from mix_assets.partitions import round_index, round_key, round_partitions, shard_partitions
-from mix_assets.resources import ProjectStorage, SearchSettings, Warehouse
+from mix_assets.partitions import (
+    round_index,
+    round_key,
+    round_partitions,
+    search_partitions,
+    shard_partitions,
+)
+from mix_assets.resources import ClusteringSettings, ProjectStorage, Searches, SearchSettings, Warehouse
 
 SHARD_STAGES = AssetSelection.assets("raw_shards", "quality_signals", "embeddings")
 
@@ -47,11 +52,14 @@ def new_shards_sensor(context: SensorEvaluationContext, storage: ProjectStorage)
     asset_selection=AssetSelection.assets("centroids", "cluster_assignments"),
     minimum_interval_seconds=300,
     default_status=DefaultSensorStatus.STOPPED,
-    description="Refits k-means when a shard's assignment drift passes MIX_ASSETS_DRIFT_THRESHOLD, then "
-    "reassigns every shard whose assignments predate the current centroids.",
+    description="Refits k-means when a shard's assignment drift passes the project file's "
+    "clustering.drift_threshold, then reassigns every shard whose assignments predate the current centroids.",
 )
 def recluster_sensor(
-    context: SensorEvaluationContext, storage: ProjectStorage, warehouse: Warehouse
+    context: SensorEvaluationContext,
+    storage: ProjectStorage,
+    warehouse: Warehouse,
+    clustering: ClusteringSettings,
 ) -> SensorResult | SkipReason:
     current = storage.version("centroids")
     if current is None:
@@ -77,7 +85,7 @@ def recluster_sensor(
                 for k in stale
             ]
         )
-    threshold = environment.drift_threshold()
+    threshold = clustering.drift_threshold
     drifted = (
         warehouse.query(
             "SELECT shard, drift FROM mix.assignment_drift WHERE centroids = ? AND drift > ?",
@@ -146,54 +154,82 @@ def changed_shards_sensor(
 
 
 ROUND_STAGES = AssetSelection.assets("mixture_candidates", "proxy_trials", "proxy_scores", "predictor")
+SEARCH_STAGES = AssetSelection.assets("search_targets")
+FINAL_STAGES = AssetSelection.assets("final_mixture", "run_report")
 
 
-def next_round(instance, search: SearchSettings) -> str | None:
-    """The round to run next: the latest one again while its predictor is missing (a crashed or
-    unfinished round resumes), else the one after it; None once the schedule is done."""
-    rounds = sorted(instance.get_dynamic_partitions(round_partitions.name))
+def next_round(instance, name: str, search: SearchSettings) -> str | None:
+    """The round of search `name` to run next: its latest one again while that round's predictor is
+    missing (a crashed or unfinished round resumes), else the one after it; None once its schedule
+    is done."""
+    prefix = f"{name}-"
+    rounds = sorted(k for k in instance.get_dynamic_partitions(round_partitions.name) if k.startswith(prefix))
     if not rounds:
-        return round_key(0)
+        return round_key(name, 0)
     last = rounds[-1]
     if last not in instance.get_materialized_partitions(AssetKey("predictor")):
         return last
     nxt = round_index(last) + 1
-    return round_key(nxt) if nxt < len(search.proxies_per_round) else None
+    return round_key(name, nxt) if nxt < len(search.proxies_per_round) else None
+
+
+def register_search(instance, name: str) -> None:
+    if name not in instance.get_dynamic_partitions(search_partitions.name):
+        instance.add_dynamic_partitions(search_partitions.name, [name])
 
 
 @sensor(
-    asset_selection=ROUND_STAGES | AssetSelection.assets("final_mixture", "run_report"),
+    asset_selection=ROUND_STAGES | SEARCH_STAGES | FINAL_STAGES,
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.STOPPED,
-    description="Starts round r+1 when round r's predictor is materialized (round 0 once proxy_corpus "
-    "exists), then the final mixture and report.",
+    description="For every search of the project file: its targets once proxy_corpus exists, round r+1 "
+    "when round r's predictor is materialized, then its final mixture and report.",
 )
-def search_rounds_sensor(
-    context: SensorEvaluationContext, search: SearchSettings
-) -> SensorResult | SkipReason:
+def search_rounds_sensor(context: SensorEvaluationContext, searches: Searches) -> SensorResult | SkipReason:
     instance = context.instance
     if not instance.get_latest_materialization_event(AssetKey("proxy_corpus")):
         return SkipReason("proxy_corpus is not materialized yet")
-    rounds = instance.get_dynamic_partitions(round_partitions.name)
-    key = next_round(instance, search)
-    if key is not None:
-        # run_key makes this idempotent: a round in flight (or failed, to be rerun by hand) is not
-        # requested twice
-        return SensorResult(
-            run_requests=[
+    graph = context.repository_def.asset_graph
+    known_searches = set(instance.get_dynamic_partitions(search_partitions.name))
+    rounds = set(instance.get_dynamic_partitions(round_partitions.name))
+    requests, new_searches, new_rounds = [], [], []
+    for name in searches.names():
+        if name not in known_searches:
+            new_searches.append(name)
+        if name not in instance.get_materialized_partitions(AssetKey("search_targets")):
+            requests.append(
+                RunRequest(
+                    partition_key=name,
+                    run_key=f"targets-{name}",
+                    asset_selection=list(SEARCH_STAGES.resolve(graph)),
+                )
+            )
+            continue
+        key = next_round(instance, name, searches.get(name))
+        if key is not None:
+            # run_key makes this idempotent: a round in flight (or failed, to be rerun by hand) is
+            # not requested twice
+            if key not in rounds:
+                new_rounds.append(key)
+            requests.append(
                 RunRequest(
                     partition_key=key,
                     run_key=f"round-{key}",
-                    asset_selection=list(ROUND_STAGES.resolve(context.repository_def.asset_graph)),
+                    asset_selection=list(ROUND_STAGES.resolve(graph)),
                 )
-            ],
-            dynamic_partitions_requests=[] if key in rounds else [round_partitions.build_add_request([key])],
-        )
-    return SensorResult(
-        run_requests=[
-            RunRequest(
-                run_key=f"final-{max(rounds)}",
-                asset_selection=[AssetKey("final_mixture"), AssetKey("run_report")],
             )
-        ]
-    )
+        else:
+            last = max(k for k in rounds if k.startswith(f"{name}-"))
+            requests.append(
+                RunRequest(
+                    partition_key=name,
+                    run_key=f"final-{last}",
+                    asset_selection=list(FINAL_STAGES.resolve(graph)),
+                )
+            )
+    partition_requests = []
+    if new_searches:
+        partition_requests.append(search_partitions.build_add_request(new_searches))
+    if new_rounds:
+        partition_requests.append(round_partitions.build_add_request(new_rounds))
+    return SensorResult(run_requests=requests, dynamic_partitions_requests=partition_requests)

@@ -10,7 +10,15 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from mix_assets.assets import all_assets
 from mix_assets.checks import all_checks
-from mix_assets.resources import EmbeddingModel, ProjectStorage, SearchSettings, Warehouse
+from mix_assets.project import ClusteringSpec
+from mix_assets.resources import (
+    ClusteringSettings,
+    EmbeddingModel,
+    ProjectStorage,
+    Searches,
+    SearchSettings,
+    Warehouse,
+)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,22 +57,48 @@ def write_shards(docs: pl.DataFrame, folder: Path, n_shards: int, prefix: str = 
 
 
 class Project:
-    """One isolated project: input folder, artifact root, warehouse and a real Dagster instance."""
+    """One isolated project: input folder, artifact root, warehouse and a real Dagster instance, with
+    one search named `demo` (its rounds: demo-r0000, ...)."""
+
+    name = "demo"
 
     def __init__(self, tmp: Path, instance: DagsterInstance, **search):
         self.input, self.work = tmp / "input", tmp / "work"
         self.instance = instance
-        self.storage = ProjectStorage(input_dir=str(self.input), work_dir=str(self.work))
+        self.storage = ProjectStorage(
+            input_dir=str(self.input), work_dir=str(self.work), text_column="text", id_column="doc_id"
+        )
         self.warehouse = Warehouse(database=str(tmp / "warehouse.duckdb"))
         self.search = SearchSettings(
             **{"targets": TARGETS, "proxies_per_round": [16, 8, 8], "token_budget": 150_000, **search}
         )
+        self.targets_ready = False
         self.resources = {
             "storage": self.storage,
             "warehouse": self.warehouse,
             "embedder": EmbeddingModel(),
-            "search": self.search,
+            "clustering": ClusteringSettings(**ClusteringSpec().model_dump()),  # the published defaults
+            "searches": Searches(searches={self.name: self.search}),
         }
+
+    def key(self, r: int) -> str:
+        return f"{self.name}-r{r:04d}"
+
+    def run_search(self, selection: list[str], config: dict | None = None, raise_on_error: bool = True):
+        """Materialize search-partitioned assets (search_targets, final_mixture, ...) of `demo`."""
+        if self.name not in self.instance.get_dynamic_partitions("searches"):
+            self.instance.add_dynamic_partitions("searches", [self.name])
+        result = materialize(
+            [*all_assets, *all_checks],
+            instance=self.instance,
+            resources=self.resources,
+            selection=AssetSelection.assets(*selection),
+            partition_key=self.name,
+            run_config={"ops": config or {}},
+            raise_on_error=raise_on_error,
+        )
+        self.targets_ready |= "search_targets" in selection and result.success
+        return result
 
     def run_round(
         self,
@@ -73,6 +107,8 @@ class Project:
         raise_on_error: bool = True,
         stages: list[str] = ROUND_STAGES,
     ):
+        if not self.targets_ready:  # this project's targets, tokenized: what every trial scores
+            self.run_search(["search_targets"])
         if key not in self.instance.get_dynamic_partitions("rounds"):
             self.instance.add_dynamic_partitions("rounds", [key])
         return materialize(
@@ -176,19 +212,38 @@ def searcher(clustered, tmp_path):
         yield lambda **search: Project(tmp_path, instance, **search)
 
 
-def cli_env(project: "Project", tmp_path: Path, **extra: str) -> dict:
-    """Environment for `dagster` / `mix-assets` subprocesses on `project`'s files, with a fresh instance."""
+def project_file(project: "Project", path: Path, **search) -> Path:
+    """A project file for `project`'s folders and its `demo` search (fields of SearchSettings
+    overridden by `search`), as a user would write it."""
+    import yaml
+
+    s = project.search.model_copy(update=search)
+    body = {
+        "input": {"path": str(project.input), "text_column": "text", "id_column": "doc_id"},
+        "work": str(project.work),
+        "warehouse": project.warehouse.database,
+        "searches": {
+            project.name: {
+                "targets": s.targets,
+                "rounds": s.proxies_per_round,
+                "token_budget": s.token_budget,
+                "backend": s.backend,
+                "direction": "minimize" if s.minimize else "maximize",
+            }
+        },
+    }
+    path.write_text(yaml.safe_dump(body))
+    return path
+
+
+def cli_env(project: "Project", tmp_path: Path, search: dict | None = None, **extra: str) -> dict:
+    """Environment for `dagster` / `mix-assets` subprocesses on `project`'s files: a project file for
+    them (its search overridden by `search`) and a fresh instance."""
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    return {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
-        "MIX_ASSETS_INPUT": str(project.input),
-        "MIX_ASSETS_WORK": str(project.work),
-        "MIX_ASSETS_WAREHOUSE": str(tmp_path / "warehouse.duckdb"),
-        **extra,
-    }
+    config = project_file(project, tmp_path / "mix_assets.yaml", **(search or {}))
+    return {**os.environ, "DAGSTER_HOME": str(home), "MIX_ASSETS_CONFIG": str(config), **extra}
 
 
 def shard_env(project: "Project", tmp_path: Path) -> dict:

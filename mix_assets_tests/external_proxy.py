@@ -21,7 +21,7 @@ with open_dagster_pipes() as pipes:
         sys.exit(3)
     if extras["mixture_id"] == os.environ.get("FAIL_ALWAYS_ID"):
         sys.exit(4)
-    corpus = ProxyCorpus.load(extras["proxy_corpus"])
+    corpus = ProxyCorpus.load(extras["proxy_corpus"], extras["search_targets"])
     metrics, documents = ngram_trial_documents(
         corpus,
         np.array(extras["weights"]),

@@ -2,26 +2,17 @@
 
 import polars as pl
 import pytest
-from dagster import AssetSelection, materialize
 
-from mix_assets.assets import all_assets
 from mix_assets.assets.dataset import read_parts
 from mix_assets.core.storage import read_json
 
 
 def build(p, raise_on_error=True, **config):
-    return materialize(
-        all_assets,
-        instance=p.instance,
-        resources=p.resources,
-        selection=AssetSelection.assets("mixed_dataset"),
-        run_config={"ops": {"mixed_dataset": {"config": config}}},
-        raise_on_error=raise_on_error,
-    )
+    return p.run_search(["mixed_dataset"], {"mixed_dataset": {"config": config}}, raise_on_error)
 
 
 def read(p) -> pl.DataFrame:
-    return read_parts(p.work / "mixed_dataset").sort("position")
+    return read_parts(p.work / "mixed_dataset" / "demo").sort("position")
 
 
 @pytest.mark.parametrize("sampling", ["uniform", "clusterclip"])
@@ -31,7 +22,9 @@ def test_realized_weights_follow_the_mixture(searcher, sampling):
     result = build(p, weights=weights, token_budget=60_000, sampling=sampling, clip=2, docs_per_shard=50)
     data = read(p)
     assert data["position"].to_list() == list(range(data.height)) and data["text"].null_count() == 0
-    assert len(read_json(p.work / "mixed_dataset" / "manifest.json")["parts"]) == -(-data.height // 50)
+    assert len(read_json(p.work / "mixed_dataset" / "demo" / "manifest.json")["parts"]) == -(
+        -data.height // 50
+    )
     share = data.group_by("super_cluster").agg(pl.col("n_tokens").sum()).sort("super_cluster")
     realized = dict(zip(share["super_cluster"], share["n_tokens"] / share["n_tokens"].sum()))
     for s, w in weights.items():

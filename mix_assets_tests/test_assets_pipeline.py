@@ -182,7 +182,7 @@ def test_new_shards_join_the_clusters_and_drift_calls_for_one_refit(small):
     from mix_assets.sensors import new_shards_sensor, recluster_sensor
 
     project, keys = small
-    resources = {"storage": project.storage, "warehouse": project.warehouse}
+    resources = {k: project.resources[k] for k in ("storage", "warehouse", "clustering")}
 
     def tick(sensor):
         return sensor(build_sensor_context(instance=project.instance, resources=resources))

@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from dagster import AssetSelection, build_sensor_context, materialize
+from dagster import build_sensor_context
 
-from mix_assets.assets import all_assets
 from mix_assets.assets.mixture import FinalMixtureConfig
 from mix_assets.core import results
 from mix_assets.core.mixtures import mixture_id
@@ -27,7 +26,7 @@ def meta(result, asset):
     return {k: v.value for k, v in mat.metadata.items()}
 
 
-def scores(project, key="r0000") -> dict[str, float]:
+def scores(project, key="demo-r0000") -> dict[str, float]:
     t = project.warehouse.query(
         "SELECT mixture_id, m_objective FROM mix.proxy_scores WHERE round = ? AND status = 'ok'", [key]
     )
@@ -36,7 +35,7 @@ def scores(project, key="r0000") -> dict[str, float]:
 
 def sensor_tick(project):
     ctx = build_sensor_context(
-        instance=project.instance, resources={"search": project.search}, definitions=defs
+        instance=project.instance, resources={"searches": project.resources["searches"]}, definitions=defs
     )
     return search_rounds_sensor(ctx)
 
@@ -46,20 +45,24 @@ def test_full_search_driven_by_the_sensor_beats_natural_and_uniform(searcher):
     # natural and uniform
     p = searcher(targets={TARGETS_BY_NAME["mathematics"]: 1.0})
     p.run(["proxy_corpus"])
-    for expected in ("r0000", "r0001", "r0002"):
+    # the first tick registers the search and tokenizes its targets; the rounds follow
+    tick = sensor_tick(p)
+    [request] = tick.run_requests
+    assert request.partition_key == "demo" and list(tick.dynamic_partitions_requests[0].partition_keys) == [
+        "demo"
+    ]
+    assert [k.to_user_string() for k in request.asset_selection] == ["search_targets"]
+    p.run_search(["search_targets"])
+    for expected in ("demo-r0000", "demo-r0001", "demo-r0002"):
         tick = sensor_tick(p)
         [request] = tick.run_requests
         assert request.partition_key == expected
         assert list(tick.dynamic_partitions_requests[0].partition_keys) == [expected]
         p.run_round(expected)
     final = sensor_tick(p).run_requests[0]
-    assert [k.to_user_string() for k in final.asset_selection] == ["final_mixture", "run_report"]
-    result = materialize(
-        all_assets,
-        instance=p.instance,
-        resources=p.resources,
-        selection=AssetSelection.assets("final_mixture"),
-    )
+    assert final.partition_key == "demo"
+    assert sorted(k.to_user_string() for k in final.asset_selection) == ["final_mixture", "run_report"]
+    result = p.run_search(["final_mixture"])
     m = meta(result, "final_mixture")
     cands = p.table("final_candidates")
     by = {r["candidate"]: r for r in cands.iter_rows(named=True)}
@@ -88,9 +91,9 @@ def test_full_search_driven_by_the_sensor_beats_natural_and_uniform(searcher):
     ]  # 16 generated + natural + uniform, then 8 and 8
     # later rounds, guided by the surrogate, sample a better region than the round-0 generator
     first = rounds.filter(pl.col("kind") == "dirichlet")["m_objective"].median()
-    later = rounds.filter(pl.col("round") > "r0000")["m_objective"].median()
+    later = rounds.filter(pl.col("round") > "demo-r0000")["m_objective"].median()
     assert later < first
-    assert set(rounds.filter(pl.col("round") > "r0000")["kind"]) == {"lcb", "local"}
+    assert set(rounds.filter(pl.col("round") > "demo-r0000")["kind"]) == {"lcb", "local"}
     reports = p.table("surrogate_reports")
     assert reports.height == 3 * 5 and reports.group_by("round").agg(pl.col("chosen").sum())[
         "chosen"
@@ -102,10 +105,8 @@ def test_full_search_driven_by_the_sensor_beats_natural_and_uniform(searcher):
     assert (weights["weight"] <= weights["max_weight"] + 1e-9).all()
 
     # the report tells the same story without Dagster: every section, its charts inline, the final weights
-    materialize(
-        all_assets, instance=p.instance, resources=p.resources, selection=AssetSelection.assets("run_report")
-    )
-    page = (p.work / "run_report" / "index.html").read_text()
+    p.run_search(["run_report"])
+    page = (p.work / "run_report" / "demo" / "index.html").read_text()
     for heading in ("1. Corpus", "2. Clusters", "3. Mixture search", "4. Final mixture"):
         assert f"<h2>{heading}</h2>" in page
     # cluster map, sizes, objective per round, weights by round, predicted vs measured, final weights
@@ -113,17 +114,12 @@ def test_full_search_driven_by_the_sensor_beats_natural_and_uniform(searcher):
     assert "http" not in page  # self-contained: nothing to fetch
     for s, w in zip(weights["super_cluster"], weights["weight"]):
         assert f"{s}: {w:.4f}" in page
-    for r in ("r0000", "r0001", "r0002"):
+    for r in ("demo-r0000", "demo-r0001", "demo-r0002"):
         assert f"<td>{r}</td>" in page
 
     # exports of that mixture, read back the way their consumers read them
-    materialize(
-        all_assets,
-        instance=p.instance,
-        resources=p.resources,
-        selection=AssetSelection.assets("mixture_exports"),
-    )
-    folder = p.work / "mixture_exports"
+    p.run_search(["mixture_exports"])
+    folder = p.work / "mixture_exports" / "demo"
     parts = (folder / "megatron_data_path.txt").read_text().split()
     blend = {path: float(w) for w, path in zip(parts[0::2], parts[1::2])}
     expected = {
@@ -142,15 +138,15 @@ def test_full_search_driven_by_the_sensor_beats_natural_and_uniform(searcher):
 
 def test_rerun_of_a_round_trains_only_missing_trials(searcher):
     p = searcher(proxies_per_round=[10])
-    p.run_round("r0000")
+    p.run_round("demo-r0000")
     before = scores(p)
-    trials = sorted((p.work / "proxy_trials" / "r0000").glob("*.json"))
+    trials = sorted((p.work / "proxy_trials" / "demo-r0000").glob("*.json"))
     for path in trials[:3]:
         path.unlink()
     (trials[3].parent / f".{trials[3].name}.tmp").write_text(
         "{half a json"
     )  # a crash mid-write leaves only this
-    again = p.run_round("r0000", stages=["proxy_trials", "proxy_scores"])
+    again = p.run_round("demo-r0000", stages=["proxy_trials", "proxy_scores"])
     m = meta(again, "proxy_trials")
     assert (m["ran_now"], m["reused"]) == (3, 9)  # 10 generated + 2 baselines
     assert scores(p) == before  # deterministic n-gram proxies: the same numbers again
@@ -159,14 +155,14 @@ def test_rerun_of_a_round_trains_only_missing_trials(searcher):
 def test_external_backend_through_pipes_with_retries(searcher, monkeypatch, tmp_path):
     script = Path(__file__).with_name("external_proxy.py")
     p = searcher(backend="external", external_command=[sys.executable, str(script)], proxies_per_round=[5])
-    p.run_round("r0000", stages=["mixture_candidates"])
-    cands = pl.read_parquet(p.storage.path("mixture_candidates", "r0000"))
+    p.run_round("demo-r0000", stages=["mixture_candidates"])
+    cands = pl.read_parquet(p.storage.path("mixture_candidates", "demo-r0000"))
     flaky, broken = cands["mixture_id"][1], cands["mixture_id"][2]
     monkeypatch.setenv("FAIL_ONCE_ID", flaky)
     monkeypatch.setenv("FAIL_ONCE_MARKER", str(tmp_path / "failed-once"))
     monkeypatch.setenv("FAIL_ALWAYS_ID", broken)
     result = p.run_round(
-        "r0000",
+        "demo-r0000",
         stages=["proxy_trials", "proxy_scores"],
         config={"proxy_trials": {"config": {"trial_retries": 1, "retry_wait_seconds": 0}}},
     )
@@ -175,9 +171,9 @@ def test_external_backend_through_pipes_with_retries(searcher, monkeypatch, tmp_
     assert len(retries) == 1  # the step ran twice: the flaky trial was retried and passed
     m = meta(result, "proxy_trials")
     assert (m["attempt"], m["failed"], m["ran_now"], m["reused"]) == (2, 1, 2, cands.height - 2)
-    record = json.loads((p.work / "proxy_trials" / "r0000" / f"{broken}.json").read_text())
+    record = json.loads((p.work / "proxy_trials" / "demo-r0000" / f"{broken}.json").read_text())
     assert record["status"] == "failed" and "DagsterPipesExecutionError" in record["reason"]
-    corpus = ProxyCorpus.load(p.work / "proxy_corpus")
+    corpus = ProxyCorpus.load(p.work / "proxy_corpus", p.work / "search_targets" / "demo")
     got = scores(p)
     assert set(got) == set(cands["mixture_id"]) - {broken}  # the round completed without the broken trial
     for row in cands.filter(pl.col("mixture_id") != broken).iter_rows(named=True):
@@ -185,15 +181,15 @@ def test_external_backend_through_pipes_with_retries(searcher, monkeypatch, tmp_
         direct = ngram_trial(corpus, w, p.search.token_budget, p.search.seed, p.search.max_epochs)
         assert got[row["mixture_id"]] == direct["objective"]  # Pipes gives the in-process numbers
     # the per-document losses come back through Pipes too, and add up to the target's cross-entropy
-    ok = json.loads((p.work / "proxy_trials" / "r0000" / f"{flaky}.json").read_text())
+    ok = json.loads((p.work / "proxy_trials" / "demo-r0000" / f"{flaky}.json").read_text())
     for target, docs in ok["documents"].items():
         assert np.sum(docs["nll"]) / np.sum(docs["tokens"]) == pytest.approx(ok["metrics"][target])
 
 
 def test_import_backend_joins_shuffled_results_by_id(searcher, tmp_path):
     p = searcher(proxies_per_round=[8])
-    p.run_round("r0000")
-    measured = p.warehouse.query("SELECT * FROM mix.proxy_scores WHERE round = 'r0000'")
+    p.run_round("demo-r0000")
+    measured = p.warehouse.query("SELECT * FROM mix.proxy_scores WHERE round = 'demo-r0000'")
     wcols = [c for c in measured.columns if c.startswith("w") and c[1:].isdigit()]
     exported = measured.select(
         *wcols, pl.col("m_mathematics").alias("mathematics"), pl.col("m_all_domains").alias("all_domains")
@@ -216,11 +212,11 @@ def test_import_backend_joins_shuffled_results_by_id(searcher, tmp_path):
     }
     assert mixture_id(np.array([stranger[c] for c in wcols])) not in set(measured["mixture_id"])
     pl.concat([exported, pl.DataFrame([stranger])]).write_csv(tmp_path / "results.csv")
-    shutil.rmtree(p.work / "proxy_trials" / "r0000")
+    shutil.rmtree(p.work / "proxy_trials" / "demo-r0000")
     imp = searcher(backend="import", import_results=str(tmp_path / "results.csv"), proxies_per_round=[8])
-    imp.run_round("r0000", stages=["proxy_trials", "proxy_scores"])
+    imp.run_round("demo-r0000", stages=["proxy_trials", "proxy_scores"])
     table = imp.warehouse.query(
-        "SELECT mixture_id, status, m_objective FROM mix.proxy_scores WHERE round = 'r0000'"
+        "SELECT mixture_id, status, m_objective FROM mix.proxy_scores WHERE round = 'demo-r0000'"
     )
     original = dict(zip(measured["mixture_id"], measured["m_objective"]))
     missing = table.filter(pl.col("status") == "missing")
@@ -234,11 +230,11 @@ def test_import_backend_joins_shuffled_results_by_id(searcher, tmp_path):
 
     # a table without a column for one of the targets fails every trial, saying which column
     pl.read_csv(tmp_path / "results.csv").drop("all_domains").write_csv(tmp_path / "no_target.csv")
-    shutil.rmtree(p.work / "proxy_trials" / "r0000")
+    shutil.rmtree(p.work / "proxy_trials" / "demo-r0000")
     bad = searcher(backend="import", import_results=str(tmp_path / "no_target.csv"), proxies_per_round=[8])
-    bad.run_round("r0000", stages=["proxy_trials"], raise_on_error=False)
+    bad.run_round("demo-r0000", stages=["proxy_trials"], raise_on_error=False)
     reasons = {
-        json.loads(f.read_text())["reason"] for f in (p.work / "proxy_trials" / "r0000").glob("*.json")
+        json.loads(f.read_text())["reason"] for f in (p.work / "proxy_trials" / "demo-r0000").glob("*.json")
     }
     assert any("no column for targets ['all_domains']" in r for r in reasons)
 
@@ -248,9 +244,11 @@ def test_gpt_backend_round(searcher):
     small = {
         "proxy_trials": {"config": {"gpt_layers": 1, "gpt_dim": 32, "gpt_seq_len": 32, "gpt_batch_size": 8}}
     }
-    result = p.run_round("r0000", config=small, stages=["mixture_candidates", "proxy_trials", "proxy_scores"])
+    result = p.run_round(
+        "demo-r0000", config=small, stages=["mixture_candidates", "proxy_trials", "proxy_scores"]
+    )
     assert meta(result, "proxy_trials")["backend"] == "gpt"
-    table = p.warehouse.query("SELECT * FROM mix.proxy_scores WHERE round = 'r0000'")
+    table = p.warehouse.query("SELECT * FROM mix.proxy_scores WHERE round = 'demo-r0000'")
     assert table.height == 5 and set(table["status"]) == {"ok"} and set(table["backend"]) == {"gpt"}
     assert (table["m_train_steps"] == 31).all()  # 8,000 tokens / (8 x 32) per step
     assert table["m_objective"].is_finite().all()
@@ -258,8 +256,8 @@ def test_gpt_backend_round(searcher):
 
 def test_import_backend_reads_an_olmix_style_pair(searcher, tmp_path):
     p = searcher(proxies_per_round=[6])
-    p.run_round("r0000")
-    measured = p.warehouse.query("SELECT * FROM mix.proxy_scores WHERE round = 'r0000'")
+    p.run_round("demo-r0000")
+    measured = p.warehouse.query("SELECT * FROM mix.proxy_scores WHERE round = 'demo-r0000'")
     wcols = [c for c in measured.columns if c.startswith("w") and c[1:].isdigit()]
     runs = measured.with_columns(pl.format("run-{}", pl.int_range(pl.len())).alias("run"))
     runs.select("run", *[pl.col(c).alias(f"domain_{c[1:]}") for c in wcols]).write_csv(
@@ -268,16 +266,16 @@ def test_import_backend_reads_an_olmix_style_pair(searcher, tmp_path):
     runs.select(
         "run", pl.col("m_mathematics").alias("mathematics"), pl.col("m_all_domains").alias("all_domains")
     ).sample(fraction=1.0, shuffle=True, seed=2).write_csv(tmp_path / "metrics.csv")
-    shutil.rmtree(p.work / "proxy_trials" / "r0000")
+    shutil.rmtree(p.work / "proxy_trials" / "demo-r0000")
     imp = searcher(
         backend="import",
         import_mixtures=str(tmp_path / "ratios.csv"),
         import_results=str(tmp_path / "metrics.csv"),
         proxies_per_round=[6],
     )
-    imp.run_round("r0000", stages=["proxy_trials", "proxy_scores"])
+    imp.run_round("demo-r0000", stages=["proxy_trials", "proxy_scores"])
     table = imp.warehouse.query(
-        "SELECT mixture_id, status, m_objective FROM mix.proxy_scores WHERE round = 'r0000'"
+        "SELECT mixture_id, status, m_objective FROM mix.proxy_scores WHERE round = 'demo-r0000'"
     )
     original = dict(zip(measured["mixture_id"], measured["m_objective"]))
     assert set(table["status"]) == {"ok"} and table.height == len(original)
@@ -296,8 +294,8 @@ def test_bound_at_target_tokens_holds_everywhere_and_the_unbounded_optimum_is_sh
         targets={TARGETS_BY_NAME["mathematics"]: 1.0},
     )
     p.run(["proxy_corpus"])
-    p.run_round("r0000")
-    result = p.run(
+    p.run_round("demo-r0000")
+    result = p.run_search(
         ["final_mixture"], config={"final_mixture": {"config": {"pool_size": 5000, "replicates": 2}}}
     )
     m = meta(result, "final_mixture")["mixture"]

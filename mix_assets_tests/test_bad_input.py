@@ -27,17 +27,11 @@ def test_a_huge_document_is_quarantined_not_loaded_downstream(tmp_path):
     assert len(result.quarantine["raw"][0]) == 200  # the quarantine keeps a preview, not 30 MB
 
 
-def test_a_target_with_no_text_fails_proxy_corpus_naming_the_file(searcher, tmp_path):
+def test_a_target_with_no_text_fails_search_targets_naming_the_file(searcher, tmp_path):
     empty = tmp_path / "empty_target.jsonl"
     empty.write_text(json.dumps({"text": "   "}) + "\n")
     p = searcher(targets={str(empty): 1.0})
-    result = materialize(
-        all_assets,
-        instance=p.instance,
-        resources=p.resources,
-        selection=AssetSelection.assets("proxy_corpus"),
-        raise_on_error=False,
-    )
+    result = p.run_search(["search_targets"], raise_on_error=False)
     assert not result.success
     assert (
         failure_message(result).strip()
@@ -72,13 +66,7 @@ def test_target_files_with_a_wrong_column(searcher, tmp_path, column):
     path = tmp_path / "target.parquet"
     pq.write_table(pa.table({"body": ["x"]} if column == "missing" else {"text": [1, 2]}), path)
     p = searcher(targets={str(path): 1.0})
-    result = materialize(
-        all_assets,
-        instance=p.instance,
-        resources=p.resources,
-        selection=AssetSelection.assets("proxy_corpus"),
-        raise_on_error=False,
-    )
+    result = p.run_search(["search_targets"], raise_on_error=False)
     msg = failure_message(result)
     assert str(path) in msg and (
         "no column 'text'" in msg if column == "missing" else "expected string" in msg

@@ -40,7 +40,7 @@ def test_two_dagster_runs_at_once_write_the_warehouse(searcher, tmp_path):
     p = searcher()
     env = cli_env(p, tmp_path)
     keys = sorted(f.stem for f in p.input.iterdir())
-    with Warehouse(database=env["MIX_ASSETS_WAREHOUSE"]).get_connection() as con:
+    with Warehouse(database=p.warehouse.database).get_connection() as con:
         con.execute(
             "DROP TABLE mix.shard_summaries"
         )  # the copied project had it: make both runs write it anew

@@ -34,9 +34,10 @@ def cli(args: list[str], env: dict, **kw):
 
 def test_killed_round_resumes_with_only_missing_trials(searcher, tmp_path):
     p = searcher()
-    env = cli_env(p, tmp_path, MIX_ASSETS_ROUNDS="60", MIX_ASSETS_TOKEN_BUDGET=str(p.search.token_budget))
-    nxt = cli(["mix_assets.cli", "rounds", "next"], env)
-    assert nxt.communicate(timeout=120)[0].strip().endswith("r0000")
+    env = cli_env(p, tmp_path, search={"proxies_per_round": [60]})
+    p.run_search(["search_targets"])
+    nxt = cli(["mix_assets.cli", "rounds", "next", "--search", "demo"], env)
+    assert nxt.communicate(timeout=120)[0].strip().splitlines()[-1] == "demo-r0000"
     materialize = [
         "dagster",
         "asset",
@@ -46,9 +47,9 @@ def test_killed_round_resumes_with_only_missing_trials(searcher, tmp_path):
         "--select",
         "mixture_candidates,proxy_trials,proxy_scores",
         "--partition",
-        "r0000",
+        "demo-r0000",
     ]
-    trials = p.work / "proxy_trials" / "r0000"
+    trials = p.work / "proxy_trials" / "demo-r0000"
     run = cli(materialize, env)
     deadline = time.time() + 240
     while time.time() < deadline and len(list(trials.glob("*.json"))) < 10:
@@ -70,8 +71,8 @@ def test_killed_round_resumes_with_only_missing_trials(searcher, tmp_path):
     assert {f.stem for f in trials.glob("*.json")} >= done_before
 
     # the resumed round holds exactly what an uninterrupted one would: spot-check against a direct run
-    table = p.table("proxy_scores").filter(pl.col("round") == "r0000")  # the warehouse owns the scores
-    corpus = ProxyCorpus.load(p.work / "proxy_corpus")
+    table = p.table("proxy_scores").filter(pl.col("round") == "demo-r0000")  # the warehouse owns the scores
+    corpus = ProxyCorpus.load(p.work / "proxy_corpus", p.work / "search_targets" / "demo")
     wcols = [c for c in table.columns if c.startswith("w") and c[1:].isdigit()]
     for row in table.sample(4, seed=0).iter_rows(named=True):
         w = np.array([row[c] for c in wcols])
@@ -181,7 +182,8 @@ def test_killed_kmeans_leaves_the_old_centroids_then_refits_identically(searcher
 def test_killed_export_keeps_the_previous_dataset_readable(searcher, tmp_path):
     p = searcher()
     env = shard_env(p, tmp_path)
-    folder = p.work / "mixed_dataset"
+    DagsterInstance.from_config(env["DAGSTER_HOME"]).add_dynamic_partitions("searches", ["demo"])
+    folder = p.work / "mixed_dataset" / "demo"
     base = {"weights": {"0": 0.5, "1": 0.3, "2": 0.2}, "token_budget": 300_000, "docs_per_shard": 1}
     first = {**base, "seed": 1}
 
@@ -194,6 +196,8 @@ def test_killed_export_keeps_the_previous_dataset_readable(searcher, tmp_path):
             "mix_assets.definitions",
             "--select",
             "mixed_dataset",
+            "--partition",
+            "demo",
         ]
         return [*select, "--config-json", json.dumps({"ops": {"mixed_dataset": {"config": config}}})]
 

@@ -32,15 +32,21 @@ def test_definitions_load_with_every_stage_and_job():
         "assign_shards",
         "summarize_clusters",
     }
-    assert (
-        graph.get(
-            next(k for k in graph.get_all_asset_keys() if k.to_user_string() == "embeddings")
-        ).partitions_def.name
-        == "shards"
-    )
+    parts = {
+        k.to_user_string(): graph.get(k).partitions_def.name
+        for k in graph.get_all_asset_keys()
+        if graph.get(k).partitions_def is not None
+    }
+    assert parts["embeddings"] == "shards" and parts["predictor"] == "rounds"
+    # per search: its targets, final mixture, report, dataset and exports
+    for asset in ("search_targets", "final_mixture", "run_report", "mixed_dataset", "mixture_exports"):
+        assert parts[asset] == "searches"
+    # the demo project file at the root: one search, the published schedule
+    assert defs.resources["searches"].names() == ["demo"]
+    assert defs.resources["searches"].get("demo").proxies_per_round == [64, 32, 16]
 
 
-def test_dagster_cli_validates_the_workspace(tmp_path):
+def test_dagster_cli_validates_the_workspace_with_the_demo_project_file(tmp_path):
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
     out = subprocess.run(
         [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],

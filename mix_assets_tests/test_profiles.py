@@ -14,7 +14,7 @@ from upath import UPath
 
 from mix_assets.assets import all_assets
 from mix_assets.checks import all_checks
-from mix_assets.resources import ProjectStorage
+from mix_assets.resources import ProjectStorage, Searches
 from mix_assets_tests.conftest import ROOT, corpus_sample, free_port
 
 EVERY_STAGE = [
@@ -22,18 +22,10 @@ EVERY_STAGE = [
     (["centroids"], None),
     (["cluster_assignments"], "shards"),
     (["cluster_stats", "pruned_clusters", "merged_clusters", "proxy_corpus"], None),
+    (["search_targets"], "searches"),
     (["mixture_candidates", "proxy_trials", "proxy_scores", "predictor"], "rounds"),
-    (
-        [
-            "final_mixture",
-            "mixed_dataset",
-            "mixture_exports",
-            "run_report",
-            "smart_selection",
-            "domain_selection",
-        ],
-        None,
-    ),
+    (["final_mixture", "mixed_dataset", "mixture_exports", "run_report"], "searches"),
+    (["smart_selection", "domain_selection"], None),
 ]
 CONFIG = {
     "centroids": {"config": {"n_clusters": 6}},
@@ -55,7 +47,7 @@ def test_every_artifact_goes_through_the_storage_uri(project, tmp_path, scheme):
     p = project
     p.storage = ProjectStorage(input_dir=f"{root}/input", work_dir=f"{root}/work")
     p.search = p.search.model_copy(update={"proxies_per_round": [8], "token_budget": 20_000})
-    p.resources = {**p.resources, "storage": p.storage, "search": p.search}
+    p.resources = {**p.resources, "storage": p.storage, "searches": Searches(searches={"demo": p.search})}
     docs = corpus_sample(10, seed=4)
     fs, base = fsspec.core.url_to_fs(f"{root}/input")
     fs.makedirs(base, exist_ok=True)
@@ -63,7 +55,8 @@ def test_every_artifact_goes_through_the_storage_uri(project, tmp_path, scheme):
         with fs.open(f"{base}/shard-{i}.parquet", "wb") as f:
             docs.select("doc_id", "text").gather_every(2, offset=i).write_parquet(f)
     p.add_shards(["shard-0", "shard-1"])
-    p.instance.add_dynamic_partitions("rounds", ["r0000"])
+    p.instance.add_dynamic_partitions("rounds", ["demo-r0000"])
+    p.instance.add_dynamic_partitions("searches", ["demo"])
     timed = {}
     for stages, parts in EVERY_STAGE:
         tags = (
@@ -76,7 +69,7 @@ def test_every_artifact_goes_through_the_storage_uri(project, tmp_path, scheme):
             instance=p.instance,
             resources=p.resources,
             selection=AssetSelection.assets(*stages),
-            partition_key="r0000" if parts == "rounds" else None,
+            partition_key={"rounds": "demo-r0000", "searches": "demo"}.get(parts),
             tags=tags,
             run_config={"ops": {k: v for k, v in CONFIG.items() if k in stages}},
         )
@@ -105,6 +98,7 @@ def test_every_artifact_goes_through_the_storage_uri(project, tmp_path, scheme):
         "merged_clusters",
         "cluster_mapping",
         "proxy_corpus",
+        "search_targets",
         "mixture_candidates",
         "proxy_trials",
         "predictor",
@@ -118,10 +112,10 @@ def test_every_artifact_goes_through_the_storage_uri(project, tmp_path, scheme):
         assert any(w.startswith(f"{asset}/") for w in written), f"{asset} wrote nothing under {root}/work"
     assert not any(w.startswith("proxy_scores/") for w in written)  # the warehouse owns the scores: no twin
     assert not (tmp_path / "work").exists()  # Project's default local folder stays unused
-    final = json.loads((work / "final_mixture" / "all.json").read_text())
+    final = json.loads((work / "final_mixture" / "demo.json").read_text())
     assert abs(sum(final["weights"].values()) - 1) < 1e-9
-    manifest = json.loads((work / "mixed_dataset" / "manifest.json").read_text())
-    with (work / "mixed_dataset" / manifest["parts"][0]).open("rb") as f:
+    manifest = json.loads((work / "mixed_dataset" / "demo" / "manifest.json").read_text())
+    with (work / "mixed_dataset" / "demo" / manifest["parts"][0]).open("rb") as f:
         assert pl.read_parquet(f).height > 0
     assert not [w for w in written if ".tmp" in w]  # uploads are whole: no temp file reaches the store
 

@@ -12,8 +12,9 @@ from mix_assets.assets import (
     search,
     selection,
     super_clusters,
+    targets,
 )
 
 all_assets = load_assets_from_modules(
-    [corpus, embeddings, clusters, super_clusters, search, mixture, dataset, selection, report]
+    [corpus, embeddings, clusters, super_clusters, search, targets, mixture, dataset, selection, report]
 )

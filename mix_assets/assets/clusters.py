@@ -14,7 +14,7 @@ from dagster import (
     asset,
 )
 
-from mix_assets import environment, plots
+from mix_assets import plots
 from mix_assets.assets.corpus import SHARD_ASSET, quality_signals, raw_shards
 from mix_assets.assets.embeddings import embeddings
 from mix_assets.checks import assignment_problems, assignments_check_spec, drift_check_spec
@@ -30,7 +30,7 @@ from mix_assets.core.storage import (
     write_parquet,
 )
 from mix_assets.profiles import gpu_op_tags
-from mix_assets.resources import EmbeddingModel, ProjectStorage, Warehouse
+from mix_assets.resources import ClusteringSettings, EmbeddingModel, ProjectStorage, Warehouse
 
 GROUP = "clusters"
 
@@ -49,10 +49,10 @@ def _shards(
 
 
 class CentroidsConfig(Config):
-    n_clusters: int | None = (
-        None  # None: one cluster per `docs_per_cluster` documents, at most 1000 (CLIMB's K)
-    )
-    docs_per_cluster: int = 64
+    """K comes from the project file's clustering section; set here, it wins for one run."""
+
+    n_clusters: int | None = None  # None: the project's; None there: one per docs_per_cluster, at most 1000
+    docs_per_cluster: int | None = None
     sample_size: int = 1_000_000  # k-means is fit on a uniform sample of this many documents
     niter: int = 300
     seed: int = 42
@@ -67,12 +67,20 @@ class CentroidsConfig(Config):
     description="K-means centroids (faiss) fit on a seeded sample of all shards' embeddings.",
 )
 def centroids(
-    context: AssetExecutionContext, config: CentroidsConfig, storage: ProjectStorage, embedder: EmbeddingModel
+    context: AssetExecutionContext,
+    config: CentroidsConfig,
+    storage: ProjectStorage,
+    embedder: EmbeddingModel,
+    clustering: ClusteringSettings,
 ) -> MaterializeResult:
     keys = _shards(context, storage, "embeddings", ".npy")
     arrays = [read_npy(storage.path("embeddings", k, ".npy")) for k in keys]
     sizes = [len(a) for a in arrays]
-    k = kmeans.auto_k(sum(sizes), config.n_clusters, config.docs_per_cluster)
+    k = kmeans.auto_k(
+        sum(sizes),
+        config.n_clusters if config.n_clusters is not None else clustering.n_clusters,
+        config.docs_per_cluster or clustering.docs_per_cluster,
+    )
     rows = kmeans.sample_rows(sizes, config.sample_size, config.seed)
     sample = np.concatenate([np.asarray(a[r], dtype=np.float32) for a, r in zip(arrays, rows)])
     start = time.perf_counter()
@@ -128,7 +136,10 @@ ASSIGNMENTS_VERSION = "1"
     description="Nearest centroid of every document of the shard, with its squared distance.",
 )
 def cluster_assignments(
-    context: AssetExecutionContext, storage: ProjectStorage, warehouse: Warehouse
+    context: AssetExecutionContext,
+    storage: ProjectStorage,
+    warehouse: Warehouse,
+    clustering: ClusteringSettings,
 ) -> MaterializeResult:
     began = time.perf_counter()
     cents = load_npy(storage.path("centroids", "all", ".npy"))
@@ -169,7 +180,7 @@ def cluster_assignments(
     worst = max(drift, key=drift.get)
     # new shards are assigned to the old centroids; a refit is due when they sit this much farther
     # from them than the fit sample did
-    threshold = environment.drift_threshold()
+    threshold = clustering.drift_threshold
     return MaterializeResult(
         metadata={
             "seconds": round(time.perf_counter() - began, 2),

@@ -23,8 +23,8 @@ RAW_SHARDS_VERSION = "1"
 
 
 class RawShardsConfig(Config):
-    text_column: str = "text"
-    id_column: str | None = "doc_id"  # when absent or None, the id is a hash of the content
+    """The text and id columns are the project file's `input` (the storage resource's config)."""
+
     max_doc_bytes: int = 1_000_000
     tokenizer: str = "all-MiniLM-L6-v2"  # counts tokens; a tokenizer.json path or model folder
 
@@ -32,7 +32,7 @@ class RawShardsConfig(Config):
 def normalize_shard(
     key: str, path, config: RawShardsConfig, storage: ProjectStorage
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    result = ingest_shard(path, config.text_column, config.id_column, config.max_doc_bytes)
+    result = ingest_shard(path, storage.text_column, storage.id_column, config.max_doc_bytes)
     docs, bad = result.documents, result.quarantine
     others = [k for k in storage.materialized("raw_shards") if k != key]
     if others and docs.height:
@@ -79,7 +79,10 @@ def raw_shards(
         fingerprint = file_fingerprint(path)  # the shard's data version: the change sensor compares it
         versions[key] = fingerprint["file_sha256"][:16]
         version = version_hash(
-            "raw_shards", RAW_SHARDS_VERSION, config.model_dump(), fingerprint["file_sha256"]
+            "raw_shards",
+            RAW_SHARDS_VERSION,
+            {**config.model_dump(), "text_column": storage.text_column, "id_column": storage.id_column},
+            fingerprint["file_sha256"],
         )
         if storage.is_current("raw_shards", key, ".parquet", version):
             # finished by an earlier (possibly killed) run from the same file and config: not redone

@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
-from mix_assets import plots
+from mix_assets import environment, plots
 from mix_assets.assets.mixture import final_mixture, proxy_scores
 from mix_assets.assets.super_clusters import kept_documents, merged_clusters
 from mix_assets.core import clusterclip, export
@@ -21,15 +21,19 @@ from mix_assets.core.storage import (
     write_parquet,
     write_text,
 )
-from mix_assets.resources import ProjectStorage, SearchSettings, Warehouse
+from mix_assets.partitions import search_partitions
+from mix_assets.resources import ProjectStorage, Searches, Warehouse
 
 GROUP = "dataset"
 
 
 class MixedDatasetConfig(Config):
     weights: dict[str, float] | None = None  # super-cluster id -> weight; None: the final mixture
-    token_budget: int = 2_000_000  # tokens as counted in raw_shards (n_tokens)
-    sampling: str = "uniform"  # within a super-cluster: "uniform" or "clusterclip" over its k-means clusters
+    # None: the project file's dataset section (token_budget 2M, sampling uniform by default)
+    token_budget: int | None = None  # tokens as counted in raw_shards (n_tokens)
+    sampling: str | None = (
+        None  # within a super-cluster: "uniform" or "clusterclip" over its k-means clusters
+    )
     clip: int = 2  # ClusterClip: a document is drawn at most this many times
     max_epochs: float | None = (
         None  # uniform: more passes over a super-cluster are refused; None: the search's max_epochs
@@ -78,8 +82,9 @@ def read_parts(folder) -> pl.DataFrame:
 
 @asset(
     group_name=GROUP,
+    partitions_def=search_partitions,
     deps=[final_mixture, merged_clusters],
-    code_version="1",
+    code_version="2",
     description="Documents in training order following a mixture at a token budget (uniform or ClusterClip "
     "within each super-cluster).",
 )
@@ -87,15 +92,20 @@ def mixed_dataset(
     context: AssetExecutionContext,
     config: MixedDatasetConfig,
     storage: ProjectStorage,
-    search: SearchSettings,
+    searches: Searches,
 ) -> MaterializeResult:
     began = time.perf_counter()
+    name = context.partition_key
+    search = searches.get(name)
     max_epochs = search.max_epochs if config.max_epochs is None else config.max_epochs
+    defaults = environment.project().dataset
+    budget = defaults.token_budget if config.token_budget is None else config.token_budget
+    sampling = defaults.sampling if config.sampling is None else config.sampling
     docs = kept_documents(storage, ["n_tokens"])
     if config.weights is not None:
         weights = {int(k): float(v) for k, v in config.weights.items()}
     else:
-        final = read_parquet(storage.path("final_mixture"))
+        final = read_parquet(storage.path("final_mixture", name))
         weights = dict(zip(final["super_cluster"].to_list(), final["weight"].to_list()))
     unknown = set(weights) - set(docs["super_cluster"].unique().to_list())
     if unknown:
@@ -105,18 +115,18 @@ def mixed_dataset(
     supers, clusters = docs["super_cluster"].to_numpy(), docs["cluster"].to_numpy()
     parts = {}
     for s, w in sorted(weights.items()):
-        want = int(round(config.token_budget * w / total))
+        want = int(round(budget * w / total))
         members = np.flatnonzero(supers == s)
         if want == 0:
             continue
-        if config.sampling == "clusterclip":
+        if sampling == "clusterclip":
             try:
                 order = clusterclip.schedule(
                     clusters[members], lengths[members], want, config.clip, config.seed + s
                 )
             except clusterclip.BudgetExceedsClip as e:
                 raise ValueError(f"super-cluster {s}: {e}") from e
-        elif config.sampling == "uniform":
+        elif sampling == "uniform":
             have = int(lengths[members].sum())
             if want > max_epochs * have:
                 raise ValueError(
@@ -133,7 +143,7 @@ def mixed_dataset(
                 config.seed + s,
             )
         else:
-            raise ValueError(f"sampling must be 'uniform' or 'clusterclip', not {config.sampling!r}")
+            raise ValueError(f"sampling must be 'uniform' or 'clusterclip', not {sampling!r}")
         parts[s] = members[order]
     rows = interleave(parts, lengths)
     draws = np.bincount(rows, minlength=len(docs))
@@ -144,7 +154,7 @@ def mixed_dataset(
         .join(texts, on=["doc_id", "shard"], how="left", maintain_order="left")
     )
     write_parts(
-        storage.folder("mixed_dataset"),
+        storage.folder("mixed_dataset") / name,
         out.select("position", "doc_id", "text", "super_cluster", "cluster", "n_tokens", "times_in_dataset"),
         config.docs_per_shard,
         f"{context.run_id[:8]}-{context.retry_number}",
@@ -162,7 +172,7 @@ def mixed_dataset(
     )
     labels = [f"{s}" for s in sorted(weights)]
     context.log.info(
-        f"mixed dataset: {len(rows)} documents, {int(lengths[rows].sum())} tokens, sampling={config.sampling}"
+        f"mixed dataset: {len(rows)} documents, {int(lengths[rows].sum())} tokens, sampling={sampling}"
     )
     return MaterializeResult(
         metadata={
@@ -171,7 +181,7 @@ def mixed_dataset(
             "tokens": int(lengths[rows].sum()),
             "unique_documents": int((draws > 0).sum()),
             "max_repeats": int(draws.max(initial=0)),
-            "sampling": config.sampling,
+            "sampling": sampling,
             "requested_vs_realized": plots.grouped_barh(
                 labels,
                 {
@@ -188,15 +198,14 @@ def mixed_dataset(
 
 
 class MixtureExportsConfig(Config):
-    data_prefix: str = (
-        "data/megatron/super_cluster_{id}_text_document"  # where your preprocessed per-domain data lives
-    )
+    data_prefix: str | None = None  # where your preprocessed per-domain data lives; None: the project file's
 
 
 @asset(
     group_name=GROUP,
+    partitions_def=search_partitions,
     deps=[final_mixture, proxy_scores],
-    code_version="1",
+    code_version="2",
     description="The final mixture as a Megatron-LM/NeMo --data-path blend, Hugging Face "
     "interleave_datasets arguments, and olmix-style ratios.csv / metrics.csv of every trial.",
 )
@@ -205,17 +214,22 @@ def mixture_exports(
     config: MixtureExportsConfig,
     storage: ProjectStorage,
     warehouse: Warehouse,
-    search: SearchSettings,
+    searches: Searches,
 ) -> MaterializeResult:
     began = time.perf_counter()
-    final = read_parquet(storage.path("final_mixture"))
-    by_path = {config.data_prefix.format(id=s): w for s, w in zip(final["super_cluster"], final["weight"])}
-    folder = storage.folder("mixture_exports")
+    name = context.partition_key
+    search = searches.get(name)
+    final = read_parquet(storage.path("final_mixture", name))
+    prefix = config.data_prefix or environment.project().dataset.data_prefix
+    by_path = {prefix.format(id=s): w for s, w in zip(final["super_cluster"], final["weight"])}
+    folder = storage.folder("mixture_exports") / name
     blend = export.megatron_blend(by_path)
     hf = export.hf_interleave(
         {f"super_cluster_{s}": w for s, w in zip(final["super_cluster"], final["weight"])}, search.seed
     )
-    scores = warehouse.query("SELECT * FROM mix.proxy_scores WHERE status = 'ok' ORDER BY round, mixture_id")
+    scores = warehouse.query(
+        "SELECT * FROM mix.proxy_scores WHERE search = ? AND status = 'ok' ORDER BY round, mixture_id", [name]
+    )
     wcols = [f"w{i}" for i in range(final.height)]
     metric_cols = [c for c in scores.columns if c.startswith("m_")]
     ratios, metrics = export.olmix_tables(

@@ -25,8 +25,8 @@ from mix_assets.assets.trials import ProxyTrialsConfig, run_trial
 from mix_assets.core import mixtures, surrogate, verify
 from mix_assets.core import predictor as core_predictor
 from mix_assets.core.storage import atomic_path, read_parquet, write_json, write_parquet
-from mix_assets.partitions import round_index
-from mix_assets.resources import ProjectStorage, SearchSettings, Warehouse
+from mix_assets.partitions import parse_round, round_index, search_partitions
+from mix_assets.resources import ProjectStorage, Searches, Warehouse
 
 
 @asset(
@@ -143,10 +143,12 @@ def predictor(
     config: PredictorConfig,
     storage: ProjectStorage,
     warehouse: Warehouse,
-    search: SearchSettings,
+    searches: Searches,
 ) -> MaterializeResult:
     began = time.perf_counter()
     key = context.partition_key
+    name = parse_round(key)[0]
+    search = searches.get(name)
     rows = scored_rows(warehouse, key)
     n_domains = len(load_meta(storage)["domain_tokens"])
     if rows.height == 0:
@@ -159,11 +161,12 @@ def predictor(
         model.save(tmp)
     cv = surrogate.cv_report(model)
     candidates = pl.DataFrame(model.report).with_columns(
-        pl.lit(key).alias("round"), pl.lit(len(y)).alias("rows")
+        pl.lit(name).alias("search"), pl.lit(key).alias("round"), pl.lit(len(y)).alias("rows")
     )
     warehouse.replace("surrogate_reports", candidates, where={"round": key})
     report = pl.DataFrame(
         {
+            "search": [name],
             "round": [key],
             "rows": [len(y)],
             "model": [model.name],
@@ -224,16 +227,17 @@ class FinalMixtureConfig(Config):
 def search_cost(warehouse: Warehouse, last: str) -> pl.DataFrame:
     return warehouse.query(
         "SELECT round, count(*) AS trials, sum(CASE WHEN status = 'ok' THEN 1 ELSE 0 END) AS ok, "
-        "round(sum(seconds), 2) AS seconds FROM mix.proxy_scores WHERE round <= ? "
+        "round(sum(seconds), 2) AS seconds FROM mix.proxy_scores WHERE search = ? AND round <= ? "
         "GROUP BY round ORDER BY round",
-        [last],
+        [parse_round(last)[0], last],
     )
 
 
 @asset(
     group_name=GROUP,
+    partitions_def=search_partitions,
     deps=[predictor],
-    code_version="3",
+    code_version="4",
     description="The mixture to train on, from a short list (surrogate optimum, best measured, natural, "
     "uniform) each trained on fresh samples several times: the best measured mean, unless a baseline or "
     "the top-k mean is within 2 standard errors of it; every comparison is reported on the targets' "
@@ -244,12 +248,17 @@ def final_mixture(
     config: FinalMixtureConfig,
     storage: ProjectStorage,
     warehouse: Warehouse,
-    search: SearchSettings,
+    searches: Searches,
 ) -> MaterializeResult:
     began = time.perf_counter()
-    rounds = sorted(p.name[:-4] for p in storage.folder("predictor").glob("r*.pkl"))
+    name = context.partition_key
+    search = searches.get(name)
+    rounds = sorted(p.name[:-4] for p in storage.folder("predictor").glob(f"{name}-r*.pkl"))
     if not rounds:
-        raise FileNotFoundError("no predictor yet; run at least one round (mixture_candidates .. predictor)")
+        raise FileNotFoundError(
+            f"search {name}: no predictor yet; run at least one round "
+            f"(mix-assets rounds next --search {name})"
+        )
     last = rounds[-1]
     model = surrogate.Fitted.load(storage.path("predictor", last, ".pkl"))
     meta = load_meta(storage)
@@ -291,6 +300,7 @@ def final_mixture(
         record = run_trial(
             context,
             search,
+            name,
             storage,
             c.mixture_id,
             c.weights,
@@ -318,6 +328,7 @@ def final_mixture(
     predicted_mean, predicted_std = (a.tolist() for a in model.predict(np.stack([c.weights for c in short])))
     candidates = pl.DataFrame(
         {
+            "search": name,
             "candidate": [c.name for c in short],
             "mixture_id": [c.mixture_id for c in short],
             "chosen": [c.name == result.chosen.name for c in short],
@@ -332,10 +343,11 @@ def final_mixture(
         },
         schema_overrides={"gap_to_best": pl.Float64, "gap_se": pl.Float64},
     ).hstack(pl.DataFrame(np.stack([c.weights for c in short]), schema=wcols))
-    warehouse.replace("final_candidates", candidates)
+    warehouse.replace("final_candidates", candidates, where={"search": name})
     natural, uniform = tokens / tokens.sum(), np.full(len(tokens), 1 / len(tokens))
     table = pl.DataFrame(
         {
+            "search": name,
             "super_cluster": np.arange(len(tokens)),
             "label": meta["labels"],
             "weight": best,
@@ -344,11 +356,12 @@ def final_mixture(
             "max_weight": bound,
         }
     )
-    write_parquet(table, storage.path("final_mixture"))
-    warehouse.replace("final_mixture", table)
+    write_parquet(table, storage.path("final_mixture", name))
+    warehouse.replace("final_mixture", table, where={"search": name})
     cost = search_cost(warehouse, last)
     noise = float(np.median([s for _, s in on_search.values()]))
     summary = {
+        "search": name,
         "round": last,
         "surrogate": model.name,
         "chosen": result.chosen.name,
@@ -377,7 +390,7 @@ def final_mixture(
         },
         "weights": {str(i): float(w) for i, w in enumerate(best)},
     }
-    write_json(summary, storage.path("final_mixture", "all", ".json"))
+    write_json(summary, storage.path("final_mixture", name, ".json"))
     context.log.info(
         f"final mixture {summary['mixture_id']} ({result.chosen.name}): search part "
         f"{on_search[result.chosen.name][0]:.4f}, "

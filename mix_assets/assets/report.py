@@ -17,7 +17,8 @@ from mix_assets.assets.mixture import final_mixture
 from mix_assets.assets.search import weight_columns, weights_by_round
 from mix_assets.assets.super_clusters import cluster_map
 from mix_assets.core.storage import load_npy, read_json, read_parquet, write_text
-from mix_assets.resources import ProjectStorage, SearchSettings, Warehouse
+from mix_assets.partitions import search_of, search_partitions
+from mix_assets.resources import ProjectStorage, Searches, SearchSettings, Warehouse
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;color:#222;line-height:1.45}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
@@ -89,10 +90,14 @@ def cluster_section(storage: ProjectStorage, warehouse: Warehouse) -> str:
 
 
 def search_section(warehouse: Warehouse, search: SearchSettings, n_domains: int, last: str) -> str:
+    name = search_of(last)
     scores = warehouse.query(
-        "SELECT * FROM mix.proxy_scores WHERE round <= ? ORDER BY round, mixture_id", [last]
+        "SELECT * FROM mix.proxy_scores WHERE search = ? AND round <= ? ORDER BY round, mixture_id",
+        [name, last],
     )
-    reports = warehouse.query("SELECT * FROM mix.predictor_reports WHERE round <= ? ORDER BY round", [last])
+    reports = warehouse.query(
+        "SELECT * FROM mix.predictor_reports WHERE search = ? AND round <= ? ORDER BY round", [name, last]
+    )
     ok = scores.filter(pl.col("status") == "ok")
     better = pl.col("m_objective").min() if search.minimize else pl.col("m_objective").max()
     per_round = (
@@ -145,16 +150,16 @@ def search_section(warehouse: Warehouse, search: SearchSettings, n_domains: int,
     return "".join(parts)
 
 
-def final_section(storage: ProjectStorage, warehouse: Warehouse) -> str:
-    table = read_parquet(storage.path("final_mixture"))
-    summary = read_json(storage.path("final_mixture", "all", ".json"))
+def final_section(storage: ProjectStorage, warehouse: Warehouse, name: str) -> str:
+    table = read_parquet(storage.path("final_mixture", name)).drop("search", strict=False)
+    summary = read_json(storage.path("final_mixture", name, ".json"))
     labels = [f"{s}: {lab}" for s, lab in zip(table["super_cluster"], table["label"])]
     chart = plots.grouped_barh(
         labels,
         {c: table[c].to_list() for c in ("weight", "natural", "uniform")},
         "Final mixture against natural and uniform",
     )
-    candidates = warehouse.query("SELECT * FROM mix.final_candidates")
+    candidates = warehouse.query("SELECT * FROM mix.final_candidates WHERE search = ?", [name])
     shown = ["candidate", "mixture_id", "chosen", "predicted", "predicted_std", "search_mean", "search_std"]
     shown += ["gap_to_best", "gap_se", "eval_mean", "eval_std"]
     candidates = candidates.select(
@@ -193,32 +198,36 @@ def final_section(storage: ProjectStorage, warehouse: Warehouse) -> str:
 
 @asset(
     group_name="report",
+    partitions_def=search_partitions,
     deps=[final_mixture],
-    code_version="2",
+    code_version="3",
     description="A self-contained HTML page (charts embedded) that tells the run's story from corpus to "
     "final mixture.",
 )
 def run_report(
-    context: AssetExecutionContext, storage: ProjectStorage, warehouse: Warehouse, search: SearchSettings
+    context: AssetExecutionContext, storage: ProjectStorage, warehouse: Warehouse, searches: Searches
 ) -> MaterializeResult:
     start = time.perf_counter()
-    final = read_json(storage.path("final_mixture", "all", ".json"))
+    name = context.partition_key
+    search = searches.get(name)
+    final = read_json(storage.path("final_mixture", name, ".json"))
     n_domains = len(final["weights"])
     body = (
         corpus_section(warehouse)
         + cluster_section(storage, warehouse)
         + search_section(warehouse, search, n_domains, final["round"])
-        + final_section(storage, warehouse)
+        + final_section(storage, warehouse, name)
     )
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     page = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>mix_assets run "
-        f"report</title><style>{STYLE}</style></head>"
-        f"<body><h1>mix_assets run report</h1><p class='note'>Run {context.run_id[:8]}, written {stamp}, "
+        f"report: {html.escape(name)}</title><style>{STYLE}</style></head>"
+        f"<body><h1>mix_assets run report: search <i>{html.escape(name)}</i></h1>"
+        f"<p class='note'>Run {context.run_id[:8]}, written {stamp}, "
         f"seed {search.seed}. Final mixture (super-cluster: weight): "
         f"{', '.join(f'{k}: {v:.4f}' for k, v in final['weights'].items())}</p>{body}</body></html>"
     )
-    path = write_text(page, storage.path("run_report", "index", ".html"))
+    path = write_text(page, storage.folder("run_report") / name / "index.html")
     weights = np.array([final["weights"][str(i)] for i in range(n_domains)])
     context.log.info(f"report: {len(page) / 1e3:.0f} kB in {time.perf_counter() - start:.1f}s -> {path}")
     return MaterializeResult(

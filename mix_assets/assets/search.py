@@ -17,14 +17,14 @@ from dagster import (
 
 from mix_assets import plots
 from mix_assets.assets.super_clusters import kept_documents, merged_clusters
+from mix_assets.assets.targets import search_targets
 from mix_assets.assets.trials import ProxyTrialsConfig, run_trial, trial_path
-from mix_assets.core import mixtures, surrogate, targets
-from mix_assets.core.ingest import ingest_shard
+from mix_assets.core import mixtures, surrogate
 from mix_assets.core.proxies import bpe
 from mix_assets.core.storage import atomic_path, read_parquet, write_npy, write_parquet
-from mix_assets.partitions import round_index, round_key, round_partitions
+from mix_assets.partitions import parse_round, round_key, round_partitions, search_of
 from mix_assets.profiles import gpu_op_tags
-from mix_assets.resources import ProjectStorage, SearchSettings, Warehouse
+from mix_assets.resources import ProjectStorage, Searches, SearchSettings, Warehouse
 
 GROUP = "search"
 ROUND_ASSET = dict(partitions_def=round_partitions, group_name=GROUP)
@@ -39,17 +39,16 @@ class ProxyCorpusConfig(Config):
 @asset(
     group_name=GROUP,
     deps=[merged_clusters],
-    code_version="2",
-    description="BPE vocabulary trained on the kept documents; their token ids by super-cluster, and each "
-    "target's search and evaluation parts, tokenized.",
+    code_version="3",
+    description="BPE vocabulary trained on the kept documents, and their token ids by super-cluster: "
+    "what every search's proxies train on.",
 )
 def proxy_corpus(
-    context: AssetExecutionContext, config: ProxyCorpusConfig, storage: ProjectStorage, search: SearchSettings
+    context: AssetExecutionContext, config: ProxyCorpusConfig, storage: ProjectStorage
 ) -> MaterializeResult:
     began = time.perf_counter()
     supers = read_parquet(storage.path("merged_clusters"))
     docs = kept_documents(storage, ["text"])
-    start = time.perf_counter()
     train = docs.sample(min(config.max_train_docs, docs.height), seed=config.seed)["text"].to_list()
     tok = bpe.train_bpe(train, config.vocab_size)
     flat, offsets = bpe.encode(tok, docs["text"].to_list())
@@ -60,24 +59,6 @@ def proxy_corpus(
         docs.select("doc_id", "super_cluster", pl.Series("n_tokens", np.diff(offsets))),
         folder / "docs.parquet",
     )
-    weights, split_sizes = {}, {}
-    for (path, weight), name in zip(search.targets.items(), search.target_names()):
-        result = ingest_shard(path, search.target_text_column, id_column=None)
-        if result.documents.height < 2:
-            raise ValueError(
-                f"{path}: target has {result.documents.height} usable documents "
-                f"({result.quarantine.height} rows refused); "
-                f"it needs at least 2 in a '{search.target_text_column}' column, to hold some out for "
-                f"evaluation"
-            )
-        texts = result.documents["text"].to_list()
-        search_rows, eval_rows = targets.split(texts, search.eval_fraction, search.seed)
-        for part, rows in (("target", search_rows), ("eval", eval_rows)):  # search part, evaluation part
-            t_flat, t_off = bpe.encode(tok, [texts[i] for i in rows])
-            write_npy(t_flat, folder / f"{part}-{name}.npy")
-            write_npy(t_off, folder / f"{part}-{name}.offsets.npy")
-        weights[name] = weight
-        split_sizes[name] = {"search_docs": len(search_rows), "eval_docs": len(eval_rows)}
     with atomic_path(folder / "tokenizer.json") as tmp:
         tok.save(str(tmp))
     per_domain = np.bincount(
@@ -85,16 +66,14 @@ def proxy_corpus(
     ).astype(np.int64)
     meta = {
         "vocab_size": tok.get_vocab_size(),
-        "target_weights": weights,
         "domain_tokens": per_domain.tolist(),
         "labels": supers["label"].to_list(),
-        "target_split": split_sizes,
     }
     with atomic_path(folder / "meta.json") as tmp:
         tmp.write_text(json.dumps(meta))
     context.log.info(
         f"proxy corpus: {docs.height} documents, {len(flat)} tokens, vocab {tok.get_vocab_size()}, "
-        f"{time.perf_counter() - start:.1f}s"
+        f"{time.perf_counter() - began:.1f}s"
     )
     return MaterializeResult(
         metadata={
@@ -102,8 +81,6 @@ def proxy_corpus(
             "documents": docs.height,
             "tokens": int(len(flat)),
             "vocab_size": tok.get_vocab_size(),
-            "targets": MetadataValue.json(weights),
-            "target_split": MetadataValue.json(split_sizes),
             "tokens_per_super_cluster": MetadataValue.json(per_domain.tolist()),
         }
     )
@@ -123,10 +100,14 @@ def weight_columns(n: int) -> list[str]:
 
 
 def scored_rows(warehouse: Warehouse, upto_round: str) -> pl.DataFrame:
-    """Every successful trial of this and earlier rounds (empty before the first round is scored)."""
+    """Every successful trial of this and earlier rounds of the same search (empty before the first
+    round is scored)."""
     if not warehouse.has_table("proxy_scores"):
         return pl.DataFrame()
-    return warehouse.query("SELECT * FROM mix.proxy_scores WHERE round <= ? AND status = 'ok'", [upto_round])
+    return warehouse.query(
+        "SELECT * FROM mix.proxy_scores WHERE search = ? AND round <= ? AND status = 'ok'",
+        [search_of(upto_round), upto_round],
+    )
 
 
 class MixtureCandidatesConfig(Config):
@@ -180,8 +161,8 @@ def best_measured(rows: pl.DataFrame, n_domains: int, minimize: bool) -> np.ndar
 
 @asset(
     **ROUND_ASSET,
-    deps=[proxy_corpus],
-    code_version="2",
+    deps=[proxy_corpus, search_targets],
+    code_version="3",
     description="Round 0: Dirichlet mixtures around the token prior; later rounds: the surrogate's best of "
     "a large pool by a "
     "confidence bound, spread by k-means, plus local steps around the best measured mixture. Bounded at "
@@ -192,17 +173,18 @@ def mixture_candidates(
     config: MixtureCandidatesConfig,
     storage: ProjectStorage,
     warehouse: Warehouse,
-    search: SearchSettings,
+    searches: Searches,
 ) -> MaterializeResult:
     began = time.perf_counter()
-    r = round_index(context.partition_key)
+    name, r = parse_round(context.partition_key)
+    search = searches.get(name)
     if r >= len(search.proxies_per_round):
         raise ValueError(f"round {context.partition_key} is beyond the schedule {search.proxies_per_round}")
     m = search.proxies_per_round[r]
     meta = load_meta(storage)
     tokens = np.asarray(meta["domain_tokens"], dtype=np.float64)
     gen = generator_settings(config, search)
-    tried = scored_rows(warehouse, round_key(r - 1)) if r > 0 else pl.DataFrame()
+    tried = scored_rows(warehouse, round_key(name, r - 1)) if r > 0 else pl.DataFrame()
     exclude = set(tried["mixture_id"].to_list()) if tried.height else set()
     seed = search.seed + 1000 * r
     total = run_tokens(meta, search)
@@ -224,11 +206,11 @@ def mixture_candidates(
                     kinds + [kind],
                 )
     else:
-        model_path = storage.path("predictor", round_key(r - 1), ".pkl")
+        model_path = storage.path("predictor", round_key(name, r - 1), ".pkl")
         if not model_path.exists():
             raise FileNotFoundError(
-                f"round {context.partition_key} needs the predictor of {round_key(r - 1)}; materialize it "
-                f"first"
+                f"round {context.partition_key} needs the predictor of {round_key(name, r - 1)}; "
+                f"materialize it first"
             )
         model = surrogate.Fitted.load(model_path)
         weights, predicted, std, kinds = mixtures.propose(
@@ -246,6 +228,7 @@ def mixture_candidates(
     ids = [mixtures.mixture_id(w, config.grid) for w in weights]
     table = pl.DataFrame(
         {
+            "search": name,
             "round": context.partition_key,
             "mixture_id": ids,
             "kind": kinds,
@@ -292,8 +275,8 @@ def weights_by_round(warehouse: Warehouse, n_domains: int, upto: str):
     cols = weight_columns(n_domains)
     means = warehouse.query(
         f"SELECT round, {', '.join(f'avg({c}) AS {c}' for c in cols)} FROM mix.mixture_candidates "
-        "WHERE round <= ? GROUP BY round ORDER BY round",
-        [upto],
+        "WHERE search = ? AND round <= ? GROUP BY round ORDER BY round",
+        [search_of(upto), upto],
     )
     return plots.heatmap(
         means["round"].to_list(),
@@ -307,8 +290,8 @@ def weights_by_round(warehouse: Warehouse, n_domains: int, upto: str):
 # a step that finished are retried by RetryRequested below, up to ProxyTrialsConfig.trial_retries.
 @asset(
     **ROUND_ASSET,
-    deps=[mixture_candidates, proxy_corpus],
-    code_version="3",
+    deps=[mixture_candidates, proxy_corpus, search_targets],
+    code_version="4",
     pool="proxy",
     retry_policy=RetryPolicy(max_retries=2, delay=5),
     op_tags=gpu_op_tags(),
@@ -316,8 +299,9 @@ def weights_by_round(warehouse: Warehouse, n_domains: int, upto: str):
     "finishes, so a rerun does only what is missing.",
 )
 def proxy_trials(
-    context: AssetExecutionContext, config: ProxyTrialsConfig, storage: ProjectStorage, search: SearchSettings
+    context: AssetExecutionContext, config: ProxyTrialsConfig, storage: ProjectStorage, searches: Searches
 ) -> MaterializeResult:
+    search = searches.get(search_of(context.partition_key))
     candidates = read_parquet(storage.path("mixture_candidates", context.partition_key))
     wcols = [c for c in candidates.columns if c.startswith("w") and c[1:].isdigit()]
     done, ran, failed, seconds = 0, 0, 0, 0.0
@@ -327,7 +311,13 @@ def proxy_trials(
             done += 1
             continue
         record = run_trial(
-            context, search, storage, row["mixture_id"], np.array([row[c] for c in wcols]), config
+            context,
+            search,
+            search_of(context.partition_key),
+            storage,
+            row["mixture_id"],
+            np.array([row[c] for c in wcols]),
+            config,
         )
         with atomic_path(path) as tmp:
             tmp.write_text(json.dumps(record))

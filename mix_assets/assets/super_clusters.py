@@ -10,13 +10,13 @@ from mix_assets import plots
 from mix_assets.assets.clusters import GROUP, centroids, cluster_stats, documents_table, sample_texts
 from mix_assets.core import labels, merge
 from mix_assets.core.storage import load_npy, read_parquet, write_parquet
-from mix_assets.resources import SCHEMA, ProjectStorage, Warehouse
+from mix_assets.resources import SCHEMA, ClusteringSettings, ProjectStorage, Warehouse
 
 
 class PrunedClustersConfig(Config):
     # CLIMB drops a cluster whose mean classifier score is under a threshold; 0.8 of the Gopher
     # rules passed keeps prose, code and formulas and drops boilerplate-heavy clusters.
-    min_mean_quality: float = 0.8
+    min_mean_quality: float | None = None  # None: the project file's (0.8 by default)
     min_docs: int = 1
 
 
@@ -31,10 +31,12 @@ def pruned_clusters(
     config: PrunedClustersConfig,
     storage: ProjectStorage,
     warehouse: Warehouse,
+    clustering: ClusteringSettings,
 ) -> MaterializeResult:
     began = time.perf_counter()
     stats = read_parquet(storage.path("cluster_stats"))
-    pruned = merge.prune(stats, config.min_mean_quality, config.min_docs)
+    threshold = clustering.min_mean_quality if config.min_mean_quality is None else config.min_mean_quality
+    pruned = merge.prune(stats, threshold, config.min_docs)
     write_parquet(pruned, storage.path("pruned_clusters"))
     warehouse.replace("pruned_clusters", pruned)
     dropped = pruned.filter(~pl.col("kept"))
@@ -54,8 +56,9 @@ def pruned_clusters(
 
 
 class MergedClustersConfig(Config):
-    method: str = "ward"  # "ward" (NVIDIA recipe) or "threshold" (merge if centroid distance < distance)
-    distance: float = 1.5
+    # None: the project file's clustering section (ward, 1.5, no fixed count by default)
+    method: str | None = None  # "ward" (NVIDIA recipe) or "threshold" (merge if centroid distance < distance)
+    distance: float | None = None
     n_super_clusters: int | None = None  # set: cut the tree into this many instead of at `distance`
     label_terms: int = 5
     label_docs_per_cluster: int = 300
@@ -74,14 +77,19 @@ def merged_clusters(
     config: MergedClustersConfig,
     storage: ProjectStorage,
     warehouse: Warehouse,
+    clustering: ClusteringSettings,
 ) -> MaterializeResult:
     began = time.perf_counter()
     pruned = read_parquet(storage.path("pruned_clusters"))
     kept = pruned.filter("kept")
     cents = load_npy(storage.path("centroids", "all", ".npy"))
-    raw = merge.merge(
-        cents[kept["cluster"].to_numpy()], config.method, config.distance, config.n_super_clusters
-    )
+    # a run that sets the distance cuts at it, unless it also fixes the count
+    n_super = config.n_super_clusters
+    if n_super is None and config.distance is None:
+        n_super = clustering.n_super_clusters
+    method = config.method or clustering.merge
+    distance = clustering.merge_distance if config.distance is None else config.distance
+    raw = merge.merge(cents[kept["cluster"].to_numpy()], method, distance, n_super)
     # number super-clusters by size (0 = most tokens) so ids read naturally and stay stable
     by_size = (
         kept.with_columns(pl.Series("raw", raw))
@@ -115,16 +123,17 @@ def merged_clusters(
     warehouse.replace("cluster_mapping", mapping)
     warehouse.replace("super_clusters", supers)
     context.log.info(
-        f"merged {kept.height} clusters into {supers.height} super-clusters ({config.method}, distance "
-        f"{config.distance})"
+        f"merged {kept.height} clusters into {supers.height} super-clusters ({method}, distance "
+        f"{distance}, count {n_super})"
     )
     return MaterializeResult(
         metadata={
             "seconds": round(time.perf_counter() - began, 2),
             "super_clusters": supers.height,
             "kept_clusters": kept.height,
-            "method": config.method,
-            "distance": config.distance,
+            "method": method,
+            "distance": distance,
+            "n_super_clusters": n_super if n_super is not None else "cut at distance",
             "token_shares": plots.barh(
                 [f"{s}: {lab}" for s, lab in zip(supers["super_cluster"], supers["label"])],
                 supers["token_share"].to_list(),

@@ -58,18 +58,23 @@ def trial_path(storage: ProjectStorage, round_key: str, mixture_id: str) -> Path
 
 
 @lru_cache(maxsize=2)
-def _corpus(folder: str, stamp: str) -> ProxyCorpus:
-    return ProxyCorpus.load(folder)
+def _corpus(folder: str, targets: str, stamp: str) -> ProxyCorpus:
+    return ProxyCorpus.load(folder, targets)
 
 
-def load_corpus(storage: ProjectStorage) -> ProxyCorpus:
-    folder = storage.folder("proxy_corpus")
-    meta = folder / "meta.json"
-    if not meta.exists():
-        raise FileNotFoundError(f"{folder}: no proxy corpus; materialize proxy_corpus first")
-    return _corpus(
-        str(folder), f"{meta.stat().st_mtime}|{meta.read_text()}"
-    )  # reloaded when proxy_corpus is rematerialized
+def targets_folder(storage: ProjectStorage, search_name: str) -> Path:
+    return storage.folder("search_targets") / search_name
+
+
+def load_corpus(storage: ProjectStorage, search_name: str) -> ProxyCorpus:
+    """The shared proxy corpus with one search's targets (reloaded when either is rematerialized)."""
+    folder, tfolder = storage.folder("proxy_corpus"), targets_folder(storage, search_name)
+    stamps = []
+    for f, asset in ((folder, "proxy_corpus"), (tfolder, f"search_targets (partition {search_name})")):
+        if not (f / "meta.json").exists():
+            raise FileNotFoundError(f"{f}: nothing there; materialize {asset} first")
+        stamps.append(f"{(f / 'meta.json').stat().st_mtime}|{(f / 'meta.json').read_text()}")
+    return _corpus(str(folder), str(tfolder), "|".join(stamps))
 
 
 def corpus_tokens(storage: ProjectStorage) -> float:
@@ -79,6 +84,7 @@ def corpus_tokens(storage: ProjectStorage) -> float:
 def run_trial(
     context: AssetExecutionContext,
     search: SearchSettings,
+    search_name: str,
     storage: ProjectStorage,
     mixture_id: str,
     weights: np.ndarray,
@@ -110,7 +116,7 @@ def run_trial(
     }
     try:
         if search.backend in ("ngram", "gpt"):
-            corpus = load_corpus(storage)
+            corpus = load_corpus(storage, search_name)
             max_epochs = search.proxy_max_epochs(float(corpus.lengths.sum()))
         if search.backend == "ngram":
             metrics, record["documents"] = ngram_trial_documents(
@@ -135,7 +141,16 @@ def run_trial(
             )
             add_objectives(metrics, corpus.target_weights)
         elif search.backend == "external":
-            metrics, documents = external_trial(context, search, storage, mixture_id, weights, seed, evaluate)
+            metrics, documents = external_trial(
+                context,
+                search,
+                targets_folder(storage, search_name),
+                storage,
+                mixture_id,
+                weights,
+                seed,
+                evaluate,
+            )
             if documents:
                 record["documents"] = documents
         else:
@@ -164,6 +179,7 @@ def _uri(folder: Path) -> str:
 def external_trial(
     context: AssetExecutionContext,
     search: SearchSettings,
+    targets: Path,
     storage: ProjectStorage,
     mixture_id: str,
     weights: np.ndarray,
@@ -186,6 +202,7 @@ def external_trial(
         "max_epochs": search.proxy_max_epochs(corpus_tokens(storage)),
         "targets": search.weights_by_name(),
         "proxy_corpus": _uri(storage.folder("proxy_corpus")),
+        "search_targets": _uri(targets),
         "evaluate": evaluate,
     }
     invocation = PipesSubprocessClient().run(

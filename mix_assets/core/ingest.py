@@ -67,6 +67,25 @@ def discover_shards(folder: str | Path) -> dict[str, Path]:
     return found
 
 
+def read_columns(path: str | Path, sample_rows: int = 100) -> list[str]:
+    """The columns of a shard: the parquet schema, or the keys of its first JSONL lines."""
+    path = UPath(path)
+    if path.name.endswith(".parquet"):
+        with path.open("rb") as f:
+            return pq.read_schema(f).names
+    gz = path.name.endswith(".gz")
+    keys: dict[str, None] = {}
+    with path.open("rb") as raw_file, gzip.open(raw_file, "rb") if gz else raw_file as f:
+        for _, line in zip(range(sample_rows), f):
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(obj, dict):
+                keys.update(dict.fromkeys(obj))
+    return list(keys)
+
+
 def file_fingerprint(path: str | Path) -> dict:
     """size, modification time and sha256 of a shard file: its data version."""
     path = UPath(path)
@@ -132,7 +151,7 @@ def _parquet_rows(
     if text_column not in table.column_names:
         raise ShardError(
             f"{path}: no column '{text_column}' (columns: {', '.join(table.column_names)}); "
-            "set text_column in the raw_shards config"
+            "set input.text_column in the project file (a target's: its search's text_column)"
         )
     ttype = table.schema.field(text_column).type
     if not (

@@ -49,17 +49,20 @@ class ProxyCorpus:
         return {**self.targets, **{EVAL_PREFIX + k: v for k, v in self.eval_targets.items()}}
 
     @classmethod
-    def load(cls, folder: str | Path) -> ProxyCorpus:
+    def load(cls, folder: str | Path, targets: str | Path | None = None) -> ProxyCorpus:
+        """The corpus in `folder` (proxy_corpus) with one search's tokenized targets (its
+        search_targets folder; a folder that holds both, as older layouts did, when None)."""
         folder = as_path(folder)
-        meta = read_json(folder / "meta.json")
+        tfolder = folder if targets is None else as_path(targets)
+        meta, tmeta = read_json(folder / "meta.json"), read_json(tfolder / "meta.json")
         parts = {}
         for part in ("target", "eval"):
             parts[part] = {}
-            for name in meta["target_weights"]:
-                if (folder / f"{part}-{name}.npy").exists():
+            for name in tmeta["target_weights"]:
+                if (tfolder / f"{part}-{name}.npy").exists():
                     flat, off = (
-                        load_npy(folder / f"{part}-{name}.npy"),
-                        load_npy(folder / f"{part}-{name}.offsets.npy"),
+                        load_npy(tfolder / f"{part}-{name}.npy"),
+                        load_npy(tfolder / f"{part}-{name}.offsets.npy"),
                     )
                     parts[part][name] = bpe.split(flat, off)
         docs = read_parquet(folder / "docs.parquet")
@@ -68,7 +71,7 @@ class ProxyCorpus:
             load_npy(folder / "offsets.npy"),
             docs["super_cluster"].to_numpy(),
             parts["target"],
-            meta["target_weights"],
+            tmeta["target_weights"],
             meta["vocab_size"],
             parts["eval"] or None,
         )

@@ -1,0 +1,220 @@
+"""The project file, `mix_assets.yaml`: where the shards are, how to cluster them, and the searches.
+
+Validated on load (pydantic). A mistake is reported with the file, the key and what to write
+instead. Relative paths are relative to the file's folder, so a project moves as one folder.
+Environment variables override only locations and the profile (environment.py); run config still
+overrides any asset per run.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# a search's name is part of partition keys (news-r0000) and of paths
+SearchName = Annotated[str, StringConstraints(pattern=NAME.pattern)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InputSpec(Strict):
+    path: str = Field("data/corpus", description="folder or fsspec URI of parquet / JSONL shards")
+    text_column: str = "text"
+    id_column: str | None = Field("doc_id", description="null: a document's id is a hash of its text")
+
+
+class ClusteringSpec(Strict):
+    n_clusters: int | None = Field(None, ge=2, description="null: one per docs_per_cluster, at most 1000")
+    docs_per_cluster: int = Field(64, ge=1)
+    min_mean_quality: float = Field(0.8, ge=0, le=1, description="prune clusters under this mean quality")
+    merge: Literal["ward", "threshold"] = "ward"
+    merge_distance: float = Field(1.5, gt=0)
+    n_super_clusters: int | None = Field(None, ge=1, description="set: cut the tree into this many")
+    drift_threshold: float = Field(1.25, gt=0, description="assignment drift that refits k-means")
+
+
+class SearchSpec(Strict):
+    targets: dict[str, float] = Field(description="target text file (parquet / JSONL) -> objective weight")
+    text_column: str = "text"
+    direction: Literal["minimize", "maximize"] = "minimize"
+    eval_fraction: float = Field(0.5, gt=0, lt=1)
+    rounds: list[int] = Field(default_factory=lambda: [64, 32, 16], min_length=1)
+    backend: Literal["ngram", "gpt", "external", "import"] = "ngram"
+    token_budget: int = Field(1_000_000, ge=1000)
+    target_tokens: int | None = Field(None, ge=1)
+    max_epochs: float = Field(15.0, gt=0)
+    seed: int = 42
+    external_command: list[str] = Field(default_factory=list)
+    import_results: str | None = None
+    import_mixtures: str | None = None
+
+    @field_validator("targets")
+    @classmethod
+    def _targets(cls, v: dict[str, float]) -> dict[str, float]:
+        if not v:
+            raise ValueError("needs at least one target file, e.g. {data/targets/news.parquet: 1.0}")
+        bad = {k: w for k, w in v.items() if not w > 0}
+        if bad:
+            raise ValueError(f"target weights must be > 0: {bad}")
+        stems = [Path(p).name.split(".")[0] for p in v]
+        if len(set(stems)) != len(stems):
+            raise ValueError(f"two targets share a file name (targets are named by it): {list(v)}")
+        return v
+
+    @field_validator("rounds")
+    @classmethod
+    def _rounds(cls, v: list[int]) -> list[int]:
+        if any(m < 2 for m in v):
+            raise ValueError(f"every round needs at least 2 proxies, got {v}")
+        return v
+
+
+class DatasetSpec(Strict):
+    token_budget: int = Field(2_000_000, ge=1, description="tokens of the mixed dataset")
+    sampling: Literal["uniform", "clusterclip"] = "uniform"
+    data_prefix: str = Field(
+        "data/megatron/super_cluster_{id}_text_document", description="Megatron blend paths"
+    )
+
+
+class ProjectFile(Strict):
+    input: InputSpec = Field(default_factory=InputSpec)
+    work: str = "data/work"
+    warehouse: str = "data/warehouse.duckdb"
+    clustering: ClusteringSpec = Field(default_factory=ClusteringSpec)
+    searches: dict[SearchName, SearchSpec] = Field(
+        default_factory=lambda: {
+            "demo": SearchSpec(
+                targets={"data/targets/mathematics.parquet": 0.5, "data/targets/all_domains.parquet": 0.5}
+            )
+        },
+        min_length=1,
+    )
+    dataset: DatasetSpec = Field(default_factory=DatasetSpec)
+
+    def resolved(self, root: Path) -> ProjectFile:
+        """Relative paths made relative to the file's folder (URIs are left alone)."""
+
+        def at(p: str | None) -> str | None:
+            return p if p is None or "://" in p or Path(p).is_absolute() else str(root / p)
+
+        searches = {
+            n: s.model_copy(
+                update={
+                    "targets": {at(p): w for p, w in s.targets.items()},
+                    "import_results": at(s.import_results),
+                    "import_mixtures": at(s.import_mixtures),
+                }
+            )
+            for n, s in self.searches.items()
+        }
+        return self.model_copy(
+            update={
+                "input": self.input.model_copy(update={"path": at(self.input.path)}),
+                "work": at(self.work),
+                "warehouse": at(self.warehouse),
+                "searches": searches,
+            }
+        )
+
+
+class ProjectFileError(ValueError):
+    pass
+
+
+HINTS = {
+    "extra_forbidden": "unknown key: check its spelling against `mix-assets init`'s file",
+    "missing": "required: add it",
+    "string_pattern_mismatch": "a search's name: lower-case letters, digits and _, e.g. news_en",
+}
+
+
+def parse(text: str, source: str = "mix_assets.yaml") -> ProjectFile:
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        raise ProjectFileError(f"{source}: not valid YAML: {e}") from e
+    if not isinstance(raw, dict):
+        raise ProjectFileError(f"{source}: expected a mapping of keys (input, searches, ...), got {raw!r}")
+    try:
+        return ProjectFile.model_validate(raw)
+    except ValidationError as e:
+        lines = []
+        for err in e.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            hint = HINTS.get(err["type"], "")
+            lines.append(f"  {key}: {err['msg']}" + (f" ({hint})" if hint else ""))
+        raise ProjectFileError(f"{source}: {len(lines)} problem(s):\n" + "\n".join(lines)) from None
+
+
+def load(path: str | Path) -> ProjectFile:
+    path = Path(path)
+    if not path.exists():
+        raise ProjectFileError(f"{path}: no such project file; write one with `mix-assets init`")
+    return parse(path.read_text(), str(path)).resolved(path.resolve().parent)
+
+
+def missing_files(project: ProjectFile) -> list[str]:
+    """Local target files that do not exist (validate reports them; a URI is not checked)."""
+    return [
+        f"searches.{n}.targets: {p} does not exist"
+        for n, s in project.searches.items()
+        for p in s.targets
+        if "://" not in p and not Path(p).exists()
+    ]
+
+
+def template(input_path: str, text_column: str, id_column: str | None, searches: dict[str, list[str]]) -> str:
+    """A commented project file; `mix-assets init` fills in what it found in the shard folder."""
+    blocks = []
+    for name, files in searches.items():
+        weight = round(1 / len(files), 4) if files else 1.0
+        targets = (
+            "\n".join(f"      {f}: {weight}" for f in files) or "      data/targets/my_target.parquet: 1.0"
+        )
+        blocks.append(
+            f"  {name}:\n"
+            f"    targets:              # text the mixture should be good at -> weight in the objective\n"
+            f"{targets}\n"
+            f"    text_column: text\n"
+            f"    direction: minimize   # proxies report losses; maximize for accuracies\n"
+            f"    eval_fraction: 0.5    # share of each target held out: judged on, never searched on\n"
+            f"    rounds: [64, 32, 16]  # proxy trainings per bootstrap round (CLIMB)\n"
+            f"    backend: ngram        # ngram | gpt | external (your trainer, via Dagster Pipes) | import\n"
+            f"    token_budget: 1000000 # tokens each proxy trains on\n"
+            f"    target_tokens: null   # tokens of the real run (bounds repetition); null: the corpus\n"
+            f"    max_epochs: 15        # no domain repeated more often than this in that run\n"
+        )
+    return (
+        "# mix_assets project file: `mix-assets validate` checks it; docs/configuration.md explains it.\n"
+        "# Relative paths are relative to this file. MIX_ASSETS_INPUT / _WORK / _WAREHOUSE / _PROFILE\n"
+        "# override the locations; run config overrides any asset for one run.\n"
+        "input:\n"
+        f"  path: {input_path}\n"
+        f"  text_column: {text_column}\n"
+        f"  id_column: {id_column if id_column else 'null'}"
+        "      # null: a document's id is a hash of its text\n"
+        "work: data/work                  # artifacts (a folder or an fsspec URI)\n"
+        "warehouse: data/warehouse.duckdb # the small tables\n"
+        "clustering:\n"
+        "  n_clusters: null       # k-means K; null: one per docs_per_cluster documents, at most 1000\n"
+        "  docs_per_cluster: 64\n"
+        "  min_mean_quality: 0.8  # clusters whose mean quality is under this are pruned\n"
+        "  merge: ward            # ward | threshold (merge centroids nearer than merge_distance)\n"
+        "  merge_distance: 1.5\n"
+        "  n_super_clusters: null # set: cut the merge tree into this many domains\n"
+        "  drift_threshold: 1.25  # assignment drift above which the recluster sensor refits\n"
+        "searches:                # one or more; each has its own rounds, final mixture and report\n"
+        + "".join(blocks)
+        + "dataset:\n"
+        "  token_budget: 2000000  # tokens of the mixed dataset\n"
+        "  sampling: uniform      # uniform | clusterclip\n"
+        "  data_prefix: data/megatron/super_cluster_{id}_text_document  # Megatron blend paths\n"
+    )

@@ -1,0 +1,134 @@
+"""The project file: validation that names the key and the fix, paths relative to the file, the
+environment overriding only locations; and a new user's whole path, from `mix-assets init` on a folder
+of JSONL shards to two searches' final mixtures and reports through the README's make targets."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+import yaml
+from dagster import instance_for_test
+
+from mix_assets import environment
+from mix_assets.project import ProjectFileError, load, parse
+from mix_assets.resources import ClusteringSettings, ProjectStorage, Warehouse
+from mix_assets_tests.conftest import ROOT, Project, corpus_sample
+
+
+def problems(text: str) -> str:
+    with pytest.raises(ProjectFileError) as e:
+        parse(text, "p.yaml")
+    return str(e.value)
+
+
+def test_mistakes_are_reported_with_the_key_and_the_fix():
+    msg = problems("searches:\n  News:\n    targets: {a.parquet: 1}\n    rouns: [8]\n")
+    assert msg.startswith("p.yaml: 2 problem(s):")
+    assert "searches.News.rouns: Extra inputs are not permitted (unknown key" in msg
+    assert "searches.News.[key]: String should match pattern" in msg and "e.g. news_en" in msg
+    assert "searches.x.targets: Field required (required: add it)" in problems("searches:\n  x: {}\n")
+    assert "searches.x.direction: Input should be 'minimize' or 'maximize'" in problems(
+        "searches:\n  x: {targets: {a.parquet: 1}, direction: down}\n"
+    )
+    assert "two targets share a file name" in problems(
+        "searches:\n  x: {targets: {a/t.parquet: 1, b/t.jsonl: 1}}\n"
+    )
+    assert "not valid YAML" in problems("searches: [\n")
+
+
+def test_paths_are_relative_to_the_file_and_the_environment_overrides_only_locations(tmp_path, monkeypatch):
+    path = tmp_path / "proj" / "mix_assets.yaml"
+    path.parent.mkdir()
+    path.write_text(
+        "input: {path: shards, id_column: id}\nwork: s3://bucket/work\n"
+        "searches:\n  news: {targets: {t/news.jsonl: 1.0}, rounds: [8, 4]}\n"
+    )
+    project = load(path)
+    assert project.input.path == str(path.parent / "shards") and project.work == "s3://bucket/work"
+    assert list(project.searches["news"].targets) == [str(path.parent / "t" / "news.jsonl")]
+    monkeypatch.setenv("MIX_ASSETS_CONFIG", str(path))
+    monkeypatch.setenv("MIX_ASSETS_WORK", str(tmp_path / "elsewhere"))
+    assert environment.input_dir() == str(path.parent / "shards")
+    assert environment.work_dir() == str(tmp_path / "elsewhere")
+    from mix_assets.resources import ProjectStorage, Searches
+
+    assert ProjectStorage().id_column == "id" and Searches().get("news").proxies_per_round == [8, 4]
+    with pytest.raises(KeyError, match="no search named 'code'.*searches: news"):
+        Searches().get("code")
+
+
+def run(args: list[str], env: dict, timeout: int = 900) -> str:
+    out = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    return out.stdout
+
+
+def test_a_new_user_runs_two_searches_from_a_project_file(tmp_path):
+    """`mix-assets init`, `validate`, `dagster definitions validate`, then the corpus stages (in
+    process, to keep the suite short: `.ci/run` takes `make materialize` through the CLI on a
+    project file) and `make search` for both searches through the Dagster CLI."""
+    # the user's data: JSONL shards with an `id` column, and two target files of their own
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    docs = corpus_sample(25, seed=11)
+    for i in range(2):
+        part = docs.gather_every(2, offset=i).select(pl.col("doc_id").alias("id"), "text")
+        part.write_ndjson(shards / f"part-{i}.jsonl")
+    for name in ("mathematics", "all_domains"):
+        pl.read_parquet(ROOT / "data" / "targets" / f"{name}.parquet").select("text").write_ndjson(
+            tmp_path / f"{name}.jsonl"
+        )
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    config = tmp_path / "mix_assets.yaml"
+    env = {**os.environ, "DAGSTER_HOME": str(home), "MIX_ASSETS_CONFIG": str(config)}
+    for k in ("MIX_ASSETS_INPUT", "MIX_ASSETS_WORK", "MIX_ASSETS_WAREHOUSE"):
+        env.pop(k, None)
+    cli = [sys.executable, "-m", "mix_assets.cli"]
+    out = run(
+        [*cli, "init", str(shards), "--out", str(config), "--search", f"math={tmp_path}/mathematics.jsonl"]
+        + ["--search", f"spread={tmp_path}/all_domains.jsonl"],
+        env,
+    )
+    assert "text column 'text', id column 'id'" in out
+    # the user shrinks the searches for a quick first look, as the file's comments invite
+    body = yaml.safe_load(config.read_text())
+    assert body["input"] == {"path": "shards", "text_column": "text", "id_column": "id"}
+    for s in body["searches"].values():
+        s.update(rounds=[6], token_budget=30_000)
+    body["clustering"].update(n_clusters=6, n_super_clusters=3)
+    config.write_text(yaml.safe_dump(body))
+    assert "valid; searches math, spread" in run([*cli, "validate"], env)
+    run([sys.executable, "-m", "dagster", "definitions", "validate", "-m", "mix_assets.definitions"], env)
+
+    with instance_for_test() as instance, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MIX_ASSETS_CONFIG", str(config))
+        p = Project(tmp_path, instance)  # the corpus stages, with the storage the project file names
+        p.storage, p.warehouse = ProjectStorage(), Warehouse()
+        p.resources |= {"storage": p.storage, "warehouse": p.warehouse, "clustering": ClusteringSettings()}
+        keys = sorted(p.storage.shard_files())
+        p.add_shards(keys)
+        p.run_all(keys)
+    log = run(["make", "-s", f"BIN={Path(sys.executable).parent}", "search"], env)
+    assert log.count("round: math-r") == 1 and log.count("round: spread-r") == 1
+
+    con = duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True)
+    scores = con.sql(
+        "SELECT search, round, count(*) FROM mix.proxy_scores GROUP BY ALL ORDER BY 2"
+    ).fetchall()
+    # each search has its own rounds and rows, never the other's
+    assert [(s, r, n) for s, r, n in scores] == [("math", "math-r0000", 8), ("spread", "spread-r0000", 8)]
+    for name in ("math", "spread"):
+        summary = json.loads((tmp_path / "data" / "work" / "final_mixture" / f"{name}.json").read_text())
+        assert summary["search"] == name and abs(sum(summary["weights"].values()) - 1) < 1e-9
+        page = (tmp_path / "data" / "work" / "run_report" / name / "index.html").read_text()
+        assert f"search <i>{name}</i>" in page and "<h2>4. Final mixture</h2>" in page
+    # both searches share every corpus stage: one clustering (3 super-clusters), one mixture each
+    table = con.sql("SELECT search, count(*) FROM mix.final_mixture GROUP BY ALL ORDER BY 1").fetchall()
+    assert table == [("math", 3), ("spread", 3)]
