@@ -33,12 +33,12 @@ import numpy as np
 import polars as pl
 from tokenizers import Tokenizer
 
-from mix_assets.assets.super_clusters import kept_documents
+from mix_assets.assets.super_clusters import kept_documents, super_cluster_of
 from mix_assets.core import merge, mixtures, predictor, surrogate, targets, verify
 from mix_assets.core.proxies import bpe, ngram, sampling
 from mix_assets.core.proxies.corpus import ProxyCorpus
 from mix_assets.core.storage import load_npy, read_parquet
-from mix_assets.resources import ProjectStorage
+from mix_assets.resources import ProjectStorage, Warehouse
 
 WORK = Path("data/work")
 BUDGET, MAX_EPOCHS, POOL, REPLICATES, OFFSET = 1_000_000, 15.0, 100_000, 3, 99_991
@@ -57,7 +57,8 @@ class Bench:
     def __init__(self, cut: str, n_fine: int):
         base = ProxyCorpus.load(WORK / "proxy_corpus", WORK / "search_targets" / "demo")
         docs = read_parquet(WORK / "proxy_corpus" / "docs.parquet")
-        kept = kept_documents(ProjectStorage(work_dir=str(WORK)), ["text"]).select(
+        warehouse = Warehouse(database=str(WORK.parent / "warehouse.duckdb"))
+        kept = kept_documents(ProjectStorage(work_dir=str(WORK)), warehouse, ["text"]).select(
             "doc_id", "cluster", "text"
         )
         texts = pl.DataFrame({"doc_id": docs["doc_id"]}).join(
@@ -65,7 +66,7 @@ class Bench:
         )
         domains = docs["super_cluster"].to_numpy()
         if cut == "fine":
-            mapping = read_parquet(WORK / "cluster_mapping" / "all.parquet")
+            mapping = super_cluster_of(warehouse)
             cents = load_npy(WORK / "centroids" / "all.npy")
             fine = merge.merge(cents[mapping["cluster"].to_numpy()], "ward", n_super=n_fine)
             domains = np.array(

@@ -17,11 +17,13 @@ import numpy as np
 import polars as pl
 from tokenizers import Tokenizer
 
+from mix_assets.assets.dataset import final_weights
 from mix_assets.core import clusterclip, selection, smart
 from mix_assets.core.embed import encode
 from mix_assets.core.proxies import bpe, ngram
 from mix_assets.core.proxies.corpus import ProxyCorpus
 from mix_assets.core.proxies.sampling import draw
+from mix_assets.resources import Warehouse
 
 WORK = "data/work"
 
@@ -74,7 +76,7 @@ def main() -> None:
     s = selection.dsir_scores(docs["text"].to_list(), sample_txt)
     rows["dsir"] = take_until(selection.gumbel_order(s, seed=0), lengths, args.budget)
     t_dsir = time.perf_counter() - start
-    final = pl.read_parquet(f"{WORK}/final_mixture/demo.parquet")
+    final = final_weights(Warehouse(database="data/warehouse.duckdb"), "demo")
     w = final["weight"].to_numpy()
     rows["climb_mixture_uniform"] = draw(corpus.domains, lengths, w, args.budget, 0, 15.0)
     clip_rows = []

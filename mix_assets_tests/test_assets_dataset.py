@@ -43,9 +43,7 @@ def test_realized_weights_follow_the_mixture(searcher, sampling):
 
 def test_over_repetition_is_refused_with_a_clear_message(searcher):
     p = searcher()
-    smallest = int(
-        pl.read_parquet(p.work / "merged_clusters" / "all.parquet").sort("n_tokens")["super_cluster"][0]
-    )
+    smallest = int(p.table("super_clusters").sort("n_tokens")["super_cluster"][0])
     result = build(
         p, raise_on_error=False, weights={str(smallest): 1.0}, token_budget=5_000_000, max_epochs=3
     )

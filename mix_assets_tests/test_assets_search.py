@@ -156,7 +156,9 @@ def test_external_backend_through_pipes_with_retries(searcher, monkeypatch, tmp_
     script = Path(__file__).with_name("external_proxy.py")
     p = searcher(backend="external", external_command=[sys.executable, str(script)], proxies_per_round=[5])
     p.run_round("demo-r0000", stages=["mixture_candidates"])
-    cands = pl.read_parquet(p.storage.path("mixture_candidates", "demo-r0000"))
+    cands = p.warehouse.query(
+        "SELECT * FROM mix.mixture_candidates WHERE round = 'demo-r0000' ORDER BY position"
+    )
     flaky, broken = cands["mixture_id"][1], cands["mixture_id"][2]
     monkeypatch.setenv("FAIL_ONCE_ID", flaky)
     monkeypatch.setenv("FAIL_ONCE_MARKER", str(tmp_path / "failed-once"))

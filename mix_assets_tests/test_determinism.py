@@ -4,7 +4,6 @@ final mixture)."""
 import shutil
 
 import numpy as np
-import polars as pl
 from dagster import instance_for_test
 
 from mix_assets_tests.conftest import Project
@@ -32,7 +31,7 @@ def run_everything(base, seed: int) -> dict:
             "scores": p.warehouse.query(
                 "SELECT round, mixture_id, m_objective FROM mix.proxy_scores ORDER BY round, mixture_id"
             ),
-            "final": pl.read_parquet(p.work / "final_mixture" / "demo.parquet")["weight"].to_list(),
+            "final": p.table("final_mixture").sort("super_cluster")["weight"].to_list(),
         }
 
 

@@ -93,13 +93,8 @@ def test_every_artifact_goes_through_the_storage_uri(project, tmp_path, scheme):
         "embeddings",
         "centroids",
         "cluster_assignments",
-        "cluster_stats",
-        "pruned_clusters",
-        "merged_clusters",
-        "cluster_mapping",
         "proxy_corpus",
         "search_targets",
-        "mixture_candidates",
         "proxy_trials",
         "predictor",
         "final_mixture",
@@ -110,7 +105,17 @@ def test_every_artifact_goes_through_the_storage_uri(project, tmp_path, scheme):
         "domain_selection",
     ):
         assert any(w.startswith(f"{asset}/") for w in written), f"{asset} wrote nothing under {root}/work"
-    assert not any(w.startswith("proxy_scores/") for w in written)  # the warehouse owns the scores: no twin
+    # the warehouse owns the small tables: no parquet twin of any of them
+    for table in (
+        "cluster_stats",
+        "pruned_clusters",
+        "merged_clusters",
+        "cluster_mapping",
+    ):
+        assert not any(w.startswith(f"{table}/") for w in written), table
+    assert not any(
+        w.startswith("proxy_scores/") or w.startswith("final_mixture/demo.parquet") for w in written
+    )
     assert not (tmp_path / "work").exists()  # Project's default local folder stays unused
     final = json.loads((work / "final_mixture" / "demo.json").read_text())
     assert abs(sum(final["weights"].values()) - 1) < 1e-9

@@ -274,8 +274,7 @@ def cluster_stats(
             pl.col("cluster").replace_strict(names, default="(empty)", return_dtype=pl.Utf8).alias("label"),
         )
     )
-    write_parquet(stats, storage.path("cluster_stats"))
-    warehouse.replace("cluster_stats", stats)
+    warehouse.replace("cluster_stats", stats)  # the warehouse owns the small tables: no parquet twin
     top = stats.sort("n_tokens", descending=True)
     return MaterializeResult(
         metadata={

@@ -42,6 +42,23 @@ class MixedDatasetConfig(Config):
     seed: int = 42
 
 
+def final_weights(warehouse: Warehouse, name: str) -> pl.DataFrame:
+    """super_cluster, weight of a search's final mixture."""
+    final = (
+        warehouse.query(
+            "SELECT super_cluster, weight FROM mix.final_mixture WHERE search = ? ORDER BY super_cluster",
+            [name],
+        )
+        if warehouse.has_table("final_mixture")
+        else pl.DataFrame()
+    )
+    if final.height == 0:
+        raise FileNotFoundError(
+            f"search {name}: no final mixture yet; materialize final_mixture --partition {name}"
+        )
+    return final
+
+
 def interleave(parts: dict[int, np.ndarray], lengths: np.ndarray) -> np.ndarray:
     """Merge per-domain schedules into one training order, each domain spread evenly over it."""
     keys, times = [], []
@@ -92,6 +109,7 @@ def mixed_dataset(
     context: AssetExecutionContext,
     config: MixedDatasetConfig,
     storage: ProjectStorage,
+    warehouse: Warehouse,
     searches: Searches,
 ) -> MaterializeResult:
     began = time.perf_counter()
@@ -101,11 +119,11 @@ def mixed_dataset(
     defaults = environment.project().dataset
     budget = defaults.token_budget if config.token_budget is None else config.token_budget
     sampling = defaults.sampling if config.sampling is None else config.sampling
-    docs = kept_documents(storage, ["n_tokens"])
+    docs = kept_documents(storage, warehouse, ["n_tokens"])
     if config.weights is not None:
         weights = {int(k): float(v) for k, v in config.weights.items()}
     else:
-        final = read_parquet(storage.path("final_mixture", name))
+        final = final_weights(warehouse, name)
         weights = dict(zip(final["super_cluster"].to_list(), final["weight"].to_list()))
     unknown = set(weights) - set(docs["super_cluster"].unique().to_list())
     if unknown:
@@ -219,7 +237,7 @@ def mixture_exports(
     began = time.perf_counter()
     name = context.partition_key
     search = searches.get(name)
-    final = read_parquet(storage.path("final_mixture", name))
+    final = final_weights(warehouse, name)
     prefix = config.data_prefix or environment.project().dataset.data_prefix
     by_path = {prefix.format(id=s): w for s, w in zip(final["super_cluster"], final["weight"])}
     folder = storage.folder("mixture_exports") / name

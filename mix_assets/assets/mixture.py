@@ -17,6 +17,7 @@ from mix_assets.assets.search import (
     load_meta,
     mixture_candidates,
     proxy_trials,
+    round_candidates,
     run_tokens,
     scored_rows,
     weight_columns,
@@ -24,7 +25,7 @@ from mix_assets.assets.search import (
 from mix_assets.assets.trials import ProxyTrialsConfig, run_trial
 from mix_assets.core import mixtures, surrogate, verify
 from mix_assets.core import predictor as core_predictor
-from mix_assets.core.storage import atomic_path, read_parquet, write_json, write_parquet
+from mix_assets.core.storage import atomic_path, write_json
 from mix_assets.partitions import parse_round, round_index, search_partitions
 from mix_assets.resources import ProjectStorage, Searches, Warehouse
 
@@ -41,7 +42,7 @@ def proxy_scores(
 ) -> MaterializeResult:
     began = time.perf_counter()
     key = context.partition_key
-    candidates = read_parquet(storage.path("mixture_candidates", key))
+    candidates = round_candidates(warehouse, key)
     records = [
         json.loads(p.read_text()) for p in sorted(storage.folder("proxy_trials").joinpath(key).glob("*.json"))
     ]
@@ -356,7 +357,6 @@ def final_mixture(
             "max_weight": bound,
         }
     )
-    write_parquet(table, storage.path("final_mixture", name))
     warehouse.replace("final_mixture", table, where={"search": name})
     cost = search_cost(warehouse, last)
     noise = float(np.median([s for _, s in on_search.values()]))

@@ -16,7 +16,7 @@ from mix_assets import plots
 from mix_assets.assets.mixture import final_mixture
 from mix_assets.assets.search import weight_columns, weights_by_round
 from mix_assets.assets.super_clusters import cluster_map
-from mix_assets.core.storage import load_npy, read_json, read_parquet, write_text
+from mix_assets.core.storage import load_npy, read_json, write_text
 from mix_assets.partitions import search_of, search_partitions
 from mix_assets.resources import ProjectStorage, Searches, SearchSettings, Warehouse
 
@@ -151,7 +151,9 @@ def search_section(warehouse: Warehouse, search: SearchSettings, n_domains: int,
 
 
 def final_section(storage: ProjectStorage, warehouse: Warehouse, name: str) -> str:
-    table = read_parquet(storage.path("final_mixture", name)).drop("search", strict=False)
+    table = warehouse.query(
+        "SELECT * EXCLUDE (search) FROM mix.final_mixture WHERE search = ? ORDER BY super_cluster", [name]
+    )
     summary = read_json(storage.path("final_mixture", name, ".json"))
     labels = [f"{s}: {lab}" for s, lab in zip(table["super_cluster"], table["label"])]
     chart = plots.grouped_barh(

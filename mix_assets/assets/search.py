@@ -16,12 +16,12 @@ from dagster import (
 )
 
 from mix_assets import plots
-from mix_assets.assets.super_clusters import kept_documents, merged_clusters
+from mix_assets.assets.super_clusters import kept_documents, merged_clusters, super_clusters
 from mix_assets.assets.targets import search_targets
 from mix_assets.assets.trials import ProxyTrialsConfig, run_trial, trial_path
 from mix_assets.core import mixtures, surrogate
 from mix_assets.core.proxies import bpe
-from mix_assets.core.storage import atomic_path, read_parquet, write_npy, write_parquet
+from mix_assets.core.storage import atomic_path, write_npy, write_parquet
 from mix_assets.partitions import parse_round, round_key, round_partitions, search_of
 from mix_assets.profiles import gpu_op_tags
 from mix_assets.resources import ProjectStorage, Searches, SearchSettings, Warehouse
@@ -44,11 +44,11 @@ class ProxyCorpusConfig(Config):
     "what every search's proxies train on.",
 )
 def proxy_corpus(
-    context: AssetExecutionContext, config: ProxyCorpusConfig, storage: ProjectStorage
+    context: AssetExecutionContext, config: ProxyCorpusConfig, storage: ProjectStorage, warehouse: Warehouse
 ) -> MaterializeResult:
     began = time.perf_counter()
-    supers = read_parquet(storage.path("merged_clusters"))
-    docs = kept_documents(storage, ["text"])
+    supers = super_clusters(warehouse)
+    docs = kept_documents(storage, warehouse, ["text"])
     train = docs.sample(min(config.max_train_docs, docs.height), seed=config.seed)["text"].to_list()
     tok = bpe.train_bpe(train, config.vocab_size)
     flat, offsets = bpe.encode(tok, docs["text"].to_list())
@@ -97,6 +97,15 @@ def run_tokens(meta: dict, search: SearchSettings) -> float:
 
 def weight_columns(n: int) -> list[str]:
     return [f"w{i}" for i in range(n)]
+
+
+def round_candidates(warehouse: Warehouse, key: str) -> pl.DataFrame:
+    """A round's candidates (mixture_candidates), in the order they were proposed."""
+    if not warehouse.has_table("mixture_candidates"):
+        raise FileNotFoundError(f"round {key}: no candidates yet; materialize mixture_candidates first")
+    return warehouse.query(
+        "SELECT * EXCLUDE (position) FROM mix.mixture_candidates WHERE round = ? ORDER BY position", [key]
+    )
 
 
 def scored_rows(warehouse: Warehouse, upto_round: str) -> pl.DataFrame:
@@ -230,13 +239,13 @@ def mixture_candidates(
         {
             "search": name,
             "round": context.partition_key,
+            "position": np.arange(len(ids)),
             "mixture_id": ids,
             "kind": kinds,
             "predicted": predicted,
             "predicted_std": std,
         }
     ).hstack(pl.DataFrame(weights, schema=weight_columns(len(tokens))))
-    write_parquet(table, storage.path("mixture_candidates", context.partition_key))
     warehouse.replace("mixture_candidates", table, where={"round": context.partition_key})
     labels = meta["labels"]
     return MaterializeResult(
@@ -299,10 +308,14 @@ def weights_by_round(warehouse: Warehouse, n_domains: int, upto: str):
     "finishes, so a rerun does only what is missing.",
 )
 def proxy_trials(
-    context: AssetExecutionContext, config: ProxyTrialsConfig, storage: ProjectStorage, searches: Searches
+    context: AssetExecutionContext,
+    config: ProxyTrialsConfig,
+    storage: ProjectStorage,
+    warehouse: Warehouse,
+    searches: Searches,
 ) -> MaterializeResult:
     search = searches.get(search_of(context.partition_key))
-    candidates = read_parquet(storage.path("mixture_candidates", context.partition_key))
+    candidates = round_candidates(warehouse, context.partition_key)
     wcols = [c for c in candidates.columns if c.startswith("w") and c[1:].isdigit()]
     done, ran, failed, seconds = 0, 0, 0, 0.0
     for row in candidates.iter_rows(named=True):

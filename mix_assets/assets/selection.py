@@ -9,19 +9,19 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 from mix_assets import plots
 from mix_assets.assets.clusters import cluster_assignments
 from mix_assets.assets.embeddings import embeddings
-from mix_assets.assets.super_clusters import merged_clusters
+from mix_assets.assets.super_clusters import merged_clusters, super_cluster_of
 from mix_assets.core import selection, smart
 from mix_assets.core.ingest import ingest_shard
 from mix_assets.core.proxies import bpe
 from mix_assets.core.storage import read_npy, read_parquet, write_parquet
-from mix_assets.resources import EmbeddingModel, ProjectStorage
+from mix_assets.resources import EmbeddingModel, ProjectStorage, Warehouse
 
 GROUP = "selection"
 
 
-def corpus_with_embeddings(storage: ProjectStorage) -> tuple[pl.DataFrame, np.ndarray]:
+def corpus_with_embeddings(storage: ProjectStorage, warehouse: Warehouse) -> tuple[pl.DataFrame, np.ndarray]:
     """Every assigned document (doc_id, shard, cluster, super_cluster, text) and its embedding row."""
-    mapping = read_parquet(storage.path("cluster_mapping"))
+    mapping = super_cluster_of(warehouse)
     keys = storage.materialized("cluster_assignments")
     frames, embs = [], []
     for k in keys:
@@ -52,9 +52,12 @@ class SmartSelectionConfig(Config):
     "examples per task.",
 )
 def smart_selection(
-    context: AssetExecutionContext, config: SmartSelectionConfig, storage: ProjectStorage
+    context: AssetExecutionContext,
+    config: SmartSelectionConfig,
+    storage: ProjectStorage,
+    warehouse: Warehouse,
 ) -> MaterializeResult:
-    docs, emb = corpus_with_embeddings(storage)
+    docs, emb = corpus_with_embeddings(storage, warehouse)
     keep = (
         docs[config.task_column].is_not_null().to_numpy()
     )  # documents of pruned clusters have no super-cluster
@@ -110,9 +113,10 @@ def domain_selection(
     context: AssetExecutionContext,
     config: DomainSelectionConfig,
     storage: ProjectStorage,
+    warehouse: Warehouse,
     embedder: EmbeddingModel,
 ) -> MaterializeResult:
-    docs, emb = corpus_with_embeddings(storage)
+    docs, emb = corpus_with_embeddings(storage, warehouse)
     sample = ingest_shard(config.in_domain, config.text_column, id_column=None).documents
     if sample.height == 0:
         raise ValueError(f"{config.in_domain}: in-domain sample has no usable text")

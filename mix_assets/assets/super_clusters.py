@@ -9,7 +9,7 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, asset
 from mix_assets import plots
 from mix_assets.assets.clusters import GROUP, centroids, cluster_stats, documents_table, sample_texts
 from mix_assets.core import labels, merge
-from mix_assets.core.storage import load_npy, read_parquet, write_parquet
+from mix_assets.core.storage import load_npy
 from mix_assets.resources import SCHEMA, ClusteringSettings, ProjectStorage, Warehouse
 
 
@@ -34,10 +34,9 @@ def pruned_clusters(
     clustering: ClusteringSettings,
 ) -> MaterializeResult:
     began = time.perf_counter()
-    stats = read_parquet(storage.path("cluster_stats"))
+    stats = warehouse.query(f"SELECT * FROM {SCHEMA}.cluster_stats ORDER BY cluster")
     threshold = clustering.min_mean_quality if config.min_mean_quality is None else config.min_mean_quality
     pruned = merge.prune(stats, threshold, config.min_docs)
-    write_parquet(pruned, storage.path("pruned_clusters"))
     warehouse.replace("pruned_clusters", pruned)
     dropped = pruned.filter(~pl.col("kept"))
     context.log.info(f"kept {pruned.height - dropped.height} of {pruned.height} clusters")
@@ -80,7 +79,7 @@ def merged_clusters(
     clustering: ClusteringSettings,
 ) -> MaterializeResult:
     began = time.perf_counter()
-    pruned = read_parquet(storage.path("pruned_clusters"))
+    pruned = warehouse.query(f"SELECT * FROM {SCHEMA}.pruned_clusters ORDER BY cluster")
     kept = pruned.filter("kept")
     cents = load_npy(storage.path("centroids", "all", ".npy"))
     # a run that sets the distance cuts at it, unless it also fixes the count
@@ -118,8 +117,6 @@ def merged_clusters(
             pl.col("super_cluster").replace_strict(names, default="", return_dtype=pl.Utf8).alias("label"),
         )
     )
-    write_parquet(mapping, storage.path("cluster_mapping"))
-    write_parquet(supers, storage.path("merged_clusters"))
     warehouse.replace("cluster_mapping", mapping)
     warehouse.replace("super_clusters", supers)
     context.log.info(
@@ -147,6 +144,15 @@ def merged_clusters(
     )
 
 
+def super_cluster_of(warehouse: Warehouse) -> pl.DataFrame:
+    """cluster -> super_cluster of every kept cluster."""
+    return warehouse.query(f"SELECT cluster, super_cluster FROM {SCHEMA}.cluster_mapping ORDER BY cluster")
+
+
+def super_clusters(warehouse: Warehouse) -> pl.DataFrame:
+    return warehouse.query(f"SELECT * FROM {SCHEMA}.super_clusters ORDER BY super_cluster")
+
+
 def cluster_map(pruned: pl.DataFrame, mapping: pl.DataFrame, supers: pl.DataFrame, cents: np.ndarray):
     """Every cluster placed by a PCA of the centroids, sized by tokens, coloured by super-cluster."""
     from sklearn.decomposition import PCA
@@ -169,10 +175,10 @@ def cluster_map(pruned: pl.DataFrame, mapping: pl.DataFrame, supers: pl.DataFram
     )
 
 
-def kept_documents(storage: ProjectStorage, columns: list[str]) -> pl.DataFrame:
+def kept_documents(storage: ProjectStorage, warehouse: Warehouse, columns: list[str]) -> pl.DataFrame:
     """Every document of a kept cluster: doc_id, shard, cluster, super_cluster and `columns` of
     raw_shards, in (shard, doc_id) order so that row numbers are stable between runs."""
-    mapping = read_parquet(storage.path("cluster_mapping"))
+    mapping = super_cluster_of(warehouse)
     return (
         storage.read_all("cluster_assignments", columns=["doc_id", "cluster"])
         .join(mapping, on="cluster")
