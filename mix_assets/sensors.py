@@ -13,7 +13,7 @@ from dagster import (
     sensor,
 )
 
-from mix_assets.assets.clusters import assignment_version
+from mix_assets.assets.shared import assignment_version
 from mix_assets.core.ingest import file_fingerprint
 from mix_assets.core.storage import read_json
 from mix_assets.partitions import (

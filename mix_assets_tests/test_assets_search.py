@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from dagster import build_sensor_context
 
-from mix_assets.assets.mixture import FinalMixtureConfig
+from mix_assets.assets.final import FinalMixtureConfig
 from mix_assets.core import results
 from mix_assets.core.mixtures import mixture_id
 from mix_assets.core.proxies.corpus import ProxyCorpus, ngram_trial

@@ -7,6 +7,7 @@ from mix_assets.assets import (
     corpus,
     dataset,
     embeddings,
+    final,
     mixture,
     report,
     search,
@@ -16,5 +17,17 @@ from mix_assets.assets import (
 )
 
 all_assets = load_assets_from_modules(
-    [corpus, embeddings, clusters, super_clusters, search, targets, mixture, dataset, selection, report]
+    [
+        corpus,
+        embeddings,
+        clusters,
+        super_clusters,
+        search,
+        targets,
+        mixture,
+        final,
+        dataset,
+        selection,
+        report,
+    ]
 )

@@ -15,8 +15,15 @@ from dagster import (
 )
 
 from mix_assets import plots
-from mix_assets.assets.corpus import SHARD_ASSET, quality_signals, raw_shards
-from mix_assets.assets.embeddings import embeddings
+from mix_assets.assets.shared import (
+    ASSIGNMENTS_VERSION,
+    SHARD_ASSET,
+    assignment_version,
+    documents_table,
+    materialized,
+    materialized_shards,
+    sample_texts,
+)
 from mix_assets.checks import assignment_problems, assignments_check_spec, drift_check_spec
 from mix_assets.core import kmeans, labels
 from mix_assets.core.storage import (
@@ -24,7 +31,6 @@ from mix_assets.core.storage import (
     read_json,
     read_npy,
     read_parquet,
-    version_hash,
     write_json,
     write_npy,
     write_parquet,
@@ -33,19 +39,6 @@ from mix_assets.profiles import gpu_op_tags
 from mix_assets.resources import ClusteringSettings, EmbeddingModel, ProjectStorage, Warehouse
 
 GROUP = "clusters"
-
-
-def _shards(
-    context: AssetExecutionContext, storage: ProjectStorage, asset: str, suffix: str = ".parquet"
-) -> list[str]:
-    """Registered shard partitions whose `asset` artifact exists, in partition order."""
-    done = set(storage.materialized(asset, suffix))
-    keys = [k for k in context.instance.get_dynamic_partitions("shards") if k in done]
-    if not keys:
-        raise FileNotFoundError(
-            f"no shard has '{asset}' yet under {storage.work_dir}; materialize the shard stages first"
-        )
-    return keys
 
 
 class CentroidsConfig(Config):
@@ -60,7 +53,7 @@ class CentroidsConfig(Config):
 
 @asset(
     group_name=GROUP,
-    deps=[embeddings],
+    deps=["embeddings"],
     code_version="1",
     tags={"dagster/pool": "gpu"},
     op_tags=gpu_op_tags(),
@@ -73,7 +66,7 @@ def centroids(
     embedder: EmbeddingModel,
     clustering: ClusteringSettings,
 ) -> MaterializeResult:
-    keys = _shards(context, storage, "embeddings", ".npy")
+    keys = materialized_shards(context, storage, "embeddings", ".npy")
     arrays = [read_npy(storage.path("embeddings", k, ".npy")) for k in keys]
     sizes = [len(a) for a in arrays]
     k = kmeans.auto_k(
@@ -125,12 +118,9 @@ def _faiss_has_gpu() -> bool:
     return hasattr(faiss, "get_num_gpus") and faiss.get_num_gpus() > 0
 
 
-ASSIGNMENTS_VERSION = "1"
-
-
 @asset(
     **{**SHARD_ASSET, "group_name": GROUP},
-    deps=[centroids, embeddings],
+    deps=["centroids", "embeddings"],
     code_version=ASSIGNMENTS_VERSION,
     check_specs=[assignments_check_spec, drift_check_spec],
     description="Nearest centroid of every document of the shard, with its squared distance.",
@@ -181,9 +171,9 @@ def cluster_assignments(
     # new shards are assigned to the old centroids; a refit is due when they sit this much farther
     # from them than the fit sample did
     threshold = clustering.drift_threshold
-    return MaterializeResult(
-        metadata={
-            "seconds": round(time.perf_counter() - began, 2),
+    return materialized(
+        began,
+        {
             "documents": int(counts.sum()),
             "docs_per_second": round(int(counts.sum()) / max(time.perf_counter() - began, 1e-9), 1),
             "reused_shards": reused,
@@ -207,47 +197,15 @@ def cluster_assignments(
     )
 
 
-def assignment_version(centroids: str | None, embeddings: str | None) -> str:
-    """What a shard's assignments are made from: the centroids' stamp and that shard's embeddings' stamp."""
-    return version_hash("cluster_assignments", ASSIGNMENTS_VERSION, centroids, embeddings)
-
-
 class ClusterStatsConfig(Config):
     label_terms: int = 4
     label_docs_per_cluster: int = 200  # c-TF-IDF labels read at most this many documents per cluster
     seed: int = 42
 
 
-def documents_table(context: AssetExecutionContext, storage: ProjectStorage) -> pl.DataFrame:
-    """doc_id, shard, cluster, distance, n_tokens, n_bytes, quality for every assigned document."""
-    keys = _shards(context, storage, "cluster_assignments")
-    return (
-        storage.read_all("cluster_assignments", keys)
-        .join(storage.read_all("raw_shards", keys, ["doc_id", "n_tokens", "n_bytes"]), on=["doc_id", "shard"])
-        .join(storage.read_all("quality_signals", keys, ["doc_id", "quality"]), on=["doc_id", "shard"])
-    )
-
-
-def sample_texts(
-    storage: ProjectStorage, docs: pl.DataFrame, group: str, per_group: int, seed: int
-) -> pl.DataFrame:
-    picked = (
-        docs.sample(fraction=1.0, shuffle=True, seed=seed)
-        .group_by(group, maintain_order=True)
-        .head(per_group)
-    )
-    texts = [
-        read_parquet(storage.path("raw_shards", k), columns=["doc_id", "text"]).join(
-            part.select("doc_id", group), on="doc_id"
-        )
-        for (k,), part in picked.group_by("shard")
-    ]
-    return pl.concat(texts).sort("doc_id")
-
-
 @asset(
     group_name=GROUP,
-    deps=[cluster_assignments, quality_signals, raw_shards],
+    deps=["cluster_assignments", "quality_signals", "raw_shards"],
     code_version="1",
     description="Per cluster: documents, tokens, bytes, mean quality, mean distance and a c-TF-IDF label.",
 )
@@ -276,9 +234,9 @@ def cluster_stats(
     )
     warehouse.replace("cluster_stats", stats)  # the warehouse owns the small tables: no parquet twin
     top = stats.sort("n_tokens", descending=True)
-    return MaterializeResult(
-        metadata={
-            "seconds": round(time.perf_counter() - began, 2),
+    return materialized(
+        began,
+        {
             "clusters": k,
             "documents": docs.height,
             "tokens": int(stats["n_tokens"].sum()),
@@ -292,5 +250,5 @@ def cluster_stats(
             "largest_clusters": plots.md_table(
                 top.head(15).select("cluster", "n_docs", "n_tokens", "mean_quality", "label")
             ),
-        }
+        },
     )

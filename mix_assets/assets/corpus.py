@@ -4,20 +4,14 @@ import time
 from collections import Counter
 
 import polars as pl
-from dagster import AssetExecutionContext, BackfillPolicy, Config, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
+from mix_assets.assets.shared import SHARD_ASSET, materialized
 from mix_assets.core import quality
 from mix_assets.core.ingest import file_fingerprint, ingest_shard
 from mix_assets.core.storage import read_parquet, version_hash, write_parquet
 from mix_assets.core.tokens import count_tokens
-from mix_assets.partitions import shard_partitions
 from mix_assets.resources import ProjectStorage, Warehouse
-
-# One run can take a whole range of shards (`--partition-range` on the CLI) and load models once.
-SHARD_ASSET = dict(
-    partitions_def=shard_partitions, backfill_policy=BackfillPolicy.single_run(), group_name="corpus"
-)
-
 
 RAW_SHARDS_VERSION = "1"
 
@@ -124,9 +118,9 @@ def raw_shards(
         context.log.info(
             f"reused {len(reused)} shards already normalized from the same file and config: {reused[:10]}"
         )
-    return MaterializeResult(
-        metadata={
-            "seconds": round(time.perf_counter() - began, 2),
+    return materialized(
+        began,
+        {
             "docs_per_second": round(totals["docs"] / max(time.perf_counter() - began, 1e-9), 1),
             "shards": len(context.partition_keys),
             "reused_shards": len(reused),
@@ -137,7 +131,7 @@ def raw_shards(
             "quarantine_reasons": MetadataValue.json(dict(reasons)),
             "quarantine_files": MetadataValue.path(str(storage.path("raw_shards_quarantine", "*"))),
             "file_sha256": MetadataValue.json(versions),
-        }
+        },
     )
 
 
@@ -155,7 +149,7 @@ QUALITY_VERSION = "1"
 
 @asset(
     **SHARD_ASSET,
-    deps=[raw_shards],
+    deps=["raw_shards"],
     code_version=QUALITY_VERSION,
     description="Per-document Gopher/C4 quality signals and a combined score in [0, 1].",
 )
@@ -186,14 +180,14 @@ def quality_signals(
         scores.append(q["quality"])
         context.log.info(f"{key}: scored {docs.height} documents, mean quality {q['quality'].mean():.3f}")
     allq = pl.concat(scores)
-    return MaterializeResult(
-        metadata={
-            "seconds": round(time.perf_counter() - began, 2),
+    return materialized(
+        began,
+        {
             "docs_per_second": round(len(allq) / max(time.perf_counter() - began, 1e-9), 1),
             "documents": len(allq),
             "reused_shards": reused,
             "mean_quality": float(allq.mean() or 0.0),
             "share_below_0.5": float((allq < 0.5).mean() or 0.0),
             "classifier": config.classifier_path or "none (rules only)",
-        }
+        },
     )

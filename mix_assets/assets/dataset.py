@@ -8,8 +8,7 @@ import polars as pl
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from mix_assets import environment, plots
-from mix_assets.assets.mixture import final_mixture, proxy_scores
-from mix_assets.assets.super_clusters import kept_documents, merged_clusters
+from mix_assets.assets.shared import final_weights, kept_documents, materialized
 from mix_assets.core import clusterclip, export
 from mix_assets.core.storage import (
     as_path,
@@ -40,23 +39,6 @@ class MixedDatasetConfig(Config):
     )
     docs_per_shard: int = 50_000
     seed: int = 42
-
-
-def final_weights(warehouse: Warehouse, name: str) -> pl.DataFrame:
-    """super_cluster, weight of a search's final mixture."""
-    final = (
-        warehouse.query(
-            "SELECT super_cluster, weight FROM mix.final_mixture WHERE search = ? ORDER BY super_cluster",
-            [name],
-        )
-        if warehouse.has_table("final_mixture")
-        else pl.DataFrame()
-    )
-    if final.height == 0:
-        raise FileNotFoundError(
-            f"search {name}: no final mixture yet; materialize final_mixture --partition {name}"
-        )
-    return final
 
 
 def interleave(parts: dict[int, np.ndarray], lengths: np.ndarray) -> np.ndarray:
@@ -100,7 +82,7 @@ def read_parts(folder) -> pl.DataFrame:
 @asset(
     group_name=GROUP,
     partitions_def=search_partitions,
-    deps=[final_mixture, merged_clusters],
+    deps=["final_mixture", "merged_clusters"],
     code_version="2",
     description="Documents in training order following a mixture at a token budget (uniform or ClusterClip "
     "within each super-cluster).",
@@ -192,9 +174,9 @@ def mixed_dataset(
     context.log.info(
         f"mixed dataset: {len(rows)} documents, {int(lengths[rows].sum())} tokens, sampling={sampling}"
     )
-    return MaterializeResult(
-        metadata={
-            "seconds": round(time.perf_counter() - began, 2),
+    return materialized(
+        began,
+        {
             "documents": len(rows),
             "tokens": int(lengths[rows].sum()),
             "unique_documents": int((draws > 0).sum()),
@@ -211,7 +193,7 @@ def mixed_dataset(
             "epochs_per_cluster": MetadataValue.json(
                 {int(c): round(e, 3) for c, e in zip(epochs["cluster"], epochs["epochs"]) if e > 0}
             ),
-        }
+        },
     )
 
 
@@ -222,7 +204,7 @@ class MixtureExportsConfig(Config):
 @asset(
     group_name=GROUP,
     partitions_def=search_partitions,
-    deps=[final_mixture, proxy_scores],
+    deps=["final_mixture", "proxy_scores"],
     code_version="2",
     description="The final mixture as a Megatron-LM/NeMo --data-path blend, Hugging Face "
     "interleave_datasets arguments, and olmix-style ratios.csv / metrics.csv of every trial.",
@@ -257,12 +239,12 @@ def mixture_exports(
     write_text(export.to_json(hf) + "\n", folder / "hf_interleave.json")
     write_csv(ratios, folder / "ratios.csv")
     write_csv(metrics, folder / "metrics.csv")
-    return MaterializeResult(
-        metadata={
-            "seconds": round(time.perf_counter() - began, 2),
+    return materialized(
+        began,
+        {
             "megatron_data_path": blend,
             "hf_interleave": MetadataValue.json(hf),
             "trials_exported": ratios.height,
             "folder": MetadataValue.path(str(folder)),
-        }
+        },
     )

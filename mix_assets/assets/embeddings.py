@@ -5,7 +5,7 @@ import time
 import numpy as np
 from dagster import AssetCheckResult, AssetExecutionContext, Config, MaterializeResult, asset
 
-from mix_assets.assets.corpus import SHARD_ASSET, raw_shards
+from mix_assets.assets.shared import SHARD_ASSET
 from mix_assets.checks import embeddings_check_spec, embeddings_problems
 from mix_assets.core.storage import read_npy, read_parquet, version_hash, write_npy
 from mix_assets.profiles import gpu_op_tags
@@ -21,7 +21,7 @@ EMBEDDINGS_VERSION = "1"
 
 @asset(
     **{**SHARD_ASSET, "group_name": "embeddings"},
-    deps=[raw_shards],
+    deps=["raw_shards"],
     code_version=EMBEDDINGS_VERSION,
     check_specs=[embeddings_check_spec],
     tags={"dagster/pool": "gpu"},

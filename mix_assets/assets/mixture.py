@@ -1,4 +1,4 @@
-"""Per round: proxy scores and the predictor fitted on every score so far. Then the final mixture."""
+"""Per round: proxy scores and the predictor fitted on every score so far."""
 
 import json
 import time
@@ -8,31 +8,24 @@ import polars as pl
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from mix_assets import plots
-from mix_assets.assets.search import (
-    GROUP,
+from mix_assets.assets.shared import (
     ROUND_ASSET,
-    MixtureCandidatesConfig,
-    baseline_mixtures,
-    generator_settings,
     load_meta,
-    mixture_candidates,
-    proxy_trials,
+    materialized,
     round_candidates,
-    run_tokens,
     scored_rows,
     weight_columns,
 )
-from mix_assets.assets.trials import ProxyTrialsConfig, run_trial
-from mix_assets.core import mixtures, surrogate, verify
 from mix_assets.core import predictor as core_predictor
-from mix_assets.core.storage import atomic_path, write_json
-from mix_assets.partitions import parse_round, round_index, search_partitions
+from mix_assets.core import surrogate
+from mix_assets.core.storage import atomic_path
+from mix_assets.partitions import parse_round, round_index
 from mix_assets.resources import ProjectStorage, Searches, Warehouse
 
 
 @asset(
     **ROUND_ASSET,
-    deps=[proxy_trials, mixture_candidates],
+    deps=["proxy_trials", "mixture_candidates"],
     code_version="2",
     description="The round's trials as a table (round, mixture id, weights, every metric, seconds, "
     "backend, status), joined to the candidates by id.",
@@ -77,15 +70,15 @@ def proxy_scores(
         if ok.height
         else ok
     )
-    return MaterializeResult(
-        metadata={
-            "seconds": round(time.perf_counter() - began, 2),
+    return materialized(
+        began,
+        {
             "trials": table.height,
             "ok": ok.height,
             "failed": int((table["status"] == "failed").sum()),
             "best_objective": float(ok["m_objective"].min()) if ok.height else float("nan"),
             "by_kind": plots.md_table(by_kind) if ok.height else MetadataValue.md("no successful trial"),
-        }
+        },
     )
 
 
@@ -133,7 +126,7 @@ def settings_from(config: PredictorConfig, seed: int) -> surrogate.SurrogateSett
 
 @asset(
     **ROUND_ASSET,
-    deps=[proxy_scores],
+    deps=["proxy_scores"],
     code_version="2",
     description="The surrogate on every (mixture, objective) of this and earlier rounds, chosen by "
     "cross-validation among LightGBM, "
@@ -182,9 +175,9 @@ def predictor(
         f"{cv['mae']:.4f} "
         "(" + ", ".join(f"{r['model']} {r['cv_spearman']:.3f}" for r in model.report) + ")"
     )
-    return MaterializeResult(
-        metadata={
-            "seconds": round(time.perf_counter() - began, 2),
+    return materialized(
+        began,
+        {
             "rows": len(y),
             "rounds_used": round_index(key) + 1,
             "model": model.name,
@@ -200,235 +193,5 @@ def predictor(
                 "measured objective",
                 "predicted objective",
             ),
-        }
-    )
-
-
-class FinalMixtureConfig(Config):
-    """A short list measured with replicate trials (METHODS §7): the surrogate's optimum (argmax and
-    top-k mean), the best measured mixtures of the search, natural and uniform. `choice`: "se_rule"
-    takes the best baseline, else the top-k mean, when within `se_multiplier` standard errors of the
-    best measured (core.verify); "best" takes the best measured mean."""
-
-    top_k: int = 128  # the top-k mean's k (RegMix)
-    pool_size: int = 100_000
-    n_measured: int = 3  # best measured mixtures of the search on the short list
-    replicates: int = 3  # trials per candidate, each on a fresh sample
-    replicate_seed_offset: int = (
-        99_991  # replicate r trains at seed + offset + r: samples the search never saw
-    )
-    choice: str = "se_rule"  # se_rule | best
-    se_multiplier: float = 2.0
-    proxy: ProxyTrialsConfig = ProxyTrialsConfig()
-    generator: MixtureCandidatesConfig = (
-        MixtureCandidatesConfig()
-    )  # the pool's generator: give it the rounds' settings
-
-
-def search_cost(warehouse: Warehouse, last: str) -> pl.DataFrame:
-    return warehouse.query(
-        "SELECT round, count(*) AS trials, sum(CASE WHEN status = 'ok' THEN 1 ELSE 0 END) AS ok, "
-        "round(sum(seconds), 2) AS seconds FROM mix.proxy_scores WHERE search = ? AND round <= ? "
-        "GROUP BY round ORDER BY round",
-        [parse_round(last)[0], last],
-    )
-
-
-@asset(
-    group_name=GROUP,
-    partitions_def=search_partitions,
-    deps=[predictor],
-    code_version="4",
-    description="The mixture to train on, from a short list (surrogate optimum, best measured, natural, "
-    "uniform) each trained on fresh samples several times: the best measured mean, unless a baseline or "
-    "the top-k mean is within 2 standard errors of it; every comparison is reported on the targets' "
-    "evaluation parts.",
-)
-def final_mixture(
-    context: AssetExecutionContext,
-    config: FinalMixtureConfig,
-    storage: ProjectStorage,
-    warehouse: Warehouse,
-    searches: Searches,
-) -> MaterializeResult:
-    began = time.perf_counter()
-    name = context.partition_key
-    search = searches.get(name)
-    rounds = sorted(p.name[:-4] for p in storage.folder("predictor").glob(f"{name}-r*.pkl"))
-    if not rounds:
-        raise FileNotFoundError(
-            f"search {name}: no predictor yet; run at least one round "
-            f"(mix-assets rounds next --search {name})"
-        )
-    last = rounds[-1]
-    model = surrogate.Fitted.load(storage.path("predictor", last, ".pkl"))
-    meta = load_meta(storage)
-    tokens = np.asarray(meta["domain_tokens"], dtype=np.float64)
-    total, gen = run_tokens(meta, search), generator_settings(config.generator, search)
-    bound = mixtures.upper_bounds(tokens, total, search.max_epochs)
-
-    def optimum(method: str, bounded: bool = True) -> np.ndarray:
-        return mixtures.best_mixture(
-            model.mean,
-            tokens,
-            total,
-            gen,
-            search.seed + 7,
-            config.pool_size,
-            search.minimize,
-            method,
-            config.top_k,
-            bounded,
-        )
-
-    optima = {"surrogate_argmax": optimum("argmax"), "surrogate_topk_mean": optimum("topk_mean")}
-    unbounded = optimum("argmax", bounded=False)
-    binds = bool((unbounded > bound + 1e-12).any())
-    scored = scored_rows(warehouse, last)
-    wcols = weight_columns(len(tokens))
-    baselines = baseline_mixtures(tokens, gen.grid, bound, context.log)
-    short = verify.shortlist(
-        optima,
-        scored.select(wcols).to_numpy(),
-        scored["m_objective"].to_numpy(),
-        config.n_measured,
-        search.minimize,
-        baselines,
-    )
-    verify_began = time.perf_counter()
-
-    def measure(c: verify.Candidate, r: int) -> dict:
-        record = run_trial(
-            context,
-            search,
-            name,
-            storage,
-            c.mixture_id,
-            c.weights,
-            config.proxy,
-            seed=search.seed + config.replicate_seed_offset + r,
-            evaluate=True,
-        )
-        context.log.info(
-            f"verify {c.name} replicate {r}: {record['status']} "
-            f"{record['metrics'].get('objective', float('nan')):.4f}"
-        )
-        return {**record["metrics"], "documents": record.get("documents")}
-
-    if config.choice not in ("se_rule", "best"):
-        raise ValueError(f"final_mixture choice must be 'se_rule' or 'best', not {config.choice!r}")
-    prefer = (
-        verify.Preference(search.weights_by_name(), z=config.se_multiplier)
-        if config.choice == "se_rule"
-        else None
-    )
-    result = verify.verify(short, measure, config.replicates, search.minimize, prefer=prefer)
-    verify_seconds = time.perf_counter() - verify_began
-    on_search, on_eval = result.summary("objective"), result.summary("eval_objective")
-    best = result.chosen.weights
-    predicted_mean, predicted_std = (a.tolist() for a in model.predict(np.stack([c.weights for c in short])))
-    candidates = pl.DataFrame(
-        {
-            "search": name,
-            "candidate": [c.name for c in short],
-            "mixture_id": [c.mixture_id for c in short],
-            "chosen": [c.name == result.chosen.name for c in short],
-            "predicted": predicted_mean,
-            "predicted_std": predicted_std,
-            "search_mean": [on_search[c.name][0] for c in short],
-            "search_std": [on_search[c.name][1] for c in short],
-            "eval_mean": [on_eval[c.name][0] for c in short],
-            "eval_std": [on_eval[c.name][1] for c in short],
-            "gap_to_best": [result.gaps[c.name][0] if c.name in result.gaps else None for c in short],
-            "gap_se": [result.gaps[c.name][1] if c.name in result.gaps else None for c in short],
         },
-        schema_overrides={"gap_to_best": pl.Float64, "gap_se": pl.Float64},
-    ).hstack(pl.DataFrame(np.stack([c.weights for c in short]), schema=wcols))
-    warehouse.replace("final_candidates", candidates, where={"search": name})
-    natural, uniform = tokens / tokens.sum(), np.full(len(tokens), 1 / len(tokens))
-    table = pl.DataFrame(
-        {
-            "search": name,
-            "super_cluster": np.arange(len(tokens)),
-            "label": meta["labels"],
-            "weight": best,
-            "natural": natural,
-            "uniform": uniform,
-            "max_weight": bound,
-        }
-    )
-    warehouse.replace("final_mixture", table, where={"search": name})
-    cost = search_cost(warehouse, last)
-    noise = float(np.median([s for _, s in on_search.values()]))
-    summary = {
-        "search": name,
-        "round": last,
-        "surrogate": model.name,
-        "chosen": result.chosen.name,
-        "best_measured": result.best,
-        "choice": config.choice,
-        "se_multiplier": config.se_multiplier,
-        "mixture_id": result.chosen.mixture_id,
-        "predicted": float(model.mean(best[None, :])[0]),
-        "replicates": config.replicates,
-        "measured": {k: v[0] for k, v in on_search.items()},
-        "measured_std": {k: v[1] for k, v in on_search.items()},
-        "evaluation": {k: v[0] for k, v in on_eval.items()},
-        "evaluation_std": {k: v[1] for k, v in on_eval.items()},
-        "trial_noise": noise,
-        "target_tokens": total,
-        "bound_binds": binds,
-        "unbounded_optimum": {
-            "weights": unbounded.tolist(),
-            "predicted": float(model.mean(unbounded[None, :])[0]),
-        },
-        "cost": {
-            "trials_per_round": dict(zip(cost["round"], cost["trials"])),
-            "round_seconds": float(cost["seconds"].sum()),
-            "verification_trials": len(short) * config.replicates,
-            "verification_seconds": round(verify_seconds, 2),
-        },
-        "weights": {str(i): float(w) for i, w in enumerate(best)},
-    }
-    write_json(summary, storage.path("final_mixture", name, ".json"))
-    context.log.info(
-        f"final mixture {summary['mixture_id']} ({result.chosen.name}): search part "
-        f"{on_search[result.chosen.name][0]:.4f}, "
-        f"evaluation part {on_eval[result.chosen.name][0]:.4f}"
-    )
-    labels = [f"{i}: {lab}" for i, lab in enumerate(meta["labels"])]
-    bars = {"final": best.tolist(), "natural": natural.tolist(), "uniform": uniform.tolist()}
-    if binds:
-        bars["unbounded optimum"] = unbounded.tolist()
-    return MaterializeResult(
-        metadata={
-            "seconds": round(time.perf_counter() - began, 2),
-            "round": last,
-            "surrogate": model.name,
-            "chosen": result.chosen.name,
-            "best_measured": result.best,
-            "predicted_objective": summary["predicted"],
-            **{f"measured_{k}": v[0] for k, v in on_eval.items() if k in ("natural", "uniform")},
-            "measured_final": on_eval[result.chosen.name][0],
-            "search_part_final": on_search[result.chosen.name][0],
-            "trial_noise": noise,
-            "bound_binds": binds,
-            "verification_trials": len(short) * config.replicates,
-            "candidates": plots.md_table(
-                candidates.select(
-                    "candidate",
-                    "chosen",
-                    "predicted",
-                    "search_mean",
-                    "search_std",
-                    "gap_to_best",
-                    "gap_se",
-                    "eval_mean",
-                    "eval_std",
-                )
-            ),
-            "cost": plots.md_table(cost),
-            "weights": plots.grouped_barh(labels, bars, "Mixture weight per super-cluster"),
-            "mixture": MetadataValue.json(summary),
-        }
     )

@@ -13,9 +13,7 @@ import polars as pl
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from mix_assets import plots
-from mix_assets.assets.mixture import final_mixture
-from mix_assets.assets.search import weight_columns, weights_by_round
-from mix_assets.assets.super_clusters import cluster_map
+from mix_assets.assets.shared import cluster_map, weight_columns, weights_by_round
 from mix_assets.core.storage import load_npy, read_json, write_text
 from mix_assets.partitions import search_of, search_partitions
 from mix_assets.resources import ProjectStorage, Searches, SearchSettings, Warehouse
@@ -201,7 +199,7 @@ def final_section(storage: ProjectStorage, warehouse: Warehouse, name: str) -> s
 @asset(
     group_name="report",
     partitions_def=search_partitions,
-    deps=[final_mixture],
+    deps=["final_mixture"],
     code_version="3",
     description="A self-contained HTML page (charts embedded) that tells the run's story from corpus to "
     "final mixture.",

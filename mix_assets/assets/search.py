@@ -16,18 +16,30 @@ from dagster import (
 )
 
 from mix_assets import plots
-from mix_assets.assets.super_clusters import kept_documents, merged_clusters, super_clusters
-from mix_assets.assets.targets import search_targets
+from mix_assets.assets.shared import (
+    ROUND_ASSET,
+    GeneratorConfig,
+    baseline_mixtures,
+    generator_settings,
+    kept_documents,
+    load_meta,
+    materialized,
+    round_candidates,
+    run_tokens,
+    scored_rows,
+    super_clusters,
+    weight_columns,
+    weights_by_round,
+)
 from mix_assets.assets.trials import ProxyTrialsConfig, run_trial, trial_path
 from mix_assets.core import mixtures, surrogate
 from mix_assets.core.proxies import bpe
 from mix_assets.core.storage import atomic_path, write_npy, write_parquet
-from mix_assets.partitions import parse_round, round_key, round_partitions, search_of
+from mix_assets.partitions import parse_round, round_key, search_of
 from mix_assets.profiles import gpu_op_tags
-from mix_assets.resources import ProjectStorage, Searches, SearchSettings, Warehouse
+from mix_assets.resources import ProjectStorage, Searches, Warehouse
 
 GROUP = "search"
-ROUND_ASSET = dict(partitions_def=round_partitions, group_name=GROUP)
 
 
 class ProxyCorpusConfig(Config):
@@ -38,7 +50,7 @@ class ProxyCorpusConfig(Config):
 
 @asset(
     group_name=GROUP,
-    deps=[merged_clusters],
+    deps=["merged_clusters"],
     code_version="3",
     description="BPE vocabulary trained on the kept documents, and their token ids by super-cluster: "
     "what every search's proxies train on.",
@@ -75,60 +87,21 @@ def proxy_corpus(
         f"proxy corpus: {docs.height} documents, {len(flat)} tokens, vocab {tok.get_vocab_size()}, "
         f"{time.perf_counter() - began:.1f}s"
     )
-    return MaterializeResult(
-        metadata={
-            "seconds": round(time.perf_counter() - began, 2),
+    return materialized(
+        began,
+        {
             "documents": docs.height,
             "tokens": int(len(flat)),
             "vocab_size": tok.get_vocab_size(),
             "tokens_per_super_cluster": MetadataValue.json(per_domain.tolist()),
-        }
-    )
-
-
-def load_meta(storage: ProjectStorage) -> dict:
-    return json.loads((storage.folder("proxy_corpus") / "meta.json").read_text())
-
-
-def run_tokens(meta: dict, search: SearchSettings) -> float:
-    """The run the mixture is for: every weight bound is computed against it."""
-    return search.run_tokens(float(sum(meta["domain_tokens"])))
-
-
-def weight_columns(n: int) -> list[str]:
-    return [f"w{i}" for i in range(n)]
-
-
-def round_candidates(warehouse: Warehouse, key: str) -> pl.DataFrame:
-    """A round's candidates (mixture_candidates), in the order they were proposed."""
-    if not warehouse.has_table("mixture_candidates"):
-        raise FileNotFoundError(f"round {key}: no candidates yet; materialize mixture_candidates first")
-    return warehouse.query(
-        "SELECT * EXCLUDE (position) FROM mix.mixture_candidates WHERE round = ? ORDER BY position", [key]
-    )
-
-
-def scored_rows(warehouse: Warehouse, upto_round: str) -> pl.DataFrame:
-    """Every successful trial of this and earlier rounds of the same search (empty before the first
-    round is scored)."""
-    if not warehouse.has_table("proxy_scores"):
-        return pl.DataFrame()
-    return warehouse.query(
-        "SELECT * FROM mix.proxy_scores WHERE search = ? AND round <= ? AND status = 'ok'",
-        [search_of(upto_round), upto_round],
+        },
     )
 
 
 class MixtureCandidatesConfig(Config):
     """The generator's published settings (METHODS §1) and how later rounds propose (METHODS §7)."""
 
-    temperature: float = 0.5
-    min_strength: float = 0.1
-    max_strength: float = 5.0
-    n_strengths: int = 15
-    min_weight: float = 2e-4
-    grid: float = 2e-4
-    dedup_l1: float = 1e-5
+    generator: GeneratorConfig = GeneratorConfig()
     pool_size: int = 100_000
     baselines: bool = True  # round 0 also trains the natural and uniform mixtures
     proposal: str = "lcb"  # "climb": the published random pick among the predicted best
@@ -139,19 +112,6 @@ class MixtureCandidatesConfig(Config):
         0.125  # lcb: this share of a round's picks are steps around the best measured mixture
     )
     local_concentration: float = 200.0
-
-
-def generator_settings(config: MixtureCandidatesConfig, search: SearchSettings) -> mixtures.GeneratorSettings:
-    return mixtures.GeneratorSettings(
-        config.temperature,
-        config.min_strength,
-        config.max_strength,
-        config.n_strengths,
-        search.max_epochs,
-        config.min_weight,
-        config.grid,
-        config.dedup_l1,
-    )
 
 
 def proposal_settings(config: MixtureCandidatesConfig, r: int, n_rounds: int) -> mixtures.ProposalSettings:
@@ -170,7 +130,7 @@ def best_measured(rows: pl.DataFrame, n_domains: int, minimize: bool) -> np.ndar
 
 @asset(
     **ROUND_ASSET,
-    deps=[proxy_corpus, search_targets],
+    deps=["proxy_corpus", "search_targets"],
     code_version="3",
     description="Round 0: Dirichlet mixtures around the token prior; later rounds: the surrogate's best of "
     "a large pool by a "
@@ -192,7 +152,7 @@ def mixture_candidates(
     m = search.proxies_per_round[r]
     meta = load_meta(storage)
     tokens = np.asarray(meta["domain_tokens"], dtype=np.float64)
-    gen = generator_settings(config, search)
+    gen = generator_settings(config.generator, search)
     tried = scored_rows(warehouse, round_key(name, r - 1)) if r > 0 else pl.DataFrame()
     exclude = set(tried["mixture_id"].to_list()) if tried.height else set()
     seed = search.seed + 1000 * r
@@ -206,7 +166,7 @@ def mixture_candidates(
         std = np.full(m, np.nan)
         if config.baselines:
             for kind, w in baseline_mixtures(
-                tokens, config.grid, mixtures.upper_bounds(tokens, total, search.max_epochs), context.log
+                tokens, gen.grid, mixtures.upper_bounds(tokens, total, search.max_epochs), context.log
             ).items():
                 weights, predicted, std, kinds = (
                     np.vstack([weights, w]),
@@ -234,7 +194,7 @@ def mixture_candidates(
             exclude,
             best_measured(tried, len(tokens), search.minimize),
         )
-    ids = [mixtures.mixture_id(w, config.grid) for w in weights]
+    ids = [mixtures.mixture_id(w, gen.grid) for w in weights]
     table = pl.DataFrame(
         {
             "search": name,
@@ -248,9 +208,9 @@ def mixture_candidates(
     ).hstack(pl.DataFrame(weights, schema=weight_columns(len(tokens))))
     warehouse.replace("mixture_candidates", table, where={"round": context.partition_key})
     labels = meta["labels"]
-    return MaterializeResult(
-        metadata={
-            "seconds": round(time.perf_counter() - began, 2),
+    return materialized(
+        began,
+        {
             "candidates": table.height,
             "round": r,
             "proxies_planned": m,
@@ -261,37 +221,7 @@ def mixture_candidates(
                 "weight",
             ),
             "weights_by_round": weights_by_round(warehouse, len(tokens), context.partition_key),
-        }
-    )
-
-
-def baseline_mixtures(tokens: np.ndarray, grid: float, bound: np.ndarray, log=None) -> dict[str, np.ndarray]:
-    """Natural and uniform on the grid, each only where it respects the max-epochs bound."""
-    out = {}
-    for kind, w in (("natural", tokens / tokens.sum()), ("uniform", np.full(len(tokens), 1 / len(tokens)))):
-        w = mixtures.to_grid(w[None, :], grid)[0]
-        if (w <= bound + 1e-12).all():
-            out[kind] = w
-        elif log is not None:
-            log.warning(
-                f"{kind} baseline skipped: it breaks the max-epochs bound {np.round(bound, 4).tolist()}"
-            )
-    return out
-
-
-def weights_by_round(warehouse: Warehouse, n_domains: int, upto: str):
-    """Mean candidate weight per super-cluster for every round so far: how the search narrows."""
-    cols = weight_columns(n_domains)
-    means = warehouse.query(
-        f"SELECT round, {', '.join(f'avg({c}) AS {c}' for c in cols)} FROM mix.mixture_candidates "
-        "WHERE search = ? AND round <= ? GROUP BY round ORDER BY round",
-        [search_of(upto), upto],
-    )
-    return plots.heatmap(
-        means["round"].to_list(),
-        [str(i) for i in range(n_domains)],
-        means.select(cols).to_numpy(),
-        "Mean candidate weight: round x super-cluster",
+        },
     )
 
 
@@ -299,7 +229,7 @@ def weights_by_round(warehouse: Warehouse, n_domains: int, upto: str):
 # a step that finished are retried by RetryRequested below, up to ProxyTrialsConfig.trial_retries.
 @asset(
     **ROUND_ASSET,
-    deps=[mixture_candidates, proxy_corpus, search_targets],
+    deps=["mixture_candidates", "proxy_corpus", "search_targets"],
     code_version="4",
     pool="proxy",
     retry_policy=RetryPolicy(max_retries=2, delay=5),

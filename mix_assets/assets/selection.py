@@ -7,9 +7,7 @@ import polars as pl
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from mix_assets import plots
-from mix_assets.assets.clusters import cluster_assignments
-from mix_assets.assets.embeddings import embeddings
-from mix_assets.assets.super_clusters import merged_clusters, super_cluster_of
+from mix_assets.assets.shared import super_cluster_of
 from mix_assets.core import selection, smart
 from mix_assets.core.ingest import ingest_shard
 from mix_assets.core.proxies import bpe
@@ -46,7 +44,7 @@ class SmartSelectionConfig(Config):
 
 @asset(
     group_name=GROUP,
-    deps=[embeddings, cluster_assignments, merged_clusters],
+    deps=["embeddings", "cluster_assignments", "merged_clusters"],
     code_version="1",
     description="SMART: tasks chosen by a submodular function, Taylor-softmax budgets, Facility Location "
     "examples per task.",
@@ -104,7 +102,7 @@ class DomainSelectionConfig(Config):
 
 @asset(
     group_name=GROUP,
-    deps=[embeddings, cluster_assignments, merged_clusters],
+    deps=["embeddings", "cluster_assignments", "merged_clusters"],
     code_version="1",
     description="Per-document in-domain scores by domain classifier, contrastive cross-entropy difference "
     "and DSIR, and each method's selected subset.",

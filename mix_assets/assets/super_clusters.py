@@ -2,15 +2,16 @@
 
 import time
 
-import numpy as np
 import polars as pl
 from dagster import AssetExecutionContext, Config, MaterializeResult, asset
 
 from mix_assets import plots
-from mix_assets.assets.clusters import GROUP, centroids, cluster_stats, documents_table, sample_texts
+from mix_assets.assets.shared import cluster_map, documents_table, materialized, sample_texts
 from mix_assets.core import labels, merge
 from mix_assets.core.storage import load_npy
 from mix_assets.resources import SCHEMA, ClusteringSettings, ProjectStorage, Warehouse
+
+GROUP = "clusters"
 
 
 class PrunedClustersConfig(Config):
@@ -22,7 +23,7 @@ class PrunedClustersConfig(Config):
 
 @asset(
     group_name=GROUP,
-    deps=[cluster_stats],
+    deps=["cluster_stats"],
     code_version="1",
     description="Every cluster with kept / dropped and the reason.",
 )
@@ -40,9 +41,9 @@ def pruned_clusters(
     warehouse.replace("pruned_clusters", pruned)
     dropped = pruned.filter(~pl.col("kept"))
     context.log.info(f"kept {pruned.height - dropped.height} of {pruned.height} clusters")
-    return MaterializeResult(
-        metadata={
-            "seconds": round(time.perf_counter() - began, 2),
+    return materialized(
+        began,
+        {
             "clusters": pruned.height,
             "kept": pruned.height - dropped.height,
             "dropped": dropped.height,
@@ -50,7 +51,7 @@ def pruned_clusters(
             "dropped_clusters": plots.md_table(
                 dropped.select("cluster", "n_docs", "mean_quality", "reason", "label")
             ),
-        }
+        },
     )
 
 
@@ -66,7 +67,7 @@ class MergedClustersConfig(Config):
 
 @asset(
     group_name=GROUP,
-    deps=[pruned_clusters, centroids],
+    deps=["pruned_clusters", "centroids"],
     code_version="1",
     description="Super-clusters of the kept clusters; mapping cluster -> super-cluster and token counts "
     "(the mixture prior).",
@@ -123,9 +124,9 @@ def merged_clusters(
         f"merged {kept.height} clusters into {supers.height} super-clusters ({method}, distance "
         f"{distance}, count {n_super})"
     )
-    return MaterializeResult(
-        metadata={
-            "seconds": round(time.perf_counter() - began, 2),
+    return materialized(
+        began,
+        {
             "super_clusters": supers.height,
             "kept_clusters": kept.height,
             "method": method,
@@ -140,48 +141,5 @@ def merged_clusters(
             "cluster_map": cluster_map(pruned, mapping, supers, cents),
             "super_clusters_table": plots.md_table(supers),
             "warehouse_tables": f"{SCHEMA}.cluster_mapping, {SCHEMA}.super_clusters",
-        }
-    )
-
-
-def super_cluster_of(warehouse: Warehouse) -> pl.DataFrame:
-    """cluster -> super_cluster of every kept cluster."""
-    return warehouse.query(f"SELECT cluster, super_cluster FROM {SCHEMA}.cluster_mapping ORDER BY cluster")
-
-
-def super_clusters(warehouse: Warehouse) -> pl.DataFrame:
-    return warehouse.query(f"SELECT * FROM {SCHEMA}.super_clusters ORDER BY super_cluster")
-
-
-def cluster_map(pruned: pl.DataFrame, mapping: pl.DataFrame, supers: pl.DataFrame, cents: np.ndarray):
-    """Every cluster placed by a PCA of the centroids, sized by tokens, coloured by super-cluster."""
-    from sklearn.decomposition import PCA
-
-    table = (
-        pruned.join(mapping, on="cluster", how="left")
-        .with_columns(pl.col("super_cluster").fill_null(-1))
-        .sort("cluster")
-    )
-    xy = PCA(n_components=2, random_state=0).fit_transform(
-        np.asarray(cents, dtype=np.float64)[table["cluster"].to_numpy()]
-    )
-    names = {-1: "pruned", **{s: f"{s}: {lab}" for s, lab in zip(supers["super_cluster"], supers["label"])}}
-    return plots.cluster_map(
-        xy,
-        table["n_tokens"].to_numpy(),
-        table["super_cluster"].to_list(),
-        names,
-        f"{table.height} clusters, PCA of the centroids (area = tokens)",
-    )
-
-
-def kept_documents(storage: ProjectStorage, warehouse: Warehouse, columns: list[str]) -> pl.DataFrame:
-    """Every document of a kept cluster: doc_id, shard, cluster, super_cluster and `columns` of
-    raw_shards, in (shard, doc_id) order so that row numbers are stable between runs."""
-    mapping = super_cluster_of(warehouse)
-    return (
-        storage.read_all("cluster_assignments", columns=["doc_id", "cluster"])
-        .join(mapping, on="cluster")
-        .join(storage.read_all("raw_shards", columns=["doc_id", *columns]), on=["doc_id", "shard"])
-        .sort(["shard", "doc_id"])
+        },
     )

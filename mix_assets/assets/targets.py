@@ -6,6 +6,7 @@ import time
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 from tokenizers import Tokenizer
 
+from mix_assets.assets.shared import materialized
 from mix_assets.core import targets
 from mix_assets.core.ingest import ingest_shard
 from mix_assets.core.proxies import bpe
@@ -53,10 +54,10 @@ def search_targets(
     with atomic_path(folder / "meta.json") as tmp:  # written last: its presence means complete
         tmp.write_text(json.dumps({"target_weights": weights, "target_split": split_sizes}))
     context.log.info(f"search {name}: targets {split_sizes}")
-    return MaterializeResult(
-        metadata={
-            "seconds": round(time.perf_counter() - began, 2),
+    return materialized(
+        began,
+        {
             "targets": MetadataValue.json(weights),
             "target_split": MetadataValue.json(split_sizes),
-        }
+        },
     )

@@ -1,0 +1,229 @@
+"""What the asset modules share: the partition settings of shard assets, the tables every stage
+reads back (kept documents, super-clusters, a round's candidates and scores, a search's final
+mixture), the proxy corpus's meta, the generator's config, and the result helper. Asset modules
+import this, core, and trials (the proxy backends), never each other; lineage is declared by key."""
+
+import json
+import time
+
+import numpy as np
+import polars as pl
+from dagster import AssetExecutionContext, BackfillPolicy, Config, MaterializeResult
+
+from mix_assets import plots
+from mix_assets.core import mixtures
+from mix_assets.core.storage import read_parquet, version_hash
+from mix_assets.partitions import round_partitions, search_of, shard_partitions
+from mix_assets.resources import SCHEMA, ProjectStorage, SearchSettings, Warehouse
+
+
+def materialized(began: float, metadata: dict, **result) -> MaterializeResult:
+    """The asset's result, with its wall time (`seconds`) beside what it reports; `result` passes
+    on the rest (check results, a data version)."""
+    return MaterializeResult(
+        metadata={"seconds": round(time.perf_counter() - began, 2), **metadata}, **result
+    )
+
+
+class GeneratorConfig(Config):
+    """The mixture generator's published settings (METHODS §1): the rounds' candidates and the final
+    step's pool both use it."""
+
+    temperature: float = 0.5
+    min_strength: float = 0.1
+    max_strength: float = 5.0
+    n_strengths: int = 15
+    min_weight: float = 2e-4
+    grid: float = 2e-4
+    dedup_l1: float = 1e-5
+
+
+# One run can take a whole range of shards (`--partition-range` on the CLI) and load models once.
+ROUND_ASSET = dict(partitions_def=round_partitions, group_name="search")
+SHARD_ASSET = dict(
+    partitions_def=shard_partitions, backfill_policy=BackfillPolicy.single_run(), group_name="corpus"
+)
+
+
+def materialized_shards(
+    context: AssetExecutionContext, storage: ProjectStorage, asset: str, suffix: str = ".parquet"
+) -> list[str]:
+    """Registered shard partitions whose `asset` artifact exists, in partition order."""
+    done = set(storage.materialized(asset, suffix))
+    keys = [k for k in context.instance.get_dynamic_partitions("shards") if k in done]
+    if not keys:
+        raise FileNotFoundError(
+            f"no shard has '{asset}' yet under {storage.work_dir}; materialize the shard stages first"
+        )
+    return keys
+
+
+ASSIGNMENTS_VERSION = "1"
+
+
+def assignment_version(centroids: str | None, embeddings: str | None) -> str:
+    """What a shard's assignments are made from: the centroids' stamp and that shard's embeddings' stamp."""
+    return version_hash("cluster_assignments", ASSIGNMENTS_VERSION, centroids, embeddings)
+
+
+def documents_table(context: AssetExecutionContext, storage: ProjectStorage) -> pl.DataFrame:
+    """doc_id, shard, cluster, distance, n_tokens, n_bytes, quality for every assigned document."""
+    keys = materialized_shards(context, storage, "cluster_assignments")
+    return (
+        storage.read_all("cluster_assignments", keys)
+        .join(storage.read_all("raw_shards", keys, ["doc_id", "n_tokens", "n_bytes"]), on=["doc_id", "shard"])
+        .join(storage.read_all("quality_signals", keys, ["doc_id", "quality"]), on=["doc_id", "shard"])
+    )
+
+
+def sample_texts(
+    storage: ProjectStorage, docs: pl.DataFrame, group: str, per_group: int, seed: int
+) -> pl.DataFrame:
+    picked = (
+        docs.sample(fraction=1.0, shuffle=True, seed=seed)
+        .group_by(group, maintain_order=True)
+        .head(per_group)
+    )
+    texts = [
+        read_parquet(storage.path("raw_shards", k), columns=["doc_id", "text"]).join(
+            part.select("doc_id", group), on="doc_id"
+        )
+        for (k,), part in picked.group_by("shard")
+    ]
+    return pl.concat(texts).sort("doc_id")
+
+
+def super_cluster_of(warehouse: Warehouse) -> pl.DataFrame:
+    """cluster -> super_cluster of every kept cluster."""
+    return warehouse.query(f"SELECT cluster, super_cluster FROM {SCHEMA}.cluster_mapping ORDER BY cluster")
+
+
+def super_clusters(warehouse: Warehouse) -> pl.DataFrame:
+    return warehouse.query(f"SELECT * FROM {SCHEMA}.super_clusters ORDER BY super_cluster")
+
+
+def cluster_map(pruned: pl.DataFrame, mapping: pl.DataFrame, supers: pl.DataFrame, cents: np.ndarray):
+    """Every cluster placed by a PCA of the centroids, sized by tokens, coloured by super-cluster."""
+    from sklearn.decomposition import PCA
+
+    table = (
+        pruned.join(mapping, on="cluster", how="left")
+        .with_columns(pl.col("super_cluster").fill_null(-1))
+        .sort("cluster")
+    )
+    xy = PCA(n_components=2, random_state=0).fit_transform(
+        np.asarray(cents, dtype=np.float64)[table["cluster"].to_numpy()]
+    )
+    names = {-1: "pruned", **{s: f"{s}: {lab}" for s, lab in zip(supers["super_cluster"], supers["label"])}}
+    return plots.cluster_map(
+        xy,
+        table["n_tokens"].to_numpy(),
+        table["super_cluster"].to_list(),
+        names,
+        f"{table.height} clusters, PCA of the centroids (area = tokens)",
+    )
+
+
+def kept_documents(storage: ProjectStorage, warehouse: Warehouse, columns: list[str]) -> pl.DataFrame:
+    """Every document of a kept cluster: doc_id, shard, cluster, super_cluster and `columns` of
+    raw_shards, in (shard, doc_id) order so that row numbers are stable between runs."""
+    mapping = super_cluster_of(warehouse)
+    return (
+        storage.read_all("cluster_assignments", columns=["doc_id", "cluster"])
+        .join(mapping, on="cluster")
+        .join(storage.read_all("raw_shards", columns=["doc_id", *columns]), on=["doc_id", "shard"])
+        .sort(["shard", "doc_id"])
+    )
+
+
+def load_meta(storage: ProjectStorage) -> dict:
+    return json.loads((storage.folder("proxy_corpus") / "meta.json").read_text())
+
+
+def run_tokens(meta: dict, search: SearchSettings) -> float:
+    """The run the mixture is for: every weight bound is computed against it."""
+    return search.run_tokens(float(sum(meta["domain_tokens"])))
+
+
+def weight_columns(n: int) -> list[str]:
+    return [f"w{i}" for i in range(n)]
+
+
+def round_candidates(warehouse: Warehouse, key: str) -> pl.DataFrame:
+    """A round's candidates (mixture_candidates), in the order they were proposed."""
+    if not warehouse.has_table("mixture_candidates"):
+        raise FileNotFoundError(f"round {key}: no candidates yet; materialize mixture_candidates first")
+    return warehouse.query(
+        "SELECT * EXCLUDE (position) FROM mix.mixture_candidates WHERE round = ? ORDER BY position", [key]
+    )
+
+
+def scored_rows(warehouse: Warehouse, upto_round: str) -> pl.DataFrame:
+    """Every successful trial of this and earlier rounds of the same search (empty before the first
+    round is scored)."""
+    if not warehouse.has_table("proxy_scores"):
+        return pl.DataFrame()
+    return warehouse.query(
+        "SELECT * FROM mix.proxy_scores WHERE search = ? AND round <= ? AND status = 'ok'",
+        [search_of(upto_round), upto_round],
+    )
+
+
+def generator_settings(config: GeneratorConfig, search: SearchSettings) -> mixtures.GeneratorSettings:
+    return mixtures.GeneratorSettings(
+        config.temperature,
+        config.min_strength,
+        config.max_strength,
+        config.n_strengths,
+        search.max_epochs,
+        config.min_weight,
+        config.grid,
+        config.dedup_l1,
+    )
+
+
+def baseline_mixtures(tokens: np.ndarray, grid: float, bound: np.ndarray, log=None) -> dict[str, np.ndarray]:
+    """Natural and uniform on the grid, each only where it respects the max-epochs bound."""
+    out = {}
+    for kind, w in (("natural", tokens / tokens.sum()), ("uniform", np.full(len(tokens), 1 / len(tokens)))):
+        w = mixtures.to_grid(w[None, :], grid)[0]
+        if (w <= bound + 1e-12).all():
+            out[kind] = w
+        elif log is not None:
+            log.warning(
+                f"{kind} baseline skipped: it breaks the max-epochs bound {np.round(bound, 4).tolist()}"
+            )
+    return out
+
+
+def weights_by_round(warehouse: Warehouse, n_domains: int, upto: str):
+    """Mean candidate weight per super-cluster for every round so far: how the search narrows."""
+    cols = weight_columns(n_domains)
+    means = warehouse.query(
+        f"SELECT round, {', '.join(f'avg({c}) AS {c}' for c in cols)} FROM mix.mixture_candidates "
+        "WHERE search = ? AND round <= ? GROUP BY round ORDER BY round",
+        [search_of(upto), upto],
+    )
+    return plots.heatmap(
+        means["round"].to_list(),
+        [str(i) for i in range(n_domains)],
+        means.select(cols).to_numpy(),
+        "Mean candidate weight: round x super-cluster",
+    )
+
+
+def final_weights(warehouse: Warehouse, name: str) -> pl.DataFrame:
+    """super_cluster, weight of a search's final mixture."""
+    final = (
+        warehouse.query(
+            "SELECT super_cluster, weight FROM mix.final_mixture WHERE search = ? ORDER BY super_cluster",
+            [name],
+        )
+        if warehouse.has_table("final_mixture")
+        else pl.DataFrame()
+    )
+    if final.height == 0:
+        raise FileNotFoundError(
+            f"search {name}: no final mixture yet; materialize final_mixture --partition {name}"
+        )
+    return final
