@@ -3,7 +3,6 @@ reads back (kept documents, super-clusters, a round's candidates and scores, a s
 mixture), the proxy corpus's meta, the generator's config, and the result helper. Asset modules
 import this, core, and trials (the proxy backends), never each other; lineage is declared by key."""
 
-import json
 import time
 
 import numpy as np
@@ -12,7 +11,7 @@ from dagster import AssetExecutionContext, BackfillPolicy, Config, MaterializeRe
 
 from mix_assets import plots
 from mix_assets.core import mixtures
-from mix_assets.core.storage import read_parquet, version_hash
+from mix_assets.core.storage import read_json, read_parquet, version_hash
 from mix_assets.partitions import round_partitions, search_of, shard_partitions
 from mix_assets.resources import SCHEMA, ProjectStorage, SearchSettings, Warehouse
 
@@ -137,7 +136,7 @@ def kept_documents(storage: ProjectStorage, warehouse: Warehouse, columns: list[
 
 
 def load_meta(storage: ProjectStorage) -> dict:
-    return json.loads((storage.folder("proxy_corpus") / "meta.json").read_text())
+    return read_json(storage.folder("proxy_corpus") / "meta.json")
 
 
 def run_tokens(meta: dict, search: SearchSettings) -> float:

@@ -10,10 +10,11 @@ import numpy as np
 import polars as pl
 from dagster import AssetExecutionContext, Config, PipesSubprocessClient
 
+from mix_assets.assets.shared import load_meta
 from mix_assets.core import mixtures
 from mix_assets.core.proxies.corpus import ProxyCorpus, add_objectives, ngram_trial_documents
 from mix_assets.core.proxies.gpt import GPTSettings, gpt_trial
-from mix_assets.core.storage import is_local, read_json
+from mix_assets.core.storage import is_local
 from mix_assets.resources import ProjectStorage, SearchSettings
 
 BACKENDS = ("ngram", "gpt", "external", "import")
@@ -75,10 +76,6 @@ def load_corpus(storage: ProjectStorage, search_name: str) -> ProxyCorpus:
             raise FileNotFoundError(f"{f}: nothing there; materialize {asset} first")
         stamps.append(f"{(f / 'meta.json').stat().st_mtime}|{(f / 'meta.json').read_text()}")
     return _corpus(str(folder), str(tfolder), "|".join(stamps))
-
-
-def corpus_tokens(storage: ProjectStorage) -> float:
-    return float(sum(read_json(storage.folder("proxy_corpus") / "meta.json")["domain_tokens"]))
 
 
 def run_trial(
@@ -199,7 +196,7 @@ def external_trial(
         "round": context.partition_key if context.has_partition_key else "final",
         "token_budget": search.token_budget,
         "seed": seed,
-        "max_epochs": search.proxy_max_epochs(corpus_tokens(storage)),
+        "max_epochs": search.proxy_max_epochs(float(sum(load_meta(storage)["domain_tokens"]))),
         "targets": search.weights_by_name(),
         "proxy_corpus": _uri(storage.folder("proxy_corpus")),
         "search_targets": _uri(targets),

@@ -49,11 +49,10 @@ class ProxyCorpus:
         return {**self.targets, **{EVAL_PREFIX + k: v for k, v in self.eval_targets.items()}}
 
     @classmethod
-    def load(cls, folder: str | Path, targets: str | Path | None = None) -> ProxyCorpus:
+    def load(cls, folder: str | Path, targets: str | Path) -> ProxyCorpus:
         """The corpus in `folder` (proxy_corpus) with one search's tokenized targets (its
-        search_targets folder; a folder that holds both, as older layouts did, when None)."""
-        folder = as_path(folder)
-        tfolder = folder if targets is None else as_path(targets)
+        search_targets folder)."""
+        folder, tfolder = as_path(folder), as_path(targets)
         meta, tmeta = read_json(folder / "meta.json"), read_json(tfolder / "meta.json")
         parts = {}
         for part in ("target", "eval"):
