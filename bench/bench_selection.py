@@ -17,13 +17,13 @@ import numpy as np
 import polars as pl
 from tokenizers import Tokenizer
 
-from mix_assets.assets.shared import final_weights
+from mix_assets.assets.shared import domains, final_mixture_of
 from mix_assets.core import clusterclip, selection, smart
 from mix_assets.core.embed import encode
 from mix_assets.core.proxies import bpe, ngram
 from mix_assets.core.proxies.corpus import ProxyCorpus
 from mix_assets.core.proxies.sampling import draw
-from mix_assets.resources import Warehouse
+from mix_assets.resources import ProjectStorage, Warehouse
 
 WORK = "data/work"
 
@@ -76,8 +76,8 @@ def main() -> None:
     s = selection.dsir_scores(docs["text"].to_list(), sample_txt)
     rows["dsir"] = take_until(selection.gumbel_order(s, seed=0), lengths, args.budget)
     t_dsir = time.perf_counter() - start
-    final = final_weights(Warehouse(database="data/warehouse.duckdb"), "demo")
-    w = final["weight"].to_numpy()
+    storage = ProjectStorage(work_dir=WORK)
+    w = final_mixture_of(Warehouse(database="data/warehouse.duckdb"), "demo", domains(storage)).weights
     rows["climb_mixture_uniform"] = draw(corpus.domains, lengths, w, args.budget, 0, 15.0)
     clip_rows = []
     for d, wd in enumerate(w):

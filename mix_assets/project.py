@@ -50,7 +50,7 @@ class SearchSpec(Strict):
     token_budget: int = Field(1_000_000, ge=1000)
     target_tokens: int | None = Field(None, ge=1)
     max_epochs: float = Field(15.0, gt=0)
-    seed: int = 42
+    seed: int | None = Field(None, description="null: the project's seed")
     external_command: list[str] = Field(default_factory=list)
     import_results: str | None = None
     import_mixtures: str | None = None
@@ -98,6 +98,7 @@ class ProjectFile(Strict):
         min_length=1,
     )
     dataset: DatasetSpec = Field(default_factory=DatasetSpec)
+    seed: int = Field(42, description="every sample, fit and draw of the project follows it")
 
     def resolved(self, root: Path) -> ProjectFile:
         """Relative paths made relative to the file's folder (URIs are left alone)."""
@@ -217,4 +218,5 @@ def template(input_path: str, text_column: str, id_column: str | None, searches:
         "  token_budget: 2000000  # tokens of the mixed dataset\n"
         "  sampling: uniform      # uniform | clusterclip\n"
         "  data_prefix: data/megatron/super_cluster_{id}_text_document  # Megatron blend paths\n"
+        "seed: 42                 # every sample, fit and draw follows it (a search may set its own)\n"
     )

@@ -30,6 +30,10 @@ class ProjectStorage(ConfigurableResource):
         default_factory=lambda: environment.project().input.id_column,
         description="None: a document's id is a hash of its text",
     )
+    seed: int = Field(
+        default_factory=lambda: environment.project().seed,
+        description="the project's seed: k-means, samples and labels follow it (a search has its own)",
+    )
 
     def path(self, asset: str, partition: str = "all", suffix: str = ".parquet") -> Path:
         return as_path(self.work_dir) / asset / f"{partition}{suffix}"
@@ -215,7 +219,7 @@ class SearchSettings(Config):
         return self.max_epochs * max(1.0, self.token_budget / self.run_tokens(corpus_tokens))
 
 
-def search_settings(spec: project_file.SearchSpec) -> SearchSettings:
+def search_settings(spec: project_file.SearchSpec, project_seed: int = 42) -> SearchSettings:
     return SearchSettings(
         targets=spec.targets,
         target_text_column=spec.text_column,
@@ -226,7 +230,7 @@ def search_settings(spec: project_file.SearchSpec) -> SearchSettings:
         target_tokens=spec.target_tokens,
         eval_fraction=spec.eval_fraction,
         backend=spec.backend,
-        seed=spec.seed,
+        seed=project_seed if spec.seed is None else spec.seed,
         external_command=spec.external_command,
         import_results=spec.import_results,
         import_mixtures=spec.import_mixtures,
@@ -238,7 +242,10 @@ class Searches(ConfigurableResource):
     each has its own rounds (partition keys `<search>-r0000`), rows, final mixture and report."""
 
     searches: dict[str, SearchSettings] = Field(
-        default_factory=lambda: {n: search_settings(s) for n, s in environment.project().searches.items()}
+        default_factory=lambda: {
+            n: search_settings(s, environment.project().seed)
+            for n, s in environment.project().searches.items()
+        }
     )
 
     def get(self, name: str) -> SearchSettings:

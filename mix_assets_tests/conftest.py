@@ -66,7 +66,11 @@ class Project:
         self.input, self.work = tmp / "input", tmp / "work"
         self.instance = instance
         self.storage = ProjectStorage(
-            input_dir=str(self.input), work_dir=str(self.work), text_column="text", id_column="doc_id"
+            input_dir=str(self.input),
+            work_dir=str(self.work),
+            text_column="text",
+            id_column="doc_id",
+            seed=search.get("seed", 42),  # one seed for the project and its search
         )
         self.warehouse = Warehouse(database=str(tmp / "warehouse.duckdb"))
         self.search = SearchSettings(

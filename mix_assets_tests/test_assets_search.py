@@ -12,7 +12,7 @@ from dagster import build_sensor_context
 
 from mix_assets.assets.final import FinalMixtureConfig
 from mix_assets.core import results
-from mix_assets.core.mixtures import mixture_id
+from mix_assets.core.mixture import mixture_id, weight_columns
 from mix_assets.core.proxies.corpus import ProxyCorpus, ngram_trial
 from mix_assets.definitions import defs
 from mix_assets.sensors import search_rounds_sensor
@@ -98,11 +98,16 @@ def test_full_search_driven_by_the_sensor_beats_natural_and_uniform(searcher):
     assert reports.height == 3 * 5 and reports.group_by("round").agg(pl.col("chosen").sum())[
         "chosen"
     ].to_list() == [1, 1, 1]
-    weights = p.table("final_mixture")
-    assert abs(weights["weight"].sum() - 1) < 1e-9 and weights.height == len(
-        weights["super_cluster"].unique()
+    # the final mixture and its baselines, in the one mixture shape: mixture_id + w0..wN
+    table = p.table("final_mixture")
+    wcols = weight_columns(len(m["mixture"]["weights"]))
+    assert {"final", "natural", "uniform"} <= set(table["kind"])
+    final = table.filter(pl.col("kind") == "final")
+    w = final.select(wcols).to_numpy()[0]
+    assert (
+        abs(w.sum() - 1) < 1e-9 and final["mixture_id"].item() == mixture_id(w) == m["mixture"]["mixture_id"]
     )
-    assert (weights["weight"] <= weights["max_weight"] + 1e-9).all()
+    assert (w <= np.array(m["mixture"]["max_weight"]) + 1e-9).all()
 
     # the report tells the same story without Dagster: every section, its charts inline, the final weights
     p.run_search(["run_report"])
@@ -112,8 +117,8 @@ def test_full_search_driven_by_the_sensor_beats_natural_and_uniform(searcher):
     # cluster map, sizes, objective per round, weights by round, predicted vs measured, final weights
     assert page.count('src="data:image/png;base64,') == 6 and 'alt="predicted vs measured"' in page
     assert "http" not in page  # self-contained: nothing to fetch
-    for s, w in zip(weights["super_cluster"], weights["weight"]):
-        assert f"{s}: {w:.4f}" in page
+    for s, weight in enumerate(w):
+        assert f"{s}: {weight:.4f}" in page
     for r in ("demo-r0000", "demo-r0001", "demo-r0002"):
         assert f"<td>{r}</td>" in page
 
@@ -122,11 +127,7 @@ def test_full_search_driven_by_the_sensor_beats_natural_and_uniform(searcher):
     folder = p.work / "mixture_exports" / "demo"
     parts = (folder / "megatron_data_path.txt").read_text().split()
     blend = {path: float(w) for w, path in zip(parts[0::2], parts[1::2])}
-    expected = {
-        f"data/megatron/super_cluster_{s}_text_document": w
-        for s, w in zip(weights["super_cluster"], weights["weight"])
-        if w > 0
-    }
+    expected = {f"data/megatron/super_cluster_{s}_text_document": x for s, x in enumerate(w) if x > 0}
     assert blend.keys() == expected.keys() and all(abs(blend[k] - expected[k]) < 1e-5 for k in blend)
     hf = json.loads((folder / "hf_interleave.json").read_text())
     assert abs(sum(hf["probabilities"]) - 1) < 1e-9
@@ -244,7 +245,7 @@ def test_import_backend_joins_shuffled_results_by_id(searcher, tmp_path):
 def test_gpt_backend_round(searcher):
     p = searcher(backend="gpt", proxies_per_round=[3], token_budget=8_000)
     small = {
-        "proxy_trials": {"config": {"gpt_layers": 1, "gpt_dim": 32, "gpt_seq_len": 32, "gpt_batch_size": 8}}
+        "proxy_trials": {"config": {"gpt": {"n_layer": 1, "n_embd": 32, "seq_len": 32, "batch_size": 8}}}
     }
     result = p.run_round(
         "demo-r0000", config=small, stages=["mixture_candidates", "proxy_trials", "proxy_scores"]
@@ -301,16 +302,17 @@ def test_bound_at_target_tokens_holds_everywhere_and_the_unbounded_optimum_is_sh
         ["final_mixture"], config={"final_mixture": {"config": {"pool_size": 5000, "replicates": 2}}}
     )
     m = meta(result, "final_mixture")["mixture"]
-    table = p.table("final_mixture")
-    share = table["natural"].to_numpy()
-    np.testing.assert_allclose(table["max_weight"].to_numpy(), np.minimum(1.5 * share, 1.0))
-    candidates = p.table("mixture_candidates")
-    w = candidates.select([c for c in candidates.columns if c.startswith("w") and c[1:].isdigit()]).to_numpy()
-    assert (
-        w <= 1.5 * share + 2e-4
-    ).all()  # generator and baselines (uniform is skipped where it breaks the bound)
-    assert (table["weight"].to_numpy() <= table["max_weight"].to_numpy() + 2e-4).all()
+    tokens = np.array(json.loads((p.work / "proxy_corpus" / "meta.json").read_text())["domain_tokens"])
+    share, bound = tokens / tokens.sum(), np.array(m["max_weight"])
+    np.testing.assert_allclose(bound, np.minimum(1.5 * share, 1.0))
+    wcols = weight_columns(len(tokens))
+    w = p.table("mixture_candidates").select(wcols).to_numpy()
+    assert (w <= bound + 2e-4).all()  # generator and baselines (uniform is skipped where it breaks the bound)
+    final = p.table("final_mixture").filter(pl.col("kind") == "final").select(wcols).to_numpy()[0]
+    assert (final <= bound + 2e-4).all()
     assert m["target_tokens"] == 10 * corpus_tokens
     unbounded = np.array(m["unbounded_optimum"]["weights"])
-    assert m["bound_binds"] == bool((unbounded > table["max_weight"].to_numpy() + 1e-9).any())
+    assert m["bound_binds"] == bool((unbounded > bound + 1e-9).any())
+    shown = p.table("final_mixture").filter(pl.col("kind") == "unbounded_optimum").select(wcols).to_numpy()
+    np.testing.assert_allclose(shown[0], unbounded)  # reported beside the bounded one
     assert m["bound_binds"]  # a mathematics-only target wants more of its domain than 1.5x its share

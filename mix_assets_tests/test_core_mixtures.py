@@ -52,7 +52,7 @@ def known(w):
 
 
 def test_climb_proposal_picks_at_random_from_the_predicted_best_and_skips_tried():
-    p = mx.ProposalSettings(method="climb", pool_size=5000)
+    p = mx.ProposalSettings(proposal="climb", pool_size=5000)
     got, pred, _, kinds = mx.propose(known, TOKENS, 8, BUDGET, seed=0, p=p)
     pool = np.unique(mx.sample_pool(TOKENS, 5000, BUDGET, mx.GeneratorSettings(), 0), axis=0)
     ranked = np.sort(-pool[:, 3])

@@ -20,7 +20,7 @@ def run_everything(base, seed: int) -> dict:
         p = Project(base, instance, proxies_per_round=[8, 4], seed=seed)
         p.add_shards(sorted(f.stem for f in p.input.iterdir()))
         keys = sorted(f.stem for f in p.input.iterdir())
-        p.run(["centroids"], config={"centroids": {"config": {"n_clusters": 16, "seed": seed}}})
+        p.run(["centroids"], config={"centroids": {"config": {"n_clusters": 16}}})
         p.run(["cluster_assignments"], keys)
         p.run_round(p.key(0))
         p.run_round(p.key(1))
@@ -31,7 +31,7 @@ def run_everything(base, seed: int) -> dict:
             "scores": p.warehouse.query(
                 "SELECT round, mixture_id, m_objective FROM mix.proxy_scores ORDER BY round, mixture_id"
             ),
-            "final": p.table("final_mixture").sort("super_cluster")["weight"].to_list(),
+            "final": p.table("final_mixture").sort("kind").drop("search").rows(),
         }
 
 

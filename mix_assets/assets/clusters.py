@@ -48,7 +48,6 @@ class CentroidsConfig(Config):
     docs_per_cluster: int | None = None
     sample_size: int = 1_000_000  # k-means is fit on a uniform sample of this many documents
     niter: int = 300
-    seed: int = 42
 
 
 @asset(
@@ -74,14 +73,14 @@ def centroids(
         config.n_clusters if config.n_clusters is not None else clustering.n_clusters,
         config.docs_per_cluster or clustering.docs_per_cluster,
     )
-    rows = kmeans.sample_rows(sizes, config.sample_size, config.seed)
+    rows = kmeans.sample_rows(sizes, config.sample_size, storage.seed)
     sample = np.concatenate([np.asarray(a[r], dtype=np.float32) for a, r in zip(arrays, rows)])
     start = time.perf_counter()
     gpu = embedder.resolved_device().startswith("cuda") and _faiss_has_gpu()
     context.log.info(
         f"fitting k-means K={k} on {len(sample)} of {sum(sizes)} documents ({'GPU' if gpu else 'CPU'} faiss)"
     )
-    cents, objective = kmeans.fit_centroids(sample, k, config.niter, config.seed, gpu=gpu)
+    cents, objective = kmeans.fit_centroids(sample, k, config.niter, storage.seed, gpu=gpu)
     write_npy(cents, storage.path("centroids", "all", ".npy"))
     # the drift baseline: how far a new document like the fit's is expected to sit from its centroid
     write_json(
@@ -200,7 +199,6 @@ def cluster_assignments(
 class ClusterStatsConfig(Config):
     label_terms: int = 4
     label_docs_per_cluster: int = 200  # c-TF-IDF labels read at most this many documents per cluster
-    seed: int = 42
 
 
 @asset(
@@ -222,7 +220,7 @@ def cluster_stats(
         pl.col("quality").mean().alias("mean_quality"),
         pl.col("distance").mean().alias("mean_distance"),
     )
-    sample = sample_texts(storage, docs, "cluster", config.label_docs_per_cluster, config.seed)
+    sample = sample_texts(storage, docs, "cluster", config.label_docs_per_cluster, storage.seed)
     names = labels.ctfidf_labels(sample["text"].to_list(), sample["cluster"].to_numpy(), config.label_terms)
     stats = (
         pl.DataFrame({"cluster": np.arange(k, dtype=np.int64)})

@@ -8,8 +8,9 @@ import polars as pl
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from mix_assets import environment, plots
-from mix_assets.assets.shared import final_weights, kept_documents, materialized
+from mix_assets.assets.shared import domains, final_mixture_of, kept_documents, materialized
 from mix_assets.core import clusterclip, export
+from mix_assets.core.mixture import Domains, Mixture
 from mix_assets.core.storage import (
     as_path,
     is_local,
@@ -38,7 +39,6 @@ class MixedDatasetConfig(Config):
         None  # uniform: more passes over a super-cluster are refused; None: the search's max_epochs
     )
     docs_per_shard: int = 50_000
-    seed: int = 42
 
 
 def interleave(parts: dict[int, np.ndarray], lengths: np.ndarray) -> np.ndarray:
@@ -69,6 +69,20 @@ def write_parts(folder, table: pl.DataFrame, rows_per_part: int, version: str) -
                 shutil.rmtree(old)
             else:
                 old.fs.rm(old.path, recursive=True)
+
+
+def given_mixture(domains: Domains, weights: dict[str, float]) -> Mixture:
+    """A mixture from run config (super-cluster id -> weight, normalised)."""
+    w = np.zeros(len(domains))
+    for k, v in weights.items():
+        if not str(k).isdigit() or int(k) >= len(domains):
+            raise ValueError(f"weights: {k!r} is not a super-cluster id (0..{len(domains) - 1})")
+        if not v >= 0:
+            raise ValueError(f"weights: super-cluster {k} has weight {v}; weights must be >= 0")
+        w[int(k)] = float(v)
+    if w.sum() <= 0:
+        raise ValueError("weights: a mixture needs at least one positive weight")
+    return domains.mixture(w / w.sum())
 
 
 def read_parts(folder) -> pl.DataFrame:
@@ -102,14 +116,16 @@ def mixed_dataset(
     budget = defaults.token_budget if config.token_budget is None else config.token_budget
     sampling = defaults.sampling if config.sampling is None else config.sampling
     docs = kept_documents(storage, warehouse, ["n_tokens"])
-    if config.weights is not None:
-        weights = {int(k): float(v) for k, v in config.weights.items()}
-    else:
-        final = final_weights(warehouse, name)
-        weights = dict(zip(final["super_cluster"].to_list(), final["weight"].to_list()))
-    unknown = set(weights) - set(docs["super_cluster"].unique().to_list())
-    if unknown:
-        raise ValueError(f"weights name super-clusters {sorted(unknown)} that hold no documents")
+    doms = domains(storage)
+    mixture = (
+        given_mixture(doms, config.weights)
+        if config.weights is not None
+        else final_mixture_of(warehouse, name, doms)
+    )
+    weights = {s: float(w) for s, w in enumerate(mixture.weights) if w > 0}
+    empty = set(weights) - set(docs["super_cluster"].unique().to_list())
+    if empty:
+        raise ValueError(f"the mixture gives weight to super-clusters {sorted(empty)} that hold no documents")
     total = sum(weights.values())
     lengths = docs["n_tokens"].to_numpy()
     supers, clusters = docs["super_cluster"].to_numpy(), docs["cluster"].to_numpy()
@@ -122,7 +138,7 @@ def mixed_dataset(
         if sampling == "clusterclip":
             try:
                 order = clusterclip.schedule(
-                    clusters[members], lengths[members], want, config.clip, config.seed + s
+                    clusters[members], lengths[members], want, config.clip, search.seed + s
                 )
             except clusterclip.BudgetExceedsClip as e:
                 raise ValueError(f"super-cluster {s}: {e}") from e
@@ -140,7 +156,7 @@ def mixed_dataset(
                 {0: 1.0},
                 want,
                 max_epochs,
-                config.seed + s,
+                search.seed + s,
             )
         else:
             raise ValueError(f"sampling must be 'uniform' or 'clusterclip', not {sampling!r}")
@@ -164,13 +180,19 @@ def mixed_dataset(
         int(s): t / realized["n_tokens"].sum()
         for s, t in zip(realized["super_cluster"], realized["n_tokens"])
     }
+    got = np.array([share.get(s, 0.0) for s in range(len(doms))])
+    # what was asked for and what the documents give, side by side in the project's mixture shape
+    write_parquet(
+        doms.table(np.vstack([mixture.weights, got]), search=name, kind=["requested", "realized"]),
+        storage.folder("mixed_dataset") / name / "mixture.parquet",
+    )
     epochs = (
         pl.DataFrame({"cluster": clusters, "draws": draws, "tokens": lengths * draws, "have": lengths})
         .group_by("cluster")
         .agg((pl.col("tokens").sum() / pl.col("have").sum()).alias("epochs"))
         .sort("cluster")
     )
-    labels = [f"{s}" for s in sorted(weights)]
+    labels = [doms.display[s] for s in sorted(weights)]
     context.log.info(
         f"mixed dataset: {len(rows)} documents, {int(lengths[rows].sum())} tokens, sampling={sampling}"
     )
@@ -219,22 +241,17 @@ def mixture_exports(
     began = time.perf_counter()
     name = context.partition_key
     search = searches.get(name)
-    final = final_weights(warehouse, name)
+    doms = domains(storage)
+    final = final_mixture_of(warehouse, name, doms)
     prefix = config.data_prefix or environment.project().dataset.data_prefix
-    by_path = {prefix.format(id=s): w for s, w in zip(final["super_cluster"], final["weight"])}
     folder = storage.folder("mixture_exports") / name
-    blend = export.megatron_blend(by_path)
-    hf = export.hf_interleave(
-        {f"super_cluster_{s}": w for s, w in zip(final["super_cluster"], final["weight"])}, search.seed
-    )
+    blend = export.megatron_blend(final.by_name([prefix.format(id=s) for s in range(len(doms))]))
+    hf = export.hf_interleave(final.by_name(), search.seed)
     scores = warehouse.query(
         "SELECT * FROM mix.proxy_scores WHERE search = ? AND status = 'ok' ORDER BY round, mixture_id", [name]
     )
-    wcols = [f"w{i}" for i in range(final.height)]
     metric_cols = [c for c in scores.columns if c.startswith("m_")]
-    ratios, metrics = export.olmix_tables(
-        scores, wcols, [f"super_cluster_{i}" for i in range(final.height)], metric_cols
-    )
+    ratios, metrics = export.olmix_tables(scores, doms.columns, doms.names, metric_cols)
     write_text(blend + "\n", folder / "megatron_data_path.txt")
     write_text(export.to_json(hf) + "\n", folder / "hf_interleave.json")
     write_csv(ratios, folder / "ratios.csv")

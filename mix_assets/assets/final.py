@@ -10,12 +10,12 @@ from mix_assets import plots
 from mix_assets.assets.shared import (
     GeneratorConfig,
     baseline_mixtures,
+    domains,
     generator_settings,
     load_meta,
     materialized,
     run_tokens,
     scored_rows,
-    weight_columns,
 )
 from mix_assets.assets.trials import ProxyTrialsConfig, run_trial
 from mix_assets.core import mixtures, surrogate, verify
@@ -80,8 +80,8 @@ def final_mixture(
         )
     last = rounds[-1]
     model = surrogate.Fitted.load(storage.path("predictor", last, ".pkl"))
-    meta = load_meta(storage)
-    tokens = np.asarray(meta["domain_tokens"], dtype=np.float64)
+    meta, doms = load_meta(storage), domains(storage)
+    tokens = doms.token_counts
     total, gen = run_tokens(meta, search), generator_settings(config.generator, search)
     bound = mixtures.upper_bounds(tokens, total, search.max_epochs)
 
@@ -103,11 +103,10 @@ def final_mixture(
     unbounded = optimum("argmax", bounded=False)
     binds = bool((unbounded > bound + 1e-12).any())
     scored = scored_rows(warehouse, last)
-    wcols = weight_columns(len(tokens))
-    baselines = baseline_mixtures(tokens, gen.grid, bound, context.log)
+    baselines = baseline_mixtures(doms, bound, context.log)
     short = verify.shortlist(
         optima,
-        scored.select(wcols).to_numpy(),
+        doms.weights(scored, "mix.proxy_scores"),
         scored["m_objective"].to_numpy(),
         config.n_measured,
         search.minimize,
@@ -145,36 +144,27 @@ def final_mixture(
     on_search, on_eval = result.summary("objective"), result.summary("eval_objective")
     best = result.chosen.weights
     predicted_mean, predicted_std = (a.tolist() for a in model.predict(np.stack([c.weights for c in short])))
-    candidates = pl.DataFrame(
-        {
-            "search": name,
-            "candidate": [c.name for c in short],
-            "mixture_id": [c.mixture_id for c in short],
-            "chosen": [c.name == result.chosen.name for c in short],
-            "predicted": predicted_mean,
-            "predicted_std": predicted_std,
-            "search_mean": [on_search[c.name][0] for c in short],
-            "search_std": [on_search[c.name][1] for c in short],
-            "eval_mean": [on_eval[c.name][0] for c in short],
-            "eval_std": [on_eval[c.name][1] for c in short],
-            "gap_to_best": [result.gaps[c.name][0] if c.name in result.gaps else None for c in short],
-            "gap_se": [result.gaps[c.name][1] if c.name in result.gaps else None for c in short],
-        },
-        schema_overrides={"gap_to_best": pl.Float64, "gap_se": pl.Float64},
-    ).hstack(pl.DataFrame(np.stack([c.weights for c in short]), schema=wcols))
-    warehouse.replace("final_candidates", candidates, where={"search": name})
-    natural, uniform = tokens / tokens.sum(), np.full(len(tokens), 1 / len(tokens))
-    table = pl.DataFrame(
-        {
-            "search": name,
-            "super_cluster": np.arange(len(tokens)),
-            "label": meta["labels"],
-            "weight": best,
-            "natural": natural,
-            "uniform": uniform,
-            "max_weight": bound,
-        }
+    gaps = [result.gaps.get(c.name, (None, None)) for c in short]
+    candidates = doms.table(
+        np.stack([c.weights for c in short]),
+        search=name,
+        candidate=[c.name for c in short],
+        chosen=[c.name == result.chosen.name for c in short],
+        predicted=predicted_mean,
+        predicted_std=predicted_std,
+        search_mean=[on_search[c.name][0] for c in short],
+        search_std=[on_search[c.name][1] for c in short],
+        eval_mean=[on_eval[c.name][0] for c in short],
+        eval_std=[on_eval[c.name][1] for c in short],
+        gap_to_best=pl.Series([g[0] for g in gaps], dtype=pl.Float64),
+        gap_se=pl.Series([g[1] for g in gaps], dtype=pl.Float64),
     )
+    warehouse.replace("final_candidates", candidates, where={"search": name})
+    natural, uniform = doms.natural().weights, doms.uniform().weights
+    kinds = {"final": best, "natural": natural, "uniform": uniform}
+    if binds:
+        kinds["unbounded_optimum"] = unbounded
+    table = doms.table(np.stack(list(kinds.values())), search=name, round=last, kind=list(kinds))
     warehouse.replace("final_mixture", table, where={"search": name})
     cost = search_cost(warehouse, last)
     noise = float(np.median([s for _, s in on_search.values()]))
@@ -207,6 +197,8 @@ def final_mixture(
             "verification_seconds": round(verify_seconds, 2),
         },
         "weights": {str(i): float(w) for i, w in enumerate(best)},
+        "labels": list(doms.labels),
+        "max_weight": bound.tolist(),
     }
     write_json(summary, storage.path("final_mixture", name, ".json"))
     context.log.info(
@@ -214,7 +206,7 @@ def final_mixture(
         f"{on_search[result.chosen.name][0]:.4f}, "
         f"evaluation part {on_eval[result.chosen.name][0]:.4f}"
     )
-    labels = [f"{i}: {lab}" for i, lab in enumerate(meta["labels"])]
+    labels = doms.display
     bars = {"final": best.tolist(), "natural": natural.tolist(), "uniform": uniform.tolist()}
     if binds:
         bars["unbounded optimum"] = unbounded.tolist()

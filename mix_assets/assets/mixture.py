@@ -1,5 +1,6 @@
 """Per round: proxy scores and the predictor fitted on every score so far."""
 
+import dataclasses
 import json
 import time
 
@@ -10,11 +11,12 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 from mix_assets import plots
 from mix_assets.assets.shared import (
     ROUND_ASSET,
-    load_meta,
+    domains,
     materialized,
     round_candidates,
     scored_rows,
-    weight_columns,
+    settings_config,
+    settings_of,
 )
 from mix_assets.core import predictor as core_predictor
 from mix_assets.core import surrogate
@@ -82,46 +84,19 @@ def proxy_scores(
     )
 
 
-class PredictorConfig(Config):
-    """Which surrogate (chosen per round by cross-validation by default) and LightGBM's settings:
-    CLIMB's published ones (METHODS §1.6), or RegMix's with preset='regmix'."""
-
-    model: str = "auto"  # auto | lightgbm | gp | quadratic | loglinear | ensemble
-    preset: str = "climb"
-    n_estimators: int = 1000
-    learning_rate: float = 0.01
-    max_depth: int = 4
-    min_child_samples: int = 5
-    reg_alpha: float = 1.0
-    reg_lambda: float = 1.0
-    holdout: float = 0.1
-    min_rows: int = 8
-    cv_folds: int = 5
-    bootstrap: int = 5  # refits whose spread is the uncertainty of lightgbm and loglinear
+# Which surrogate (chosen per round by cross-validation by default) and its settings, LightGBM's
+# under `lightgbm`: CLIMB's published ones (METHODS §1.6), or RegMix's with preset="regmix", which
+# sets every LightGBM field the run config leaves alone.
+PredictorConfig = settings_config(
+    surrogate.SurrogateSettings, "PredictorConfig", exclude=("seed",), preset=(str, "climb")
+)
 
 
-def settings_from(config: PredictorConfig, seed: int) -> surrogate.SurrogateSettings:
-    base = dict(
-        n_estimators=config.n_estimators,
-        learning_rate=config.learning_rate,
-        min_rows=config.min_rows,
-        seed=seed,
-    )
-    if config.preset == "regmix":
-        lgb = core_predictor.PredictorSettings.regmix(**base)
-    else:
-        lgb = core_predictor.PredictorSettings.preset(
-            config.preset,
-            **base,
-            max_depth=config.max_depth,
-            min_child_samples=config.min_child_samples,
-            reg_alpha=config.reg_alpha,
-            reg_lambda=config.reg_lambda,
-            holdout=config.holdout,
-        )
-    return surrogate.SurrogateSettings(
-        config.model, config.cv_folds, config.bootstrap, lightgbm=lgb, seed=seed
-    )
+def settings_from(config: Config, seed: int) -> surrogate.SurrogateSettings:
+    s = settings_of(config, surrogate.SurrogateSettings, seed=seed)
+    given = {k: getattr(s.lightgbm, k) for k in config.lightgbm.model_fields_set}
+    lgb = core_predictor.PredictorSettings.preset(config.preset, **given, seed=seed)
+    return dataclasses.replace(s, lightgbm=lgb)
 
 
 @asset(
@@ -144,12 +119,11 @@ def predictor(
     name = parse_round(key)[0]
     search = searches.get(name)
     rows = scored_rows(warehouse, key)
-    n_domains = len(load_meta(storage)["domain_tokens"])
     if rows.height == 0:
         raise core_predictor.TooFewRows(
             f"no successful proxy trial up to round {key}; materialize proxy_scores first"
         )
-    x, y = rows.select(weight_columns(n_domains)).to_numpy(), rows["m_objective"].to_numpy()
+    x, y = domains(storage).weights(rows, "mix.proxy_scores"), rows["m_objective"].to_numpy()
     model = surrogate.fit(x, y, settings_from(config, search.seed))
     with atomic_path(storage.path("predictor", key, ".pkl")) as tmp:
         model.save(tmp)

@@ -8,12 +8,12 @@ store, without Dagster.
 import html
 import time
 
-import numpy as np
 import polars as pl
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from mix_assets import plots
-from mix_assets.assets.shared import cluster_map, weight_columns, weights_by_round
+from mix_assets.assets.shared import cluster_map, domains, final_mixtures, weights_by_round
+from mix_assets.core.mixture import Domains
 from mix_assets.core.storage import load_npy, read_json, write_text
 from mix_assets.partitions import search_of, search_partitions
 from mix_assets.resources import ProjectStorage, Searches, SearchSettings, Warehouse
@@ -87,7 +87,7 @@ def cluster_section(storage: ProjectStorage, warehouse: Warehouse) -> str:
     )
 
 
-def search_section(warehouse: Warehouse, search: SearchSettings, n_domains: int, last: str) -> str:
+def search_section(warehouse: Warehouse, search: SearchSettings, doms: Domains, last: str) -> str:
     name = search_of(last)
     scores = warehouse.query(
         "SELECT * FROM mix.proxy_scores WHERE search = ? AND round <= ? ORDER BY round, mixture_id",
@@ -127,7 +127,7 @@ def search_section(warehouse: Warehouse, search: SearchSettings, n_domains: int,
             ),
             "objective per round",
         ),
-        img(weights_by_round(warehouse, n_domains, last), "weights by round"),
+        img(weights_by_round(warehouse, doms, last), "weights by round"),
     ]
     # candidates of round >= 1 were proposed with a predicted score before they were trained: out-of-sample
     predicted = ok.filter(pl.col("predicted").is_not_null() & pl.col("predicted").is_not_nan())
@@ -148,16 +148,22 @@ def search_section(warehouse: Warehouse, search: SearchSettings, n_domains: int,
     return "".join(parts)
 
 
-def final_section(storage: ProjectStorage, warehouse: Warehouse, name: str) -> str:
-    table = warehouse.query(
-        "SELECT * EXCLUDE (search) FROM mix.final_mixture WHERE search = ? ORDER BY super_cluster", [name]
-    )
+def final_section(storage: ProjectStorage, warehouse: Warehouse, name: str, doms: Domains) -> str:
+    rows = final_mixtures(warehouse, name)
     summary = read_json(storage.path("final_mixture", name, ".json"))
-    labels = [f"{s}: {lab}" for s, lab in zip(table["super_cluster"], table["label"])]
+    kinds = dict(zip(rows["kind"], doms.weights(rows, "mix.final_mixture")))
     chart = plots.grouped_barh(
-        labels,
-        {c: table[c].to_list() for c in ("weight", "natural", "uniform")},
+        doms.display,
+        {k: kinds[k].tolist() for k in ("final", "natural", "uniform")},
         "Final mixture against natural and uniform",
+    )
+    table = pl.DataFrame(
+        {
+            "super_cluster": range(len(doms)),
+            "label": doms.labels,
+            **{k: w for k, w in kinds.items()},
+            "max_weight": summary["max_weight"],
+        }
     )
     candidates = warehouse.query("SELECT * FROM mix.final_candidates WHERE search = ?", [name])
     shown = ["candidate", "mixture_id", "chosen", "predicted", "predicted_std", "search_mean", "search_std"]
@@ -211,12 +217,12 @@ def run_report(
     name = context.partition_key
     search = searches.get(name)
     final = read_json(storage.path("final_mixture", name, ".json"))
-    n_domains = len(final["weights"])
+    doms = domains(storage)
     body = (
         corpus_section(warehouse)
         + cluster_section(storage, warehouse)
-        + search_section(warehouse, search, n_domains, final["round"])
-        + final_section(storage, warehouse, name)
+        + search_section(warehouse, search, doms, final["round"])
+        + final_section(storage, warehouse, name, doms)
     )
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     page = (
@@ -228,7 +234,6 @@ def run_report(
         f"{', '.join(f'{k}: {v:.4f}' for k, v in final['weights'].items())}</p>{body}</body></html>"
     )
     path = write_text(page, storage.folder("run_report") / name / "index.html")
-    weights = np.array([final["weights"][str(i)] for i in range(n_domains)])
     context.log.info(f"report: {len(page) / 1e3:.0f} kB in {time.perf_counter() - start:.1f}s -> {path}")
     return MaterializeResult(
         metadata={
@@ -237,7 +242,7 @@ def run_report(
             "bytes": len(page),
             "sections": 4,
             "final_weights": MetadataValue.json(
-                dict(zip(weight_columns(n_domains), np.round(weights, 4).tolist()))
+                {k: round(w, 4) for k, w in zip(doms.display, final["weights"].values())}
             ),
         }
     )

@@ -20,6 +20,7 @@ from mix_assets.assets.shared import (
     ROUND_ASSET,
     GeneratorConfig,
     baseline_mixtures,
+    domains,
     generator_settings,
     kept_documents,
     load_meta,
@@ -27,12 +28,14 @@ from mix_assets.assets.shared import (
     round_candidates,
     run_tokens,
     scored_rows,
+    settings_config,
+    settings_of,
     super_clusters,
-    weight_columns,
     weights_by_round,
 )
 from mix_assets.assets.trials import ProxyTrialsConfig, run_trial, trial_path
 from mix_assets.core import mixtures, surrogate
+from mix_assets.core.mixture import Domains
 from mix_assets.core.proxies import bpe
 from mix_assets.core.storage import atomic_path, write_npy, write_parquet
 from mix_assets.partitions import parse_round, round_key, search_of
@@ -45,7 +48,6 @@ GROUP = "search"
 class ProxyCorpusConfig(Config):
     vocab_size: int = 4096  # the proxies' own BPE vocabulary (2-4k, as the gpt proxy wants)
     max_train_docs: int = 50_000  # BPE is trained on at most this many sampled documents
-    seed: int = 42
 
 
 @asset(
@@ -61,7 +63,7 @@ def proxy_corpus(
     began = time.perf_counter()
     supers = super_clusters(warehouse)
     docs = kept_documents(storage, warehouse, ["text"])
-    train = docs.sample(min(config.max_train_docs, docs.height), seed=config.seed)["text"].to_list()
+    train = docs.sample(min(config.max_train_docs, docs.height), seed=storage.seed)["text"].to_list()
     tok = bpe.train_bpe(train, config.vocab_size)
     flat, offsets = bpe.encode(tok, docs["text"].to_list())
     folder = storage.folder("proxy_corpus")
@@ -98,34 +100,27 @@ def proxy_corpus(
     )
 
 
-class MixtureCandidatesConfig(Config):
-    """The generator's published settings (METHODS §1) and how later rounds propose (METHODS §7)."""
-
-    generator: GeneratorConfig = GeneratorConfig()
-    pool_size: int = 100_000
-    baselines: bool = True  # round 0 also trains the natural and uniform mixtures
-    proposal: str = "lcb"  # "climb": the published random pick among the predicted best
-    kappa: float = (
-        1.0  # lcb: rank by mean - kappa x std in round 1, turning to mean + kappa x std in the last round
-    )
-    local_share: float = (
-        0.125  # lcb: this share of a round's picks are steps around the best measured mixture
-    )
-    local_concentration: float = 200.0
+# How later rounds propose (METHODS §7: ProposalSettings, `proposal="climb"` is the published
+# random pick), with the generator's published settings (METHODS §1) and the round-0 baselines.
+# `kappa` is round 1's; it turns to -kappa by the last round (mixtures.round_kappa).
+MixtureCandidatesConfig = settings_config(
+    mixtures.ProposalSettings,
+    "MixtureCandidatesConfig",
+    generator=(GeneratorConfig, GeneratorConfig()),
+    baselines=(bool, True),  # round 0 also trains the natural and uniform mixtures
+)
 
 
-def proposal_settings(config: MixtureCandidatesConfig, r: int, n_rounds: int) -> mixtures.ProposalSettings:
-    kappa = mixtures.round_kappa(config.kappa, r, n_rounds)
-    return mixtures.ProposalSettings(
-        config.proposal, config.pool_size, kappa, config.local_share, config.local_concentration
+def proposal_settings(config: Config, r: int, n_rounds: int) -> mixtures.ProposalSettings:
+    return settings_of(
+        config, mixtures.ProposalSettings, kappa=mixtures.round_kappa(config.kappa, r, n_rounds)
     )
 
 
-def best_measured(rows: pl.DataFrame, n_domains: int, minimize: bool) -> np.ndarray | None:
+def best_measured(rows: pl.DataFrame, domains: Domains, minimize: bool) -> np.ndarray | None:
     if rows.height == 0:
         return None
-    best = rows.sort("m_objective", descending=not minimize).row(0, named=True)
-    return np.array([best[c] for c in weight_columns(n_domains)])
+    return domains.weights(rows.sort("m_objective", descending=not minimize).head(1))[0]
 
 
 @asset(
@@ -150,8 +145,8 @@ def mixture_candidates(
     if r >= len(search.proxies_per_round):
         raise ValueError(f"round {context.partition_key} is beyond the schedule {search.proxies_per_round}")
     m = search.proxies_per_round[r]
-    meta = load_meta(storage)
-    tokens = np.asarray(meta["domain_tokens"], dtype=np.float64)
+    meta, doms = load_meta(storage), domains(storage)
+    tokens = doms.token_counts
     gen = generator_settings(config.generator, search)
     tried = scored_rows(warehouse, round_key(name, r - 1)) if r > 0 else pl.DataFrame()
     exclude = set(tried["mixture_id"].to_list()) if tried.height else set()
@@ -166,7 +161,7 @@ def mixture_candidates(
         std = np.full(m, np.nan)
         if config.baselines:
             for kind, w in baseline_mixtures(
-                tokens, gen.grid, mixtures.upper_bounds(tokens, total, search.max_epochs), context.log
+                doms, mixtures.upper_bounds(tokens, total, search.max_epochs), context.log
             ).items():
                 weights, predicted, std, kinds = (
                     np.vstack([weights, w]),
@@ -192,22 +187,18 @@ def mixture_candidates(
             proposal_settings(config, r, len(search.proxies_per_round)),
             search.minimize,
             exclude,
-            best_measured(tried, len(tokens), search.minimize),
+            best_measured(tried, doms, search.minimize),
         )
-    ids = [mixtures.mixture_id(w, gen.grid) for w in weights]
-    table = pl.DataFrame(
-        {
-            "search": name,
-            "round": context.partition_key,
-            "position": np.arange(len(ids)),
-            "mixture_id": ids,
-            "kind": kinds,
-            "predicted": predicted,
-            "predicted_std": std,
-        }
-    ).hstack(pl.DataFrame(weights, schema=weight_columns(len(tokens))))
+    table = doms.table(
+        weights,
+        search=name,
+        round=context.partition_key,
+        position=np.arange(len(weights)),
+        kind=kinds,
+        predicted=predicted,
+        predicted_std=std,
+    )
     warehouse.replace("mixture_candidates", table, where={"round": context.partition_key})
-    labels = meta["labels"]
     return materialized(
         began,
         {
@@ -215,12 +206,12 @@ def mixture_candidates(
             "round": r,
             "proxies_planned": m,
             "mean_weights": plots.barh(
-                [f"{i}: {lab}" for i, lab in enumerate(labels)],
+                doms.display,
                 weights.mean(axis=0).tolist(),
                 f"Mean candidate weight per super-cluster, round {r}",
                 "weight",
             ),
-            "weights_by_round": weights_by_round(warehouse, len(tokens), context.partition_key),
+            "weights_by_round": weights_by_round(warehouse, doms, context.partition_key),
         },
     )
 
@@ -246,9 +237,9 @@ def proxy_trials(
 ) -> MaterializeResult:
     search = searches.get(search_of(context.partition_key))
     candidates = round_candidates(warehouse, context.partition_key)
-    wcols = [c for c in candidates.columns if c.startswith("w") and c[1:].isdigit()]
+    weights = domains(storage).weights(candidates, f"mix.mixture_candidates (round {context.partition_key})")
     done, ran, failed, seconds = 0, 0, 0, 0.0
-    for row in candidates.iter_rows(named=True):
+    for row, w in zip(candidates.iter_rows(named=True), weights):
         path = trial_path(storage, context.partition_key, row["mixture_id"])
         if path.exists() and json.loads(path.read_text())["status"] == "ok":
             done += 1
@@ -259,7 +250,7 @@ def proxy_trials(
             search_of(context.partition_key),
             storage,
             row["mixture_id"],
-            np.array([row[c] for c in wcols]),
+            w,
             config,
         )
         with atomic_path(path) as tmp:

@@ -97,7 +97,6 @@ class DomainSelectionConfig(Config):
     fraction: float = 0.25  # keep the top share of the corpus
     ngram_order: int = 3  # contrastive selection's n-gram LMs
     dsir_buckets: int = 10_000
-    seed: int = 42
 
 
 @asset(
@@ -122,7 +121,7 @@ def domain_selection(
     timings, scores = {}, {}
     start = time.perf_counter()
     scores["classifier"] = selection.classifier_scores(
-        emb, embedder.encode(sample["text"].to_list()), config.seed
+        emb, embedder.encode(sample["text"].to_list()), storage.seed
     )
     timings["classifier"] = time.perf_counter() - start
     start = time.perf_counter()
@@ -150,7 +149,7 @@ def domain_selection(
         ),
         pl.Series(
             "selected_dsir",
-            np.isin(np.arange(len(texts)), selection.gumbel_top_k(scores["dsir"], k, config.seed)),
+            np.isin(np.arange(len(texts)), selection.gumbel_top_k(scores["dsir"], k, storage.seed)),
         ),
     )
     write_parquet(table, storage.path("domain_selection"))

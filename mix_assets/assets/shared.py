@@ -1,16 +1,21 @@
 """What the asset modules share: the partition settings of shard assets, the tables every stage
 reads back (kept documents, super-clusters, a round's candidates and scores, a search's final
-mixture), the proxy corpus's meta, the generator's config, and the result helper. Asset modules
-import this, core, and trials (the proxy backends), never each other; lineage is declared by key."""
+mixture), the search's domains, the proxy corpus's meta, Configs derived from core settings, and
+the result helper. Asset modules import this, core, and trials (the proxy backends), never each
+other; lineage is declared by key."""
 
+import dataclasses
 import time
+import typing
 
 import numpy as np
 import polars as pl
 from dagster import AssetExecutionContext, BackfillPolicy, Config, MaterializeResult
+from pydantic import create_model
 
 from mix_assets import plots
 from mix_assets.core import mixtures
+from mix_assets.core.mixture import Domains, Mixture
 from mix_assets.core.storage import read_json, read_parquet, version_hash
 from mix_assets.partitions import round_partitions, search_of, shard_partitions
 from mix_assets.resources import SCHEMA, ProjectStorage, SearchSettings, Warehouse
@@ -24,17 +29,45 @@ def materialized(began: float, metadata: dict, **result) -> MaterializeResult:
     )
 
 
-class GeneratorConfig(Config):
-    """The mixture generator's published settings (METHODS §1): the rounds' candidates and the final
-    step's pool both use it."""
+def settings_config(settings: type, name: str, exclude: tuple[str, ...] = (), **extra) -> type[Config]:
+    """A Dagster Config with the fields, defaults and docs of a core settings dataclass (nested
+    dataclasses become nested Configs), less `exclude`, plus `extra` fields as (type, default): the
+    published defaults live once, in core, and run config can still set any of them."""
+    hints = typing.get_type_hints(settings)
+    fields = {}
+    for f in dataclasses.fields(settings):
+        if f.name in exclude:
+            continue
+        kind = hints[f.name]
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        if dataclasses.is_dataclass(kind):
+            sub = settings_config(kind, f"{name}{kind.__name__}", exclude)
+            kept = {k: v for k, v in dataclasses.asdict(default).items() if k in sub.model_fields}
+            fields[f.name] = (sub, sub() if default == kind() else sub(**kept))
+        else:
+            fields[f.name] = (kind, default)
+    return create_model(name, __base__=Config, __doc__=settings.__doc__, **fields, **extra)
 
-    temperature: float = 0.5
-    min_strength: float = 0.1
-    max_strength: float = 5.0
-    n_strengths: int = 15
-    min_weight: float = 2e-4
-    grid: float = 2e-4
-    dedup_l1: float = 1e-5
+
+def settings_of(config: Config, settings: type, **given):
+    """The core settings object a Config of settings_config() stands for; `given` fills the
+    excluded fields (a seed, a search's max_epochs)."""
+    hints = typing.get_type_hints(settings)
+    values = {}
+    for f in dataclasses.fields(settings):
+        if f.name in given or f.name not in type(config).model_fields:
+            continue
+        v = getattr(config, f.name)
+        values[f.name] = settings_of(v, hints[f.name], **given) if isinstance(v, Config) else v
+    own = {k: v for k, v in given.items() if k in {f.name for f in dataclasses.fields(settings)}}
+    return settings(**values, **own)
+
+
+# The generator's published settings (METHODS §1): the rounds' candidates and the final step's pool
+# both use it. The grid is the project's (core.mixture.GRID) and max_epochs the search's.
+GeneratorConfig = settings_config(
+    mixtures.GeneratorSettings, "GeneratorConfig", ("max_epochs", "grid", "max_tries")
+)
 
 
 # One run can take a whole range of shards (`--partition-range` on the CLI) and load models once.
@@ -139,13 +172,15 @@ def load_meta(storage: ProjectStorage) -> dict:
     return read_json(storage.folder("proxy_corpus") / "meta.json")
 
 
+def domains(storage: ProjectStorage) -> Domains:
+    """The domains every search mixes: the proxy corpus's super-clusters, labels and tokens."""
+    meta = load_meta(storage)
+    return Domains.of(meta["labels"], meta["domain_tokens"])
+
+
 def run_tokens(meta: dict, search: SearchSettings) -> float:
     """The run the mixture is for: every weight bound is computed against it."""
     return search.run_tokens(float(sum(meta["domain_tokens"])))
-
-
-def weight_columns(n: int) -> list[str]:
-    return [f"w{i}" for i in range(n)]
 
 
 def round_candidates(warehouse: Warehouse, key: str) -> pl.DataFrame:
@@ -168,26 +203,16 @@ def scored_rows(warehouse: Warehouse, upto_round: str) -> pl.DataFrame:
     )
 
 
-def generator_settings(config: GeneratorConfig, search: SearchSettings) -> mixtures.GeneratorSettings:
-    return mixtures.GeneratorSettings(
-        config.temperature,
-        config.min_strength,
-        config.max_strength,
-        config.n_strengths,
-        search.max_epochs,
-        config.min_weight,
-        config.grid,
-        config.dedup_l1,
-    )
+def generator_settings(config: Config, search: SearchSettings) -> mixtures.GeneratorSettings:
+    return settings_of(config, mixtures.GeneratorSettings, max_epochs=search.max_epochs)
 
 
-def baseline_mixtures(tokens: np.ndarray, grid: float, bound: np.ndarray, log=None) -> dict[str, np.ndarray]:
+def baseline_mixtures(domains: Domains, bound: np.ndarray, log=None) -> dict[str, np.ndarray]:
     """Natural and uniform on the grid, each only where it respects the max-epochs bound."""
     out = {}
-    for kind, w in (("natural", tokens / tokens.sum()), ("uniform", np.full(len(tokens), 1 / len(tokens)))):
-        w = mixtures.to_grid(w[None, :], grid)[0]
-        if (w <= bound + 1e-12).all():
-            out[kind] = w
+    for kind, mixture in (("natural", domains.natural()), ("uniform", domains.uniform())):
+        if (mixture.weights <= bound + 1e-12).all():
+            out[kind] = mixture.weights
         elif log is not None:
             log.warning(
                 f"{kind} baseline skipped: it breaks the max-epochs bound {np.round(bound, 4).tolist()}"
@@ -195,9 +220,9 @@ def baseline_mixtures(tokens: np.ndarray, grid: float, bound: np.ndarray, log=No
     return out
 
 
-def weights_by_round(warehouse: Warehouse, n_domains: int, upto: str):
+def weights_by_round(warehouse: Warehouse, domains: Domains, upto: str):
     """Mean candidate weight per super-cluster for every round so far: how the search narrows."""
-    cols = weight_columns(n_domains)
+    cols = domains.columns
     means = warehouse.query(
         f"SELECT round, {', '.join(f'avg({c}) AS {c}' for c in cols)} FROM mix.mixture_candidates "
         "WHERE search = ? AND round <= ? GROUP BY round ORDER BY round",
@@ -205,19 +230,16 @@ def weights_by_round(warehouse: Warehouse, n_domains: int, upto: str):
     )
     return plots.heatmap(
         means["round"].to_list(),
-        [str(i) for i in range(n_domains)],
-        means.select(cols).to_numpy(),
+        [str(i) for i in range(len(domains))],
+        domains.weights(means),
         "Mean candidate weight: round x super-cluster",
     )
 
 
-def final_weights(warehouse: Warehouse, name: str) -> pl.DataFrame:
-    """super_cluster, weight of a search's final mixture."""
+def final_mixtures(warehouse: Warehouse, name: str) -> pl.DataFrame:
+    """A search's final_mixture rows (kind: final, natural, uniform, unbounded_optimum), a mixture table."""
     final = (
-        warehouse.query(
-            "SELECT super_cluster, weight FROM mix.final_mixture WHERE search = ? ORDER BY super_cluster",
-            [name],
-        )
+        warehouse.query("SELECT * FROM mix.final_mixture WHERE search = ? ORDER BY kind", [name])
         if warehouse.has_table("final_mixture")
         else pl.DataFrame()
     )
@@ -226,3 +248,8 @@ def final_weights(warehouse: Warehouse, name: str) -> pl.DataFrame:
             f"search {name}: no final mixture yet; materialize final_mixture --partition {name}"
         )
     return final
+
+
+def final_mixture_of(warehouse: Warehouse, name: str, domains: Domains) -> Mixture:
+    final = final_mixtures(warehouse, name).filter(pl.col("kind") == "final")
+    return domains.mixtures(final, f"mix.final_mixture (search {name})")[0]

@@ -62,7 +62,6 @@ class MergedClustersConfig(Config):
     n_super_clusters: int | None = None  # set: cut the tree into this many instead of at `distance`
     label_terms: int = 5
     label_docs_per_cluster: int = 300
-    seed: int = 42
 
 
 @asset(
@@ -100,7 +99,7 @@ def merged_clusters(
     rank = dict(zip(by_size["raw"].to_list(), range(by_size.height)))
     mapping = kept.select("cluster", pl.Series("super_cluster", [rank[r] for r in raw], dtype=pl.Int64))
     docs = documents_table(context, storage).join(mapping, on="cluster")
-    sample = sample_texts(storage, docs, "super_cluster", config.label_docs_per_cluster, config.seed)
+    sample = sample_texts(storage, docs, "super_cluster", config.label_docs_per_cluster, storage.seed)
     names = labels.ctfidf_labels(
         sample["text"].to_list(), sample["super_cluster"].to_numpy(), config.label_terms
     )

@@ -10,8 +10,8 @@ import numpy as np
 import polars as pl
 from dagster import AssetExecutionContext, Config, PipesSubprocessClient
 
-from mix_assets.assets.shared import load_meta
-from mix_assets.core import mixtures
+from mix_assets.assets.shared import load_meta, settings_config, settings_of
+from mix_assets.core import mixture
 from mix_assets.core.proxies.corpus import ProxyCorpus, add_objectives, ngram_trial_documents
 from mix_assets.core.proxies.gpt import GPTSettings, gpt_trial
 from mix_assets.core.storage import is_local
@@ -24,34 +24,18 @@ class NotInResults(KeyError):
     """backend=import: the mixture was never run elsewhere (status 'missing', not 'failed')."""
 
 
+GPTConfig = settings_config(GPTSettings, "GPTConfig")  # device "auto": CUDA when present
+
+
 class ProxyTrialsConfig(Config):
-    """Proxy model settings; which backend runs is the search resource's `backend`."""
+    """Proxy model settings; which backend runs is the search's `backend`."""
 
     ngram_order: int = 3
     ngram_discount: float = 0.75
-    gpt_layers: int = 2
-    gpt_heads: int = 4
-    gpt_dim: int = 128
-    gpt_seq_len: int = 128
-    gpt_batch_size: int = 16
-    gpt_lr: float = 1e-3
-    device: str = "auto"  # gpt: CUDA when present
+    gpt: GPTConfig = GPTConfig()
     min_successful: int = 2  # fewer successful trials than this fails the round
-    trial_retries: int = (
-        2  # failed trials are retried this many times (a Dagster step retry) before they count as failed
-    )
+    trial_retries: int = 2  # failed trials are retried (a Dagster step retry) before they count as failed
     retry_wait_seconds: float = 1.0
-
-    def gpt(self) -> GPTSettings:
-        return GPTSettings(
-            self.gpt_layers,
-            self.gpt_heads,
-            self.gpt_dim,
-            self.gpt_seq_len,
-            self.gpt_batch_size,
-            self.gpt_lr,
-            device=self.device,
-        )
 
 
 def trial_path(storage: ProjectStorage, round_key: str, mixture_id: str) -> Path:
@@ -133,7 +117,7 @@ def run_trial(
                 corpus.scored_targets(evaluate),
                 corpus.vocab_size,
                 search.token_budget,
-                proxy.gpt(),
+                settings_of(proxy.gpt, GPTSettings),
                 seed,
             )
             add_objectives(metrics, corpus.target_weights)
@@ -233,21 +217,21 @@ def _results_by_id(
             raise ValueError(
                 f"{mixtures_path}: {len(r.domains)} weight columns for {n_domains} super-clusters"
             )
-        ids = [mixtures.mixture_id(w) for w in mixtures.to_grid(r.weights, 2e-4)]
+        ids = [mixture.mixture_id(w) for w in mixture.to_grid(r.weights)]
         return {i: row for i, row in zip(ids, r.metrics.iter_rows(named=True))}
     table = results.read_table(results_path)
     if "mixture_id" not in table.columns:
-        wcols = [f"w{i}" for i in range(n_domains)]
+        wcols = mixture.weight_columns(n_domains)
         if not set(wcols) <= set(table.columns):
             raise ValueError(
                 f"{results_path}: needs a mixture_id column or weight columns {wcols[0]}..{wcols[-1]}"
             )
-        ids = [mixtures.mixture_id(w) for w in mixtures.to_grid(table.select(wcols).to_numpy(), 2e-4)]
+        ids = [mixture.mixture_id(w) for w in mixture.to_grid(table.select(wcols).to_numpy())]
         table = table.with_columns(pl.Series("mixture_id", ids))
     metric_cols = [
         c
         for c in table.columns
-        if c != "mixture_id" and not (c[0] == "w" and c[1:].isdigit()) and c not in ("round", "kind")
+        if c != "mixture_id" and not mixture.is_weight_column(c) and c not in ("round", "kind")
     ]
     return {r["mixture_id"]: {c: r[c] for c in metric_cols} for r in table.iter_rows(named=True)}
 

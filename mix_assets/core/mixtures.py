@@ -1,12 +1,14 @@
-"""The CLIMB / RegMix mixture generator, mixture ids, and predictor-guided proposals (METHODS §1.5)."""
+"""The CLIMB / RegMix mixture generator and predictor-guided proposals (METHODS §1.5); the mixture
+type, its id and grid are in core/mixture.py."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
+from mix_assets.core.mixture import GRID, mixture_id, to_grid  # noqa: F401 - re-exported
 
 
 class MixtureShortfall(RuntimeError):
@@ -25,7 +27,7 @@ class GeneratorSettings:
     n_strengths: int = 15  # log-spaced Dirichlet concentrations in [min, max]
     max_epochs: float = 15.0  # no domain repeated more than this many times at the token budget
     min_weight: float = 2e-4  # smaller weights are zeroed
-    grid: float = 2e-4  # weights are rounded to this grid
+    grid: float = GRID  # weights are rounded to this grid (only tests change it)
     dedup_l1: float = 1e-5  # mixtures closer than this (L1) are the same
     max_tries: int = 200  # batches drawn before declaring a shortfall
 
@@ -46,21 +48,6 @@ def upper_bounds(tokens: np.ndarray, target_tokens: float, max_epochs: float) ->
     proxy of 1M tokens would let a tiny domain take any weight that a 1T-token run then repeats
     hundreds of times (METHODS §7)."""
     return np.minimum(max_epochs * np.asarray(tokens, dtype=np.float64) / float(target_tokens), 1.0)
-
-
-def to_grid(w: np.ndarray, grid: float) -> np.ndarray:
-    """Round rows to the grid so that each still sums to exactly 1 (in grid units)."""
-    units = int(round(1 / grid))
-    q = np.floor(w * units + 0.5).astype(np.int64)
-    diff = units - q.sum(axis=1)
-    q[np.arange(len(q)), np.argmax(w, axis=1)] += diff  # the largest weight absorbs the rounding
-    return q / units
-
-
-def mixture_id(weights: np.ndarray, grid: float = 2e-4) -> str:
-    """Stable 12-hex id of a mixture: a hash of its weights in grid units."""
-    units = np.floor(np.asarray(weights, dtype=np.float64) * round(1 / grid) + 0.5).astype(np.int64)
-    return hashlib.sha1(units.tobytes()).hexdigest()[:12]
 
 
 def _draw(prior: np.ndarray, n: int, s: GeneratorSettings, rng: np.random.Generator) -> np.ndarray:
@@ -148,7 +135,7 @@ class ProposalSettings:
     `lcb` (default): rank the pool by a confidence bound, spread the picks over that top set by
     k-means (one per cluster, as NVIDIA's recipe), and add local steps around the best measured."""
 
-    method: str = "lcb"
+    proposal: str = "lcb"  # or "climb"
     pool_size: int = 100_000  # CLIMB's simulated pool
     kappa: float = 1.0  # acquisition = mean - kappa * std (mean + kappa * std when maximising)
     local_share: float = 0.125  # this share of the picks (at least one) are local steps
@@ -156,8 +143,8 @@ class ProposalSettings:
     local_draws: int = 256  # local steps drawn; the best by acquisition are kept
 
     def __post_init__(self):
-        if self.method not in ("lcb", "climb"):
-            raise ValueError(f"proposal must be 'lcb' or 'climb', not {self.method!r}")
+        if self.proposal not in ("lcb", "climb"):
+            raise ValueError(f"proposal must be 'lcb' or 'climb', not {self.proposal!r}")
 
 
 def round_kappa(kappa: float, r: int, n_rounds: int) -> float:
@@ -228,7 +215,7 @@ def propose(
     pool = pool[[mixture_id(w, s.grid) not in exclude for w in pool]]
     mean, std = (np.asarray(a, dtype=np.float64) for a in predict(pool))
     n_top = max(m * m, 128)
-    if p.method == "climb":
+    if p.proposal == "climb":
         top = np.argsort(mean if minimize else -mean, kind="stable")[:n_top]
         if len(top) < m:
             raise MixtureShortfall(
