@@ -6,7 +6,7 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
-from mix_assets.core.quality import QualityRules, load_classifier, score_documents
+from mix_assets.core.quality import QualityRules, load_classifier, score_documents, signals, signals_frame
 from mix_assets_tests.conftest import corpus_sample
 
 
@@ -36,3 +36,21 @@ def test_sklearn_classifier_hook(tmp_path):
     clf = load_classifier(tmp_path / "clf.joblib")
     out = score_documents(docs["text"].to_list(), classifier=clf, classifier_weight=1.0)
     assert np.corrcoef(out["quality"].to_numpy(), y)[0, 1] > 0.8  # the classifier now drives the score
+
+
+def test_vectorised_signals_equal_the_per_document_rules_on_the_corpus():
+    texts = corpus_sample(10_000)["text"].to_list()  # every document of the embedded corpus
+    # and the edges: empty, blank, one word, bullets and ellipses, final sigma, Python-only
+    # whitespace (\x1c), superscript digits, and a tie between two top bigrams of different lengths
+    texts += [
+        "",
+        "   \n ",
+        "a",
+        "- x\n- y\n\n...\nz\u2026",
+        "\u03a3\u0391\u03a3. x\x1cy",
+        "\u00b2\u00b3 12",
+        "ab c x y",
+    ]
+    reference = np.array([signals(t) for t in texts])
+    np.testing.assert_array_equal(signals_frame(texts).to_numpy(), reference)
+    assert len(texts) > 6000

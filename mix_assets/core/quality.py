@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, fields
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,105 @@ def signals(text: str) -> tuple[float, ...]:
     )
 
 
+def _char_class(test) -> str:
+    """A regex class (Rust syntax) of every code point for which Python's `test` holds, so the
+    vectorised signals agree with `signals` character for character."""
+    ranges, start = [], None
+    for i in range(0x110000 + 1):
+        ok = i < 0x110000 and test(chr(i))
+        if ok and start is None:
+            start = i
+        elif not ok and start is not None:
+            ranges.append(f"\\x{{{start:x}}}-\\x{{{i - 1:x}}}" if i - 1 > start else f"\\x{{{start:x}}}")
+            start = None
+    return "[" + "".join(ranges) + "]"
+
+
+@cache
+def _classes() -> tuple[str, str, str, str]:
+    space = "".join(chr(i) for i in range(0x3001) if chr(i).isspace())
+    return space, _char_class(str.isspace), _char_class(str.isalpha), _char_class(str.isdigit)
+
+
+def signals_frame(texts: list[str] | pl.Series) -> pl.DataFrame:
+    """`signals` for a whole batch at once, as polars string expressions that run on every core
+    (bench/README.md has the figures); the same values, which a test checks on the corpus."""
+    space, is_space, is_alpha, is_digit = _classes()
+    strip = ".,;:!?\"'()[]"
+    text = pl.col("text")
+    words = text.str.extract_all(f"[^{is_space[1:-1]}]+").fill_null([])
+    lines = (
+        text.str.split("\n")
+        .list.eval(pl.element().str.strip_chars(space))
+        .list.eval(pl.element().filter(pl.element() != ""))
+    )
+    n, nl = pl.col("n").clip(lower_bound=1), pl.col("nl").clip(lower_bound=1)
+    frame = pl.DataFrame({"text": pl.Series(texts, dtype=pl.Utf8)}).with_row_index("doc")
+    base = frame.with_columns(
+        words.alias("words"),
+        lines.alias("lines"),
+        words.list.eval(pl.element().str.to_lowercase().str.strip_chars(strip)).alias("lower"),
+    ).with_columns(pl.col("words").list.len().alias("n"), pl.col("lines").list.len().alias("nl"))
+    pairs = (
+        base.select("doc", "lower")
+        .explode("lower")
+        .filter(pl.col("lower").is_not_null())
+        .with_columns(pl.col("lower").shift(-1).alias("next"), pl.int_range(pl.len()).alias("at"))
+        .filter(pl.col("doc").shift(-1) == pl.col("doc"))
+        .group_by("doc", "lower", "next")
+        .agg(pl.len().alias("count"), pl.col("at").min())
+        # Counter.most_common: the highest count, and among ties the bigram seen first
+        .filter(pl.col("count") == pl.col("count").max().over("doc"))
+        .filter(pl.col("at") == pl.col("at").min().over("doc"))
+        .select(
+            "doc",
+            ((pl.col("lower").str.len_chars() + pl.col("next").str.len_chars()) * pl.col("count")).alias(
+                "top"
+            ),
+        )
+    )
+
+    def share(expr) -> pl.Expr:
+        return expr.list.sum().cast(pl.Float64)
+
+    return (
+        base.join(pairs, on="doc", how="left")
+        .sort("doc")
+        .select(
+            pl.col("n").cast(pl.Float64).alias("n_words"),
+            (share(pl.col("words").list.eval(pl.element().str.len_chars())) / n).alias("mean_word_len"),
+            (
+                (
+                    text.str.count_matches("#", literal=True)
+                    + text.str.count_matches("...", literal=True)
+                    + text.str.count_matches("\u2026", literal=True)
+                ).cast(pl.Float64)
+                / n
+            ).alias("symbol_ratio"),
+            (share(pl.col("lines").list.eval(pl.element().str.contains(r"^[-*\u2022]"))) / nl).alias(
+                "bullet_lines"
+            ),
+            (share(pl.col("lines").list.eval(pl.element().str.contains(r"(\.\.\.|\u2026)$"))) / nl).alias(
+                "ellipsis_lines"
+            ),
+            (share(pl.col("words").list.eval(pl.element().str.contains(is_alpha))) / n).alias("alpha_words"),
+            pl.col("lower")
+            .list.eval(pl.element().filter(pl.element().is_in(sorted(STOP_WORDS))))
+            .list.n_unique()
+            .cast(pl.Float64)
+            .alias("stop_words"),
+            (1.0 - pl.col("lines").list.n_unique() / nl).alias("duplicate_lines"),
+            (
+                pl.col("top").fill_null(0).cast(pl.Float64)
+                / share(pl.col("lower").list.eval(pl.element().str.len_chars())).clip(lower_bound=1)
+            ).alias("top_bigram"),
+            (
+                text.str.count_matches(is_digit).cast(pl.Float64) / text.str.len_chars().clip(lower_bound=1)
+            ).alias("digit_ratio"),
+        )
+    )
+
+
 def rule_score(s: pl.DataFrame, rules: QualityRules) -> np.ndarray:
     r = rules
     passed = [
@@ -117,7 +217,7 @@ def score_documents(
     texts: list[str], rules: QualityRules = QualityRules(), classifier=None, classifier_weight: float = 0.5
 ) -> pl.DataFrame:
     """One row per text: every signal, the rule score and the combined `quality` in [0, 1]."""
-    s = pl.DataFrame([signals(t) for t in texts], schema=list(SIGNAL_COLUMNS), orient="row")
+    s = signals_frame(texts)
     rs = rule_score(s, rules) if len(texts) else np.zeros(0)
     quality = rs
     if classifier is not None and len(texts):
