@@ -34,7 +34,7 @@ materialize:
 	$(DAGSTER) --select raw_shards,quality_signals,embeddings --partition-range $$RANGE && \
 	$(DAGSTER) --select centroids && \
 	$(DAGSTER) --select cluster_assignments --partition-range $$RANGE && \
-	$(DAGSTER) --select cluster_stats,pruned_clusters,merged_clusters $(if $(CLUSTER_CONFIG),--config-json '$(CLUSTER_CONFIG)')
+	$(DAGSTER) --select unique_ids,cluster_stats,pruned_clusters,merged_clusters $(if $(CLUSTER_CONFIG),--config-json '$(CLUSTER_CONFIG)')
 
 # Every search of the project file: its targets, one `rounds next` + one run per round, then its
 # final mixture and run report (<work>/run_report/<search>/index.html).

@@ -4,7 +4,7 @@ import numpy as np
 import polars as pl
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, asset_check
 
-from mix_assets.resources import SCHEMA, ProjectStorage, Warehouse
+from mix_assets.resources import SCHEMA, Warehouse
 
 # Shard-partitioned assets evaluate their own checks inside the run (a check result per run,
 # covering every shard of the run), so these are specs plus plain functions.
@@ -94,14 +94,16 @@ def mapping_covers_kept_clusters(warehouse: Warehouse) -> AssetCheckResult:
 
 
 @asset_check(
-    asset=AssetKey("raw_shards"), description="Document ids are unique across every materialized shard."
+    asset=AssetKey("unique_ids"),
+    blocking=True,
+    description="Once the copies in mix.duplicate_ids are left out, every recorded id is held once.",
 )
-def ids_unique_across_shards(storage: ProjectStorage) -> AssetCheckResult:
-    ids = storage.read_all("raw_shards", columns=["doc_id"])
-    dup = ids.filter(pl.col("doc_id").is_duplicated())
-    return AssetCheckResult(
-        passed=dup.height == 0, metadata={"documents": ids.height, "duplicated_rows": dup.height}
-    )
+def ids_unique_across_shards(warehouse: Warehouse) -> AssetCheckResult:
+    counts = warehouse.query(
+        f"SELECT count(*) AS documents, count(DISTINCT doc_id) AS ids FROM {SCHEMA}.document_ids d "
+        f"ANTI JOIN {SCHEMA}.duplicate_ids x ON d.shard = x.shard AND d.doc_id = x.doc_id"
+    ).row(0, named=True)
+    return AssetCheckResult(passed=counts["documents"] == counts["ids"], metadata=counts)
 
 
 all_checks = [no_empty_cluster, mapping_covers_kept_clusters, ids_unique_across_shards]

@@ -24,6 +24,7 @@ VARIABLES = {
     "MIX_ASSETS_MAX_PODS": ("64", "cluster: step pods at once"),
     "MIX_ASSETS_MAX_GPU_PODS": ("8", "cluster: GPU step pods at once"),
     "MIX_ASSETS_CACHE": ("", "local copies of remote files (default: the system temp folder)"),
+    "MIX_ASSETS_PAUSE_AT": ("", "crash tests: a named point where the step sleeps, to be killed there"),
 }
 # what each step pod needs to see the same project the launching process sees
 FORWARDED = [
@@ -38,6 +39,16 @@ FORWARDED = [
 
 def get(name: str) -> str:
     return os.environ.get(name, VARIABLES[name][0])
+
+
+def pause_point(name: str, log=print) -> None:
+    """Where a crash test kills a step: with MIX_ASSETS_PAUSE_AT=<name> the step says so and sleeps,
+    so the kill lands at that point and not wherever the race puts it."""
+    if get("MIX_ASSETS_PAUSE_AT") == name:
+        import time
+
+        log(f"paused at {name}")
+        time.sleep(600)
 
 
 def config_path() -> Path:

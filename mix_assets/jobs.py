@@ -24,8 +24,8 @@ assign_shards_job = define_asset_job(
 )
 summarize_clusters_job = define_asset_job(
     "summarize_clusters",
-    AssetSelection.assets("cluster_stats", "pruned_clusters", "merged_clusters"),
-    description="Cluster statistics, pruning and super-clusters.",
+    AssetSelection.assets("unique_ids", "cluster_stats", "pruned_clusters", "merged_clusters"),
+    description="Ids checked across shards, then cluster statistics, pruning and super-clusters.",
 )
 
 search_round_job = define_asset_job(

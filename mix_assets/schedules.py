@@ -17,7 +17,8 @@ from mix_assets.jobs import summarize_clusters_job
     job=summarize_clusters_job,
     cron_schedule="0 3 * * 0",
     default_status=DefaultScheduleStatus.STOPPED,
-    description="Sundays 03:00: rebuild cluster_stats, pruned_clusters and merged_clusters when shards "
+    description="Sundays 03:00: check ids across shards, rebuild cluster_stats, pruned_clusters and "
+    "merged_clusters when shards "
     "were assigned since the last build.",
 )
 def weekly_cluster_refresh(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:

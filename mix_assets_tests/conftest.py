@@ -30,7 +30,7 @@ TARGETS = {
 }
 ROUND_STAGES = ["mixture_candidates", "proxy_trials", "proxy_scores", "predictor"]
 SHARD_STAGES = ["raw_shards", "quality_signals", "embeddings"]
-CLUSTER_STAGES = ["cluster_stats", "pruned_clusters", "merged_clusters"]
+CLUSTER_STAGES = ["unique_ids", "cluster_stats", "pruned_clusters", "merged_clusters"]
 
 
 def corpus_sample(per_domain: int, seed: int = 0) -> pl.DataFrame:

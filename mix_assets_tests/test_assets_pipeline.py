@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 from dagster import AssetKey
 
+from mix_assets.assets.shared import duplicate_ids
 from mix_assets.core.storage import read_npy
 from mix_assets_tests.conftest import CLUSTER_STAGES, SHARD_STAGES, corpus_sample, write_shards
 
@@ -229,3 +230,49 @@ def test_new_shards_join_the_clusters_and_drift_calls_for_one_refit(small):
     for r in stale:
         project.run(["cluster_assignments"], [r.partition_key])
     assert isinstance(tick(recluster_sensor), SkipReason)
+
+
+def test_an_id_in_two_shards_is_kept_by_the_first_shard_whatever_order_they_ran(project):
+    docs = corpus_sample(6, seed=4)
+    first, second = docs.head(24), docs.tail(24)
+    # three of the second shard's documents reuse ids of the first (their texts differ)
+    second = pl.concat(
+        [second.head(21), second.tail(3).with_columns(first["doc_id"].head(3).alias("doc_id"))]
+    )
+    project.input.mkdir(parents=True)
+    first.select("doc_id", "text").write_parquet(project.input / "a-00.parquet")
+    second.select("doc_id", "text").write_parquet(project.input / "b-00.parquet")
+    project.add_shards(["a-00", "b-00"])
+    for key in ("b-00", "a-00"):  # the later shard by key runs first, as parallel runs may
+        project.run(SHARD_STAGES, [key])
+    with pytest.raises(
+        RuntimeError, match="not checked against the other shards' yet; materialize unique_ids"
+    ):
+        duplicate_ids(project.storage, project.warehouse, ["a-00", "b-00"])
+    result = project.run(["unique_ids"])
+    meta = metadata(result, "unique_ids")
+    assert meta["documents"] == 48 and meta["duplicates"] == 3
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {"ids_unique_across_shards": True}
+    lost = project.table("duplicate_ids").sort("row")
+    assert lost["shard"].to_list() == ["b-00"] * 3 and lost["kept_in"].to_list() == ["a-00"] * 3
+    assert sorted(lost["doc_id"]) == sorted(first["doc_id"].head(3))
+    quarantine = pl.read_parquet(project.storage.path("unique_ids_quarantine", "all"))
+    assert quarantine["row"].to_list() == [22, 23, 24]  # rows of the file, 1-based
+    assert quarantine["file"].str.ends_with("b-00.parquet").all()
+    assert quarantine["reason"].str.contains("already in shard a-00").all()
+    # the refused copies are in no cluster table; the other 45 documents are
+    project.run(["centroids"], config={"centroids": {"config": {"n_clusters": 4}}})
+    project.run(["cluster_assignments"], ["a-00", "b-00"])
+    project.run(["cluster_stats"])
+    assert project.table("cluster_stats")["n_docs"].sum() == 45
+    # a shard added later is unchecked until unique_ids runs again, and every reader says so
+    write_shards(
+        docs.head(5).with_columns(pl.format("late-{}", "doc_id").alias("doc_id")), project.input, 1, "c"
+    )
+    project.add_shards(["c-00"])
+    project.run(SHARD_STAGES, ["c-00"])
+    project.run(["cluster_assignments"], ["c-00"])
+    assert not project.run(["cluster_stats"], raise_on_error=False).success
+    project.run(["unique_ids", "cluster_stats"])
+    assert project.table("cluster_stats")["n_docs"].sum() == 50

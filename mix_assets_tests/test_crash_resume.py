@@ -145,38 +145,36 @@ def test_killed_kmeans_leaves_the_old_centroids_then_refits_identically(searcher
     p = searcher()
     env = shard_env(p, tmp_path)
     cents = p.work / "centroids" / "all.npy"
-    before = np.load(cents)
-    args = [
-        "dagster",
-        "asset",
-        "materialize",
-        "-m",
-        "mix_assets.definitions",
-        "--select",
-        "centroids",
-        "--config-json",
-        json.dumps({"ops": {"centroids": {"config": {"n_clusters": 200, "niter": 300}}}}),
-    ]
-    run = cli(args, env)
-    seen = []
-    deadline = time.time() + 240
-    while time.time() < deadline and "fitting k-means" not in "".join(seen):
+    before, stamp = cents.read_bytes(), (p.work / "centroids" / "all.version").read_text()
+
+    def args() -> list[str]:
+        config = {"ops": {"centroids": {"config": {"n_clusters": 200}}}}
+        return [
+            *"dagster asset materialize -m mix_assets.definitions --select centroids".split(),
+            "--config-json",
+            json.dumps(config),
+        ]
+
+    # the step stops where the new centroids are fitted and not yet written, and is killed there
+    run = cli(args(), {**env, "MIX_ASSETS_PAUSE_AT": "centroids_fitted"})
+    seen, deadline = [], time.time() + 240
+    while time.time() < deadline and "paused at centroids_fitted" not in "".join(seen):
         line = run.stdout.readline()
         if not line:
             break
         seen.append(line)
+    assert "paused at centroids_fitted" in "".join(seen), "".join(seen)[-2000:]
     os.killpg(run.pid, signal.SIGKILL)
     run.wait(timeout=30)
-    assert "fitting k-means" in "".join(seen), "".join(seen)[-2000:]
-    after_kill = np.load(
-        cents
-    )  # never a torn file: the old centroids, or (if the fit won the race) complete new ones
-    assert after_kill.shape == before.shape or after_kill.shape == (200, before.shape[1])
+    # the old centroids and their stamp, byte for byte: nothing of the killed fit was written
+    assert cents.read_bytes() == before
+    assert (p.work / "centroids" / "all.version").read_text() == stamp
+    assert sorted(f.name for f in cents.parent.iterdir()) == ["all.json", "all.npy", "all.version"]
 
-    finish(args, env)
+    finish(args(), env)
     resumed = np.load(cents)
-    finish(args, env)  # an uninterrupted run of the same config
-    assert resumed.shape == (200, before.shape[1]) and np.array_equal(resumed, np.load(cents))
+    finish(args(), env)  # an uninterrupted run of the same config
+    assert resumed.shape == (200, 384) and np.array_equal(resumed, np.load(cents))
 
 
 def test_killed_export_keeps_the_previous_dataset_readable(searcher, tmp_path):

@@ -21,7 +21,7 @@ EVERY_STAGE = [
     (["raw_shards", "quality_signals", "embeddings"], "shards"),
     (["centroids"], None),
     (["cluster_assignments"], "shards"),
-    (["cluster_stats", "pruned_clusters", "merged_clusters", "proxy_corpus"], None),
+    (["unique_ids", "cluster_stats", "pruned_clusters", "merged_clusters", "proxy_corpus"], None),
     (["search_targets"], "searches"),
     (["mixture_candidates", "proxy_trials", "proxy_scores", "predictor"], "rounds"),
     (["final_mixture", "mixed_dataset", "mixture_exports", "run_report"], "searches"),

@@ -6,6 +6,7 @@ from mix_assets.assets import (
     clusters,
     corpus,
     dataset,
+    domain_selection,
     embeddings,
     final,
     mixture,
@@ -14,11 +15,13 @@ from mix_assets.assets import (
     selection,
     super_clusters,
     targets,
+    unique_ids,
 )
 
 all_assets = load_assets_from_modules(
     [
         corpus,
+        unique_ids,
         embeddings,
         clusters,
         super_clusters,
@@ -28,6 +31,7 @@ all_assets = load_assets_from_modules(
         final,
         dataset,
         selection,
+        domain_selection,
         report,
     ]
 )

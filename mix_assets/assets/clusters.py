@@ -14,7 +14,7 @@ from dagster import (
     asset,
 )
 
-from mix_assets import plots
+from mix_assets import environment, plots
 from mix_assets.assets.shared import (
     ASSIGNMENTS_VERSION,
     SHARD_ASSET,
@@ -81,6 +81,7 @@ def centroids(
         f"fitting k-means K={k} on {len(sample)} of {sum(sizes)} documents ({'GPU' if gpu else 'CPU'} faiss)"
     )
     cents, objective = kmeans.fit_centroids(sample, k, config.niter, storage.seed, gpu=gpu)
+    environment.pause_point("centroids_fitted", context.log.info)  # new centroids in hand, none written
     write_npy(cents, storage.path("centroids", "all", ".npy"))
     # the drift baseline: how far a new document like the fit's is expected to sit from its centroid
     write_json(
@@ -203,7 +204,7 @@ class ClusterStatsConfig(Config):
 
 @asset(
     group_name=GROUP,
-    deps=["cluster_assignments", "quality_signals", "raw_shards"],
+    deps=["cluster_assignments", "quality_signals", "raw_shards", "unique_ids"],
     code_version="1",
     description="Per cluster: documents, tokens, bytes, mean quality, mean distance and a c-TF-IDF label.",
 )
@@ -212,7 +213,7 @@ def cluster_stats(
 ) -> MaterializeResult:
     began = time.perf_counter()
     k = len(load_npy(storage.path("centroids", "all", ".npy")))
-    docs = documents_table(context, storage)
+    docs = documents_table(context, storage, warehouse)
     agg = docs.group_by("cluster").agg(
         pl.len().alias("n_docs"),
         pl.col("n_tokens").sum(),

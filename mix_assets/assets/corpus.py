@@ -26,26 +26,9 @@ class RawShardsConfig(Config):
 def normalize_shard(
     key: str, path, config: RawShardsConfig, storage: ProjectStorage
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    # ids repeated inside the shard are refused here; ids another shard holds, by unique_ids
     result = ingest_shard(path, storage.text_column, storage.id_column, config.max_doc_bytes)
     docs, bad = result.documents, result.quarantine
-    others = [k for k in storage.materialized("raw_shards") if k != key]
-    if others and docs.height:
-        # an id already owned by another shard is refused here: ids stay unique corpus-wide
-        seen = storage.read_all("raw_shards", others, ["doc_id"])
-        dup = docs.join(seen, on="doc_id", how="inner")
-        if dup.height:
-            bad = pl.concat(
-                [
-                    bad,
-                    dup.select(
-                        pl.lit(str(path)).alias("file"),
-                        "row",
-                        pl.format("duplicate id '{}' already in shard {}", "doc_id", "shard").alias("reason"),
-                        pl.col("text").str.slice(0, 200).alias("raw"),
-                    ),
-                ]
-            )
-            docs = docs.join(seen, on="doc_id", how="anti", maintain_order="left")
     docs = docs.with_columns(
         pl.Series("n_tokens", count_tokens(docs["text"].to_list(), config.tokenizer), dtype=pl.Int64)
     )
@@ -80,7 +63,7 @@ def raw_shards(
         )
         if storage.is_current("raw_shards", key, ".parquet", version):
             # finished by an earlier (possibly killed) run from the same file and config: not redone
-            docs = read_parquet(storage.path("raw_shards", key), ["n_bytes", "n_tokens"])
+            docs = read_parquet(storage.path("raw_shards", key), ["doc_id", "row", "n_bytes", "n_tokens"])
             bad = read_parquet(storage.path("raw_shards_quarantine", key), ["reason"])
             reused.append(key)
         else:
@@ -105,6 +88,10 @@ def raw_shards(
                 }
             ),
             where={"shard": key},
+        )
+        # every shard's ids, once: unique_ids checks them all together with one join
+        warehouse.replace(
+            "document_ids", docs.select(pl.lit(key).alias("shard"), "doc_id", "row"), where={"shard": key}
         )
         for reason in bad["reason"].to_list():
             reasons[reason.split(" (")[0].split(" '")[0]] += 1

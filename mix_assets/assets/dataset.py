@@ -1,6 +1,5 @@
 """The mixed training set that follows a mixture, and the mixture in the formats trainers read."""
 
-import shutil
 import time
 
 import numpy as np
@@ -10,14 +9,12 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 from mix_assets import environment, plots
 from mix_assets.assets.shared import domains, final_mixture_of, kept_documents, materialized
 from mix_assets.core import clusterclip, export
+from mix_assets.core import parts as parts_io
 from mix_assets.core.mixture import Domains, Mixture
+from mix_assets.core.parts import read_parts  # noqa: F401 - where readers of the dataset look for it
 from mix_assets.core.storage import (
-    as_path,
-    is_local,
-    read_json,
     read_parquet,
     write_csv,
-    write_json,
     write_parquet,
     write_text,
 )
@@ -54,23 +51,6 @@ def interleave(parts: dict[int, np.ndarray], lengths: np.ndarray) -> np.ndarray:
     return rows[np.argsort(t, kind="stable")]
 
 
-def write_parts(folder, table: pl.DataFrame, rows_per_part: int, version: str) -> None:
-    """Parts go to a fresh `v-<version>/` folder (one per run attempt, so the live set is never
-    written over) and manifest.json names them last, in one atomic write: a run killed half-way
-    leaves the previous set (or none) readable, never a partial one."""
-    parts = []
-    for i, lo in enumerate(range(0, table.height, rows_per_part)):
-        parts.append(f"v-{version}/part-{i:05d}.parquet")
-        write_parquet(table.slice(lo, rows_per_part), folder / parts[-1])
-    write_json({"version": version, "parts": parts, "rows": table.height}, folder / "manifest.json")
-    for old in folder.iterdir():
-        if old.name.startswith("v-") and old.name != f"v-{version}":
-            if is_local(old):
-                shutil.rmtree(old)
-            else:
-                old.fs.rm(old.path, recursive=True)
-
-
 def given_mixture(domains: Domains, weights: dict[str, float]) -> Mixture:
     """A mixture from run config (super-cluster id -> weight, normalised)."""
     w = np.zeros(len(domains))
@@ -83,14 +63,6 @@ def given_mixture(domains: Domains, weights: dict[str, float]) -> Mixture:
     if w.sum() <= 0:
         raise ValueError("weights: a mixture needs at least one positive weight")
     return domains.mixture(w / w.sum())
-
-
-def read_parts(folder) -> pl.DataFrame:
-    """The complete set that manifest.json names."""
-    manifest = as_path(folder) / "manifest.json"
-    if not manifest.exists():
-        raise FileNotFoundError(f"{manifest}: no complete mixed dataset yet; materialize mixed_dataset")
-    return pl.concat([read_parquet(as_path(folder) / part) for part in read_json(manifest)["parts"]])
 
 
 @asset(
@@ -163,17 +135,19 @@ def mixed_dataset(
         parts[s] = members[order]
     rows = interleave(parts, lengths)
     draws = np.bincount(rows, minlength=len(docs))
-    texts = storage.read_all("raw_shards", columns=["doc_id", "text"])
-    out = (
-        docs[rows]
-        .with_columns(pl.Series("position", np.arange(len(rows))), pl.Series("times_in_dataset", draws[rows]))
-        .join(texts, on=["doc_id", "shard"], how="left", maintain_order="left")
+    out = docs[rows].with_columns(
+        pl.Series("position", np.arange(len(rows))), pl.Series("times_in_dataset", draws[rows])
     )
-    write_parts(
+    # texts are joined one shard at a time and the parts written one at a time: memory follows a
+    # shard and a part, not the corpus or the dataset
+    n_parts = parts_io.write_from_shards(
         storage.folder("mixed_dataset") / name,
-        out.select("position", "doc_id", "text", "super_cluster", "cluster", "n_tokens", "times_in_dataset"),
+        out,
+        lambda shard: read_parquet(storage.path("raw_shards", shard), columns=["doc_id", "text"]),
+        ["position", "doc_id", "text", "super_cluster", "cluster", "n_tokens", "times_in_dataset"],
         config.docs_per_shard,
         f"{context.run_id[:8]}-{context.retry_number}",
+        context.log.info,
     )
     realized = out.group_by("super_cluster").agg(pl.col("n_tokens").sum()).sort("super_cluster")
     share = {
@@ -204,6 +178,7 @@ def mixed_dataset(
             "unique_documents": int((draws > 0).sum()),
             "max_repeats": int(draws.max(initial=0)),
             "sampling": sampling,
+            "parts": n_parts,
             "requested_vs_realized": plots.grouped_barh(
                 labels,
                 {

@@ -1,36 +1,28 @@
-"""SMART task mixing and domain-adaptation selection (classifier, contrastive, DSIR) over the corpus."""
+"""SMART task mixing over the corpus's clusters (domain-adaptation selection: domain_selection.py)."""
 
 import time
 
 import numpy as np
 import polars as pl
-from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, Config, MaterializeResult, asset
 
 from mix_assets import plots
-from mix_assets.assets.shared import super_cluster_of
-from mix_assets.core import selection, smart
-from mix_assets.core.ingest import ingest_shard
-from mix_assets.core.proxies import bpe
-from mix_assets.core.storage import read_npy, read_parquet, write_parquet
-from mix_assets.resources import EmbeddingModel, ProjectStorage, Warehouse
+from mix_assets.assets.shared import duplicate_ids, shard_documents, super_cluster_of
+from mix_assets.core import smart
+from mix_assets.core.storage import write_parquet
+from mix_assets.resources import ProjectStorage, Warehouse
 
 GROUP = "selection"
 
 
 def corpus_with_embeddings(storage: ProjectStorage, warehouse: Warehouse) -> tuple[pl.DataFrame, np.ndarray]:
-    """Every assigned document (doc_id, shard, cluster, super_cluster, text) and its embedding row."""
+    """Every assigned document of its own id (doc_id, shard, cluster, super_cluster, text) and its
+    embedding row."""
     mapping = super_cluster_of(warehouse)
     keys = storage.materialized("cluster_assignments")
-    frames, embs = [], []
-    for k in keys:
-        docs = read_parquet(storage.path("raw_shards", k), columns=["doc_id", "text"]).with_columns(
-            pl.lit(k).alias("shard")
-        )
-        docs = docs.hstack(read_parquet(storage.path("cluster_assignments", k), columns=["cluster"]))
-        frames.append(docs)
-        embs.append(np.asarray(read_npy(storage.path("embeddings", k, ".npy")), dtype=np.float32))
-    docs = pl.concat(frames).join(mapping, on="cluster", how="left", maintain_order="left")
-    return docs, np.concatenate(embs)
+    dups = duplicate_ids(storage, warehouse, keys)
+    parts = [shard_documents(storage, k, mapping, dups) for k in keys]
+    return pl.concat([d for d, _ in parts]), np.concatenate([e for _, e in parts])
 
 
 class SmartSelectionConfig(Config):
@@ -87,82 +79,5 @@ def smart_selection(
                 "Examples per task (greedy order)",
                 "examples",
             ),
-        }
-    )
-
-
-class DomainSelectionConfig(Config):
-    in_domain: str = "data/targets/mathematics.parquet"  # the small in-domain sample
-    text_column: str = "text"
-    fraction: float = 0.25  # keep the top share of the corpus
-    ngram_order: int = 3  # contrastive selection's n-gram LMs
-    dsir_buckets: int = 10_000
-
-
-@asset(
-    group_name=GROUP,
-    deps=["embeddings", "cluster_assignments", "merged_clusters"],
-    code_version="1",
-    description="Per-document in-domain scores by domain classifier, contrastive cross-entropy difference "
-    "and DSIR, and each method's selected subset.",
-)
-def domain_selection(
-    context: AssetExecutionContext,
-    config: DomainSelectionConfig,
-    storage: ProjectStorage,
-    warehouse: Warehouse,
-    embedder: EmbeddingModel,
-) -> MaterializeResult:
-    docs, emb = corpus_with_embeddings(storage, warehouse)
-    sample = ingest_shard(config.in_domain, config.text_column, id_column=None).documents
-    if sample.height == 0:
-        raise ValueError(f"{config.in_domain}: in-domain sample has no usable text")
-    texts = docs["text"].to_list()
-    timings, scores = {}, {}
-    start = time.perf_counter()
-    scores["classifier"] = selection.classifier_scores(
-        emb, embedder.encode(sample["text"].to_list()), storage.seed
-    )
-    timings["classifier"] = time.perf_counter() - start
-    start = time.perf_counter()
-    tok = bpe.train_bpe(texts, 4096)
-    scores["contrastive"] = selection.contrastive_scores(
-        bpe.split(*bpe.encode(tok, texts)),
-        bpe.split(*bpe.encode(tok, sample["text"].to_list())),
-        tok.get_vocab_size(),
-        config.ngram_order,
-    )
-    timings["contrastive"] = time.perf_counter() - start
-    start = time.perf_counter()
-    scores["dsir"] = selection.dsir_scores(texts, sample["text"].to_list(), config.dsir_buckets)
-    timings["dsir"] = time.perf_counter() - start
-    k = int(round(config.fraction * len(texts)))
-    table = docs.select("doc_id", "shard", "cluster", "super_cluster").with_columns(
-        *[pl.Series(f"score_{m}", s) for m, s in scores.items()],
-        pl.Series(
-            "selected_classifier",
-            np.isin(np.arange(len(texts)), selection.top_fraction(scores["classifier"], config.fraction)),
-        ),
-        pl.Series(
-            "selected_contrastive",
-            np.isin(np.arange(len(texts)), selection.top_fraction(scores["contrastive"], config.fraction)),
-        ),
-        pl.Series(
-            "selected_dsir",
-            np.isin(np.arange(len(texts)), selection.gumbel_top_k(scores["dsir"], k, storage.seed)),
-        ),
-    )
-    write_parquet(table, storage.path("domain_selection"))
-    overlap = {
-        f"{a}&{b}": int((table[f"selected_{a}"] & table[f"selected_{b}"]).sum())
-        for a, b in (("classifier", "contrastive"), ("classifier", "dsir"), ("contrastive", "dsir"))
-    }
-    return MaterializeResult(
-        metadata={
-            "documents": len(texts),
-            "selected_per_method": k,
-            "overlap": MetadataValue.json(overlap),
-            "seconds": MetadataValue.json({m: round(t, 2) for m, t in timings.items()}),
-            **{f"histogram_{m}": plots.histogram(s, f"{m} score") for m, s in scores.items()},
         }
     )

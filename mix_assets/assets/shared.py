@@ -16,7 +16,7 @@ from pydantic import create_model
 from mix_assets import plots
 from mix_assets.core import mixtures
 from mix_assets.core.mixture import Domains, Mixture
-from mix_assets.core.storage import read_json, read_parquet, version_hash
+from mix_assets.core.storage import read_json, read_npy, read_parquet, version_hash
 from mix_assets.partitions import round_partitions, search_of, shard_partitions
 from mix_assets.resources import SCHEMA, ProjectStorage, SearchSettings, Warehouse
 
@@ -98,11 +98,29 @@ def assignment_version(centroids: str | None, embeddings: str | None) -> str:
     return version_hash("cluster_assignments", ASSIGNMENTS_VERSION, centroids, embeddings)
 
 
-def documents_table(context: AssetExecutionContext, storage: ProjectStorage) -> pl.DataFrame:
-    """doc_id, shard, cluster, distance, n_tokens, n_bytes, quality for every assigned document."""
+def duplicate_ids(storage: ProjectStorage, warehouse: Warehouse, keys: list[str]) -> pl.DataFrame:
+    """shard, doc_id of every copy of an id that another shard keeps. Refuses to go on while a shard
+    is unchecked, so shards ingested in parallel cannot race past the check."""
+    stamp = storage.path("unique_ids", "all", ".json")
+    checked = read_json(stamp) if stamp.exists() else {}
+    unchecked = [k for k in keys if checked.get(k) != storage.version("raw_shards", k)]
+    if unchecked:
+        raise RuntimeError(
+            f"the ids of shards {unchecked[:5]}{'...' if len(unchecked) > 5 else ''} are not checked "
+            "against the other shards' yet; materialize unique_ids first"
+        )
+    return warehouse.query(f"SELECT shard, doc_id FROM {SCHEMA}.duplicate_ids")
+
+
+def documents_table(
+    context: AssetExecutionContext, storage: ProjectStorage, warehouse: Warehouse
+) -> pl.DataFrame:
+    """doc_id, shard, cluster, distance, n_tokens, n_bytes, quality for every assigned document
+    whose id is its own (unique_ids)."""
     keys = materialized_shards(context, storage, "cluster_assignments")
     return (
         storage.read_all("cluster_assignments", keys)
+        .join(duplicate_ids(storage, warehouse, keys), on=["shard", "doc_id"], how="anti")
         .join(storage.read_all("raw_shards", keys, ["doc_id", "n_tokens", "n_bytes"]), on=["doc_id", "shard"])
         .join(storage.read_all("quality_signals", keys, ["doc_id", "quality"]), on=["doc_id", "shard"])
     )
@@ -160,12 +178,31 @@ def kept_documents(storage: ProjectStorage, warehouse: Warehouse, columns: list[
     """Every document of a kept cluster: doc_id, shard, cluster, super_cluster and `columns` of
     raw_shards, in (shard, doc_id) order so that row numbers are stable between runs."""
     mapping = super_cluster_of(warehouse)
+    keys = storage.materialized("cluster_assignments")
     return (
-        storage.read_all("cluster_assignments", columns=["doc_id", "cluster"])
+        storage.read_all("cluster_assignments", keys, ["doc_id", "cluster"])
+        .join(duplicate_ids(storage, warehouse, keys), on=["shard", "doc_id"], how="anti")
         .join(mapping, on="cluster")
         .join(storage.read_all("raw_shards", columns=["doc_id", *columns]), on=["doc_id", "shard"])
         .sort(["shard", "doc_id"])
     )
+
+
+def shard_documents(
+    storage: ProjectStorage, key: str, mapping: pl.DataFrame, duplicates: pl.DataFrame
+) -> tuple[pl.DataFrame, np.ndarray]:
+    """One shard's own documents (doc_id, shard, cluster, super_cluster, text; duplicate ids left out)
+    and their embeddings, in shard order: what the selection methods read one shard at a time."""
+    docs = (
+        read_parquet(storage.path("raw_shards", key), columns=["doc_id", "text"])
+        .with_columns(pl.lit(key).alias("shard"))
+        .hstack(read_parquet(storage.path("cluster_assignments", key), columns=["cluster"]))
+    )
+    emb = np.asarray(read_npy(storage.path("embeddings", key, ".npy")), dtype=np.float32)
+    lost = set(duplicates.filter(pl.col("shard") == key)["doc_id"])
+    own = ~docs["doc_id"].is_in(list(lost)).to_numpy() if lost else np.ones(docs.height, bool)
+    docs = docs.filter(own).join(mapping, on="cluster", how="left", maintain_order="left")
+    return docs, emb[own]
 
 
 def load_meta(storage: ProjectStorage) -> dict:

@@ -98,7 +98,7 @@ def merged_clusters(
     )
     rank = dict(zip(by_size["raw"].to_list(), range(by_size.height)))
     mapping = kept.select("cluster", pl.Series("super_cluster", [rank[r] for r in raw], dtype=pl.Int64))
-    docs = documents_table(context, storage).join(mapping, on="cluster")
+    docs = documents_table(context, storage, warehouse).join(mapping, on="cluster")
     sample = sample_texts(storage, docs, "super_cluster", config.label_docs_per_cluster, storage.seed)
     names = labels.ctfidf_labels(
         sample["text"].to_list(), sample["super_cluster"].to_numpy(), config.label_terms
