@@ -39,7 +39,9 @@ materialize:
 # Every search of the project file: its targets, one `rounds next` + one run per round, then its
 # final mixture and run report (<work>/run_report/<search>/index.html).
 search:
-	$(DAGSTER) --select proxy_corpus && \
+	RANGE=$$($(BIN)/mix-assets shards) && \
+	$(DAGSTER) --select proxy_tokenizer && \
+	$(DAGSTER) --select proxy_corpus --partition-range $$RANGE && \
 	for S in $$($(BIN)/mix-assets searches); do \
 	  echo "search: $$S" && $(DAGSTER) --select search_targets --partition $$S || exit 1; \
 	  while R=$$($(BIN)/mix-assets rounds next --search $$S 2>/dev/null); do \

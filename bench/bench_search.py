@@ -23,6 +23,7 @@ Methods, each spending at most --budget proxy trials (default 112):
 """
 
 import argparse
+import dataclasses
 import re
 import time
 from collections import Counter
@@ -56,7 +57,7 @@ class Bench:
 
     def __init__(self, cut: str, n_fine: int):
         base = ProxyCorpus.load(WORK / "proxy_corpus", WORK / "search_targets" / "demo")
-        docs = read_parquet(WORK / "proxy_corpus" / "docs.parquet")
+        docs = read_parquet(WORK / "search_targets" / "demo" / "documents.parquet")
         warehouse = Warehouse(database=str(WORK.parent / "warehouse.duckdb"))
         kept = kept_documents(ProjectStorage(work_dir=str(WORK)), warehouse, ["text"]).select(
             "doc_id", "cluster", "text"
@@ -73,14 +74,16 @@ class Bench:
                 [dict(zip(mapping["cluster"], fine))[c] for c in texts["cluster"]], dtype=np.int64
             )
         self.n = int(domains.max()) + 1
-        tok = Tokenizer.from_file(str(WORK / "proxy_corpus" / "tokenizer.json"))
+        tok = Tokenizer.from_file(str(WORK / "proxy_tokenizer" / "tokenizer.json"))
         search, held = {}, {}
         for name in ("mathematics", "all_domains"):
             t = pl.read_parquet(f"data/targets/{name}.parquet")["text"].to_list()
             s_rows, e_rows = targets.split(t, 0.5, 42)
             search[name] = bpe.split(*bpe.encode(tok, [t[i] for i in s_rows]))
             held[name] = [t[i] for i in e_rows]
-        self.corpus = ProxyCorpus(base.tokens, base.offsets, domains, search, {}, base.vocab_size)
+        self.corpus = dataclasses.replace(
+            base, domains=domains, targets=search, target_weights={}, eval_targets=None
+        )
         self.tokens = self.corpus.domain_tokens(self.n)
         # the judge: words, not the proxy's BPE; its own vocabulary (30k most frequent, rest unknown)
         words = [WORDS.findall(x.lower()) for x in texts["text"]]

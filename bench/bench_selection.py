@@ -37,9 +37,11 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=500_000)
     args = ap.parse_args()
     corpus = ProxyCorpus.load(f"{WORK}/proxy_corpus", f"{WORK}/search_targets/demo")
-    tok = Tokenizer.from_file(f"{WORK}/proxy_corpus/tokenizer.json")
-    docs = pl.read_parquet(f"{WORK}/proxy_corpus/docs.parquet")
-    seqs, lengths = bpe.split(corpus.tokens, corpus.offsets), np.diff(corpus.offsets)
+    tok = Tokenizer.from_file(f"{WORK}/proxy_tokenizer/tokenizer.json")
+    docs = pl.read_parquet(
+        f"{WORK}/search_targets/demo/documents.parquet", columns=["doc_id", "super_cluster"]
+    )
+    seqs, lengths = corpus.documents(), corpus.lengths
     texts = pl.read_parquet(f"{WORK}/raw_shards/*.parquet", columns=["doc_id", "text"])
     docs = docs.join(texts, on="doc_id", how="left", maintain_order="left")
     clusters = docs.join(
@@ -77,7 +79,9 @@ def main() -> None:
     rows["dsir"] = take_until(selection.gumbel_order(s, seed=0), lengths, args.budget)
     t_dsir = time.perf_counter() - start
     storage = ProjectStorage(work_dir=WORK)
-    w = final_mixture_of(Warehouse(database="data/warehouse.duckdb"), "demo", domains(storage)).weights
+    w = final_mixture_of(
+        Warehouse(database="data/warehouse.duckdb"), "demo", domains(storage, "demo")
+    ).weights
     rows["climb_mixture_uniform"] = draw(corpus.domains, lengths, w, args.budget, 0, 15.0)
     clip_rows = []
     for d, wd in enumerate(w):

@@ -25,6 +25,7 @@ VARIABLES = {
     "MIX_ASSETS_MAX_GPU_PODS": ("8", "cluster: GPU step pods at once"),
     "MIX_ASSETS_CACHE": ("", "local copies of remote files (default: the system temp folder)"),
     "MIX_ASSETS_PAUSE_AT": ("", "crash tests: a named point where the step sleeps, to be killed there"),
+    "MIX_ASSETS_FAIL_ONCE": ("", "retry tests: <point>:<marker file>, the step raises there once"),
 }
 # what each step pod needs to see the same project the launching process sees
 FORWARDED = [
@@ -39,6 +40,15 @@ FORWARDED = [
 
 def get(name: str) -> str:
     return os.environ.get(name, VARIABLES[name][0])
+
+
+def fail_point(name: str) -> None:
+    """Where a retry test makes a step die: with MIX_ASSETS_FAIL_ONCE=<name>:<marker> the step raises
+    an OSError the first time (and leaves the marker), as a lost disk or connection would."""
+    point, _, marker = get("MIX_ASSETS_FAIL_ONCE").partition(":")
+    if point == name and marker and not Path(marker).exists():
+        Path(marker).write_text(name)
+        raise OSError(f"injected failure at {name} (MIX_ASSETS_FAIL_ONCE)")
 
 
 def pause_point(name: str, log=print) -> None:

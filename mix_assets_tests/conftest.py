@@ -125,6 +125,9 @@ class Project:
             raise_on_error=raise_on_error,
         )
 
+    def shard_keys(self) -> list[str]:
+        return sorted(self.instance.get_dynamic_partitions("shards"))
+
     def add_shards(self, keys: list[str]) -> None:
         self.instance.add_dynamic_partitions("shards", keys)
 
@@ -193,7 +196,8 @@ def clustered(tmp_path_factory):
             keys,
             {"centroids": {"config": {"n_clusters": 16}}, "merged_clusters": {"config": {"distance": 0.8}}},
         )
-        p.run(["proxy_corpus"])
+        p.run(["proxy_tokenizer"])
+        p.run(["proxy_corpus"], keys)
     return base
 
 
@@ -208,11 +212,15 @@ def searcher(clustered, tmp_path):
     shutil.copy(clustered / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
     shutil.copytree(clustered / "input", tmp_path / "input")
     with instance_for_test() as instance:
-        instance.add_dynamic_partitions("shards", sorted(p.stem for p in (tmp_path / "input").iterdir()))
+        keys = sorted(p.stem for p in (tmp_path / "input").iterdir())
+        instance.add_dynamic_partitions("shards", keys)
         # the copied files were materialized elsewhere: tell this instance, as the round sensor reads events
-        instance.report_runless_asset_event(
-            AssetMaterialization("proxy_corpus", description="copied from the module's project")
-        )
+        for key in keys:
+            instance.report_runless_asset_event(
+                AssetMaterialization(
+                    "proxy_corpus", partition=key, description="copied from the module's project"
+                )
+            )
         yield lambda **search: Project(tmp_path, instance, **search)
 
 

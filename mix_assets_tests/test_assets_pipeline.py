@@ -276,3 +276,26 @@ def test_an_id_in_two_shards_is_kept_by_the_first_shard_whatever_order_they_ran(
     assert not project.run(["cluster_stats"], raise_on_error=False).success
     project.run(["unique_ids", "cluster_stats"])
     assert project.table("cluster_stats")["n_docs"].sum() == 50
+
+
+def test_weekly_refresh_rebuilds_the_cluster_tables_only_after_new_assignments(small):
+    from dagster import RunRequest, SkipReason, build_schedule_context
+
+    from mix_assets.definitions import defs
+    from mix_assets.schedules import weekly_cluster_refresh
+
+    project, keys = small
+    schedule = defs.get_schedule_def("weekly_cluster_refresh")
+    assert schedule.cron_schedule == "0 3 * * 0" and schedule.job.name == "summarize_clusters"
+    job_assets = {k.to_user_string() for k in schedule.job.selection.resolve(defs.resolve_asset_graph())}
+    assert job_assets == {"unique_ids", "cluster_stats", "pruned_clusters", "merged_clusters"}
+
+    def tick():
+        return weekly_cluster_refresh(build_schedule_context(instance=project.instance))
+
+    assert isinstance(tick(), SkipReason)  # the tables are newer than every assignment
+    project.run(["cluster_assignments"], keys[:1])
+    request = tick()
+    assert isinstance(request, RunRequest)
+    project.run(CLUSTER_STAGES, config={"merged_clusters": SMALL["merged_clusters"]})
+    assert isinstance(tick(), SkipReason)

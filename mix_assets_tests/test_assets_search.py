@@ -44,7 +44,7 @@ def test_full_search_driven_by_the_sensor_beats_natural_and_uniform(searcher):
     # the mathematics target alone: unlike the bulk of the corpus, so a good mixture differs from
     # natural and uniform
     p = searcher(targets={TARGETS_BY_NAME["mathematics"]: 1.0})
-    p.run(["proxy_corpus"])
+    p.run(["proxy_corpus"], p.shard_keys())
     # the first tick registers the search and tokenizes its targets; the rounds follow
     tick = sensor_tick(p)
     [request] = tick.run_requests
@@ -287,8 +287,10 @@ def test_import_backend_reads_an_olmix_style_pair(searcher, tmp_path):
 
 
 def test_bound_at_target_tokens_holds_everywhere_and_the_unbounded_optimum_is_shown(searcher):
+    first = searcher()
+    first.run_search(["search_targets"])
     corpus_tokens = sum(
-        json.loads((searcher().work / "proxy_corpus" / "meta.json").read_text())["domain_tokens"]
+        json.loads((first.work / "search_targets" / "demo" / "meta.json").read_text())["domain_tokens"]
     )
     # a run 10x the corpus: no domain may take more than 1.5x its token share (15 passes / 10)
     p = searcher(
@@ -296,13 +298,15 @@ def test_bound_at_target_tokens_holds_everywhere_and_the_unbounded_optimum_is_sh
         target_tokens=10 * corpus_tokens,
         targets={TARGETS_BY_NAME["mathematics"]: 1.0},
     )
-    p.run(["proxy_corpus"])
+    p.run(["proxy_corpus"], p.shard_keys())
     p.run_round("demo-r0000")
     result = p.run_search(
         ["final_mixture"], config={"final_mixture": {"config": {"pool_size": 5000, "replicates": 2}}}
     )
     m = meta(result, "final_mixture")["mixture"]
-    tokens = np.array(json.loads((p.work / "proxy_corpus" / "meta.json").read_text())["domain_tokens"])
+    tokens = np.array(
+        json.loads((p.work / "search_targets" / "demo" / "meta.json").read_text())["domain_tokens"]
+    )
     share, bound = tokens / tokens.sum(), np.array(m["max_weight"])
     np.testing.assert_allclose(bound, np.minimum(1.5 * share, 1.0))
     wcols = weight_columns(len(tokens))
@@ -316,3 +320,20 @@ def test_bound_at_target_tokens_holds_everywhere_and_the_unbounded_optimum_is_sh
     shown = p.table("final_mixture").filter(pl.col("kind") == "unbounded_optimum").select(wcols).to_numpy()
     np.testing.assert_allclose(shown[0], unbounded)  # reported beside the bounded one
     assert m["bound_binds"]  # a mathematics-only target wants more of its domain than 1.5x its share
+
+
+def test_a_step_that_dies_is_retried_by_its_retry_policy(searcher, tmp_path, monkeypatch):
+    p = searcher(proxies_per_round=[8])
+    p.run_round("demo-r0000", stages=["mixture_candidates"])
+    marker = tmp_path / "died-once"
+    monkeypatch.setenv("MIX_ASSETS_FAIL_ONCE", f"proxy_trials:{marker}")
+    result = p.run_round("demo-r0000", stages=["proxy_trials", "proxy_scores"])
+    assert result.success and marker.exists()  # it died once, then the retry finished the round
+    events = [e for e in result.all_events if e.step_key == "proxy_trials"]
+    assert [e.event_type_value for e in events].count("STEP_UP_FOR_RETRY") == 1
+    assert "injected failure at proxy_trials" in str(
+        next(e for e in events if e.event_type_value == "STEP_UP_FOR_RETRY").event_specific_data.error
+    )
+    assert meta(result, "proxy_trials")["attempt"] == 2 and scores(p).keys() == set(
+        p.table("mixture_candidates")["mixture_id"]
+    )

@@ -2,7 +2,6 @@
 
 import numpy as np
 import polars as pl
-import pytest
 
 from mix_assets.core import export, results
 
@@ -17,15 +16,18 @@ def test_megatron_blend_is_weight_path_pairs():
 
 
 def test_hf_interleave_with_datasets():
-    args = export.hf_interleave({"a": 0.2, "b": 0.8})
-    assert args["probabilities"] == [0.2, 0.8]
-    datasets = pytest.importorskip("datasets")
-    parts = [datasets.Dataset.from_dict({"src": [name] * 200}) for name in args["datasets"]]
-    mixed = datasets.interleave_datasets(
-        parts, probabilities=args["probabilities"], seed=args["seed"], stopping_strategy="first_exhausted"
-    )
-    share = np.mean(np.array(mixed["src"]) == "b")
-    assert 0.7 < share < 0.9
+    import datasets
+
+    args = export.hf_interleave({"a": 0.2, "b": 0.8, "none": 0.0})
+    assert args["datasets"] == ["a", "b"] and args["probabilities"] == [0.2, 0.8]
+    parts = {name: datasets.Dataset.from_dict({"src": [name] * 200}) for name in ("a", "b")}
+    # exactly the arguments the export writes, stopping strategy included
+    kwargs = {k: v for k, v in args.items() if k != "datasets"}
+    mixed = datasets.interleave_datasets([parts[n] for n in args["datasets"]], **kwargs)
+    src = np.array(mixed["src"])
+    assert args["stopping_strategy"] == "all_exhausted" and set(src) == {"a", "b"}
+    assert (src == "a").sum() >= 200  # all_exhausted: every document of the rarer source is seen
+    assert 0.75 < np.mean(src == "b") < 0.85
 
 
 def test_olmix_tables_round_trip_through_the_results_reader(tmp_path):

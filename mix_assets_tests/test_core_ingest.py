@@ -118,3 +118,13 @@ def test_shards_from_an_fsspec_uri():
     assert ingest_shard(shards["a"], id_column=None).documents.height == 2
     b = ingest_shard(shards["b"], id_column=None)
     assert b.documents.height == 1 and b.quarantine["file"][0] == "memory://mix-assets-test/corpus/b.jsonl.gz"
+
+
+def test_text_is_nfc_normalised_so_one_string_has_one_id(tmp_path):
+    composed, decomposed = "caf\u00e9 na\u00efve " * 10, "cafe\u0301 nai\u0308ve " * 10
+    assert composed != decomposed
+    path = tmp_path / "s.jsonl"
+    path.write_text(json.dumps({"text": decomposed}) + "\n" + json.dumps({"text": "other " * 20}) + "\n")
+    docs = ingest_shard(path, id_column=None).documents
+    assert docs["text"][0] == composed and docs["doc_id"][0] == content_id(composed)
+    assert docs["n_bytes"][0] == len(composed.encode("utf-8"))

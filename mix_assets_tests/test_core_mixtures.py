@@ -60,6 +60,15 @@ def test_climb_proposal_picks_at_random_from_the_predicted_best_and_skips_tried(
     assert not (pred <= ranked[7] + 1e-12).all()  # at random within the top 128, not simply the best 8
     same = mx.propose(known, TOKENS, 8, BUDGET, seed=0, p=p)[0]
     np.testing.assert_array_equal(got, same)  # seeded
+    # over 20 seeds the picks' ranks in their pool spread over the whole top 128, as uniform picks do
+    ranks = []
+    for seed in range(20):
+        pool = np.unique(mx.sample_pool(TOKENS, 5000, BUDGET, mx.GeneratorSettings(), seed), axis=0)
+        order = np.sort(-pool[:, 3])
+        picked = mx.propose(known, TOKENS, 8, BUDGET, seed=seed, p=p)[1]
+        ranks += [int(np.searchsorted(order, v, side="left")) for v in picked]
+    ranks = np.array(ranks)
+    assert ranks.max() <= 127 and 40 < ranks.mean() < 88 and (ranks >= 64).mean() > 0.3
     tried = {mx.mixture_id(w) for w in got}
     again = mx.propose(known, TOKENS, 8, BUDGET, seed=0, p=p, exclude=tried)[0]
     assert not tried & {mx.mixture_id(w) for w in again}

@@ -80,3 +80,54 @@ def test_common_random_numbers_every_mixture_reads_a_domain_in_the_same_order():
         )  # one order per domain; the mixture only says how far to read
     other = sampling.draw(domains, lengths, np.array([0.6, 0.3, 0.1]), 8_000, seed=8)
     assert not np.array_equal(a, other)  # another replicate seed, another sample
+
+
+def reference_kneser_ney(train: list[np.ndarray], vocab: int, order: int, d: float):
+    """Interpolated Kneser-Ney written out with dictionaries (Chen & Goodman): raw counts at the top
+    order, continuation counts (distinct left extensions) below, uniform at order 0, each document
+    padded with order-1 BOS ids."""
+    from collections import Counter
+
+    bos = vocab
+    tables = {order: Counter()}
+    for s in train:
+        p = [bos] * (order - 1) + [int(t) for t in s]
+        for i in range(order - 1, len(p)):
+            tables[order][tuple(p[i - order + 1 : i + 1])] += 1
+    for k in range(order - 1, 0, -1):
+        tables[k] = Counter(g[1:] for g in tables[k + 1])
+    totals = {k: Counter() for k in tables}
+    followers = {k: Counter() for k in tables}
+    for k, table in tables.items():
+        for g, c in table.items():
+            totals[k][g[:-1]] += c
+            followers[k][g[:-1]] += 1
+
+    def log_prob(seq: np.ndarray) -> float:
+        p_seq = [bos] * (order - 1) + [int(t) for t in seq]
+        out = 0.0
+        for i in range(order - 1, len(p_seq)):
+            hist, w, p = p_seq[i - order + 1 : i], p_seq[i], 1.0 / vocab
+            for k in range(1, order + 1):
+                h = tuple(hist[len(hist) - k + 1 :])
+                if totals[k][h] > 0:
+                    c = tables[k][h + (w,)]
+                    p = max(c - d, 0) / totals[k][h] + d * followers[k][h] / totals[k][h] * p
+            out += np.log(p)
+        return out
+
+    return log_prob
+
+
+def test_kneser_ney_equals_a_reference_on_a_real_bpe_vocabulary():
+    docs = corpus_sample(30, seed=7)["text"].to_list()
+    tok = bpe.train_bpe(docs, 4096)
+    seqs = bpe.split(*bpe.encode(tok, docs))
+    train, held = seqs[:200], seqs[200:]
+    vocab = tok.get_vocab_size()
+    lm = ngram.KneserNey(vocab, 3, 0.75).fit(train)
+    reference = reference_kneser_ney(train, vocab, 3, 0.75)
+    got, _ = lm.document_log_probs(held)
+    want = np.array([reference(s) for s in held])
+    assert vocab > 3000 and sum(len(s) for s in train) > 50_000
+    np.testing.assert_allclose(got, want, rtol=1e-10)

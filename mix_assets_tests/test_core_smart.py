@@ -73,3 +73,11 @@ def test_smart_end_to_end_with_task_limit():
     out = smart.smart(tasks, emb, total=60, max_tasks=4)
     assert len(out["tasks"]) == 4 and sum(out["budgets"]) == 60 == len(out["rows"])
     assert set(tasks[out["rows"]]) == set(out["tasks"])
+
+
+def test_budgets_follow_the_published_taylor_softmax_on_raw_gains():
+    # shares 1 + g + g^2/2 = 5, 2.5, 1 of 8.5: floors 588, 294, 117, the one left to the first pick
+    big = np.array([10_000, 10_000, 10_000])
+    assert smart.budgets([2.0, 1.0, 0.0], big, 1000).tolist() == [589, 294, 117]
+    # normalised (an option): gains / 2 -> shares 2.5, 1.625, 1 of 5.125, flatter
+    assert smart.budgets([2.0, 1.0, 0.0], big, 1000, normalize=True).tolist() == [488, 317, 195]

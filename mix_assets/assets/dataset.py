@@ -7,7 +7,7 @@ import polars as pl
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from mix_assets import environment, plots
-from mix_assets.assets.shared import domains, final_mixture_of, kept_documents, materialized
+from mix_assets.assets.shared import domains, final_mixture_of, kept_documents, materialized, super_clusters
 from mix_assets.core import clusterclip, export
 from mix_assets.core import parts as parts_io
 from mix_assets.core.mixture import Domains, Mixture
@@ -88,12 +88,13 @@ def mixed_dataset(
     budget = defaults.token_budget if config.token_budget is None else config.token_budget
     sampling = defaults.sampling if config.sampling is None else config.sampling
     docs = kept_documents(storage, warehouse, ["n_tokens"])
-    doms = domains(storage)
-    mixture = (
-        given_mixture(doms, config.weights)
-        if config.weights is not None
-        else final_mixture_of(warehouse, name, doms)
-    )
+    if config.weights is not None:  # a mixture of your own: over the super-clusters as they are now
+        supers = super_clusters(warehouse)
+        doms = Domains.of(supers["label"], supers["n_tokens"])
+        mixture = given_mixture(doms, config.weights)
+    else:  # the search's final mixture, over the domains its search was framed with
+        doms = domains(storage, name)
+        mixture = final_mixture_of(warehouse, name, doms)
     weights = {s: float(w) for s, w in enumerate(mixture.weights) if w > 0}
     empty = set(weights) - set(docs["super_cluster"].unique().to_list())
     if empty:
@@ -216,7 +217,7 @@ def mixture_exports(
     began = time.perf_counter()
     name = context.partition_key
     search = searches.get(name)
-    doms = domains(storage)
+    doms = domains(storage, name)
     final = final_mixture_of(warehouse, name, doms)
     prefix = config.data_prefix or environment.project().dataset.data_prefix
     folder = storage.folder("mixture_exports") / name

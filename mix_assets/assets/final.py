@@ -80,7 +80,7 @@ def final_mixture(
         )
     last = rounds[-1]
     model = surrogate.Fitted.load(storage.path("predictor", last, ".pkl"))
-    meta, doms = load_meta(storage), domains(storage)
+    meta, doms = load_meta(storage, name), domains(storage, name)
     tokens = doms.token_counts
     total, gen = run_tokens(meta, search), generator_settings(config.generator, search)
     bound = mixtures.upper_bounds(tokens, total, search.max_epochs)

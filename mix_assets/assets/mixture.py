@@ -123,7 +123,7 @@ def predictor(
         raise core_predictor.TooFewRows(
             f"no successful proxy trial up to round {key}; materialize proxy_scores first"
         )
-    x, y = domains(storage).weights(rows, "mix.proxy_scores"), rows["m_objective"].to_numpy()
+    x, y = domains(storage, name).weights(rows, "mix.proxy_scores"), rows["m_objective"].to_numpy()
     model = surrogate.fit(x, y, settings_from(config, search.seed))
     with atomic_path(storage.path("predictor", key, ".pkl")) as tmp:
         model.save(tmp)

@@ -217,7 +217,7 @@ def run_report(
     name = context.partition_key
     search = searches.get(name)
     final = read_json(storage.path("final_mixture", name, ".json"))
-    doms = domains(storage)
+    doms = domains(storage, name)
     body = (
         corpus_section(warehouse)
         + cluster_section(storage, warehouse)

@@ -1,4 +1,4 @@
-"""The proxies' corpus and, per bootstrap round: mixture candidates, proxy trials and their scores."""
+"""Per bootstrap round: mixture candidates and the proxy trials that score them."""
 
 import json
 import time
@@ -9,20 +9,18 @@ from dagster import (
     AssetExecutionContext,
     Config,
     MaterializeResult,
-    MetadataValue,
     RetryPolicy,
     RetryRequested,
     asset,
 )
 
-from mix_assets import plots
+from mix_assets import environment, plots
 from mix_assets.assets.shared import (
     ROUND_ASSET,
     GeneratorConfig,
     baseline_mixtures,
     domains,
     generator_settings,
-    kept_documents,
     load_meta,
     materialized,
     round_candidates,
@@ -30,74 +28,17 @@ from mix_assets.assets.shared import (
     scored_rows,
     settings_config,
     settings_of,
-    super_clusters,
     weights_by_round,
 )
 from mix_assets.assets.trials import ProxyTrialsConfig, run_trial, trial_path
 from mix_assets.core import mixtures, surrogate
 from mix_assets.core.mixture import Domains
-from mix_assets.core.proxies import bpe
-from mix_assets.core.storage import atomic_path, write_npy, write_parquet
+from mix_assets.core.storage import atomic_path
 from mix_assets.partitions import parse_round, round_key, search_of
 from mix_assets.profiles import gpu_op_tags
 from mix_assets.resources import ProjectStorage, Searches, Warehouse
 
 GROUP = "search"
-
-
-class ProxyCorpusConfig(Config):
-    vocab_size: int = 4096  # the proxies' own BPE vocabulary (2-4k, as the gpt proxy wants)
-    max_train_docs: int = 50_000  # BPE is trained on at most this many sampled documents
-
-
-@asset(
-    group_name=GROUP,
-    deps=["merged_clusters"],
-    code_version="3",
-    description="BPE vocabulary trained on the kept documents, and their token ids by super-cluster: "
-    "what every search's proxies train on.",
-)
-def proxy_corpus(
-    context: AssetExecutionContext, config: ProxyCorpusConfig, storage: ProjectStorage, warehouse: Warehouse
-) -> MaterializeResult:
-    began = time.perf_counter()
-    supers = super_clusters(warehouse)
-    docs = kept_documents(storage, warehouse, ["text"])
-    train = docs.sample(min(config.max_train_docs, docs.height), seed=storage.seed)["text"].to_list()
-    tok = bpe.train_bpe(train, config.vocab_size)
-    flat, offsets = bpe.encode(tok, docs["text"].to_list())
-    folder = storage.folder("proxy_corpus")
-    write_npy(flat, folder / "tokens.npy")
-    write_npy(offsets, folder / "offsets.npy")
-    write_parquet(
-        docs.select("doc_id", "super_cluster", pl.Series("n_tokens", np.diff(offsets))),
-        folder / "docs.parquet",
-    )
-    with atomic_path(folder / "tokenizer.json") as tmp:
-        tok.save(str(tmp))
-    per_domain = np.bincount(
-        docs["super_cluster"].to_numpy(), weights=np.diff(offsets), minlength=supers.height
-    ).astype(np.int64)
-    meta = {
-        "vocab_size": tok.get_vocab_size(),
-        "domain_tokens": per_domain.tolist(),
-        "labels": supers["label"].to_list(),
-    }
-    with atomic_path(folder / "meta.json") as tmp:
-        tmp.write_text(json.dumps(meta))
-    context.log.info(
-        f"proxy corpus: {docs.height} documents, {len(flat)} tokens, vocab {tok.get_vocab_size()}, "
-        f"{time.perf_counter() - began:.1f}s"
-    )
-    return materialized(
-        began,
-        {
-            "documents": docs.height,
-            "tokens": int(len(flat)),
-            "vocab_size": tok.get_vocab_size(),
-            "tokens_per_super_cluster": MetadataValue.json(per_domain.tolist()),
-        },
-    )
 
 
 # How later rounds propose (METHODS §7: ProposalSettings, `proposal="climb"` is the published
@@ -125,7 +66,7 @@ def best_measured(rows: pl.DataFrame, domains: Domains, minimize: bool) -> np.nd
 
 @asset(
     **ROUND_ASSET,
-    deps=["proxy_corpus", "search_targets"],
+    deps=["search_targets"],
     code_version="3",
     description="Round 0: Dirichlet mixtures around the token prior; later rounds: the surrogate's best of "
     "a large pool by a "
@@ -145,7 +86,7 @@ def mixture_candidates(
     if r >= len(search.proxies_per_round):
         raise ValueError(f"round {context.partition_key} is beyond the schedule {search.proxies_per_round}")
     m = search.proxies_per_round[r]
-    meta, doms = load_meta(storage), domains(storage)
+    meta, doms = load_meta(storage, name), domains(storage, name)
     tokens = doms.token_counts
     gen = generator_settings(config.generator, search)
     tried = scored_rows(warehouse, round_key(name, r - 1)) if r > 0 else pl.DataFrame()
@@ -220,7 +161,7 @@ def mixture_candidates(
 # a step that finished are retried by RetryRequested below, up to ProxyTrialsConfig.trial_retries.
 @asset(
     **ROUND_ASSET,
-    deps=["mixture_candidates", "proxy_corpus", "search_targets"],
+    deps=["mixture_candidates", "search_targets"],
     code_version="4",
     pool="proxy",
     retry_policy=RetryPolicy(max_retries=2, delay=5),
@@ -236,8 +177,11 @@ def proxy_trials(
     searches: Searches,
 ) -> MaterializeResult:
     search = searches.get(search_of(context.partition_key))
+    environment.fail_point("proxy_trials")
     candidates = round_candidates(warehouse, context.partition_key)
-    weights = domains(storage).weights(candidates, f"mix.mixture_candidates (round {context.partition_key})")
+    weights = domains(storage, search_of(context.partition_key)).weights(
+        candidates, f"mix.mixture_candidates (round {context.partition_key})"
+    )
     done, ran, failed, seconds = 0, 0, 0, 0.0
     for row, w in zip(candidates.iter_rows(named=True), weights):
         path = trial_path(storage, context.partition_key, row["mixture_id"])

@@ -32,6 +32,7 @@ class SmartSelectionConfig(Config):
     graph_cut_lambda: float = 0.4
     max_tasks: int | None = None  # M
     chunk: int = 2048  # examples per Facility Location block: memory is chunk^2, whatever the task size
+    normalize_gains: bool = False  # True: budgets from gains / max gain (flatter than the published raw)
 
 
 @asset(
@@ -61,6 +62,7 @@ def smart_selection(
         config.graph_cut_lambda,
         config.max_tasks,
         config.chunk,
+        config.normalize_gains,
     )
     picked = docs[out["rows"]].select("doc_id", "shard", config.task_column)
     write_parquet(picked, storage.path("smart_selection"))

@@ -16,7 +16,7 @@ from pydantic import create_model
 from mix_assets import plots
 from mix_assets.core import mixtures
 from mix_assets.core.mixture import Domains, Mixture
-from mix_assets.core.storage import read_json, read_npy, read_parquet, version_hash
+from mix_assets.core.storage import load_npy, read_json, read_npy, read_parquet, version_hash
 from mix_assets.partitions import round_partitions, search_of, shard_partitions
 from mix_assets.resources import SCHEMA, ProjectStorage, SearchSettings, Warehouse
 
@@ -205,13 +205,46 @@ def shard_documents(
     return docs, emb[own]
 
 
-def load_meta(storage: ProjectStorage) -> dict:
-    return read_json(storage.folder("proxy_corpus") / "meta.json")
+PROXY_CORPUS_VERSION = "4"
 
 
-def domains(storage: ProjectStorage) -> Domains:
-    """The domains every search mixes: the proxy corpus's super-clusters, labels and tokens."""
-    meta = load_meta(storage)
+def load_tokenizer(storage: ProjectStorage):
+    from tokenizers import Tokenizer
+
+    path = storage.folder("proxy_tokenizer") / "tokenizer.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no proxy vocabulary; materialize proxy_tokenizer first")
+    return Tokenizer.from_str(path.read_text())  # a URI too, not only a local file
+
+
+def proxy_lengths(storage: ProjectStorage, key: str) -> np.ndarray:
+    """Proxy tokens per document of a shard; refuses a token file older than the vocabulary."""
+    want = version_hash(
+        "proxy_corpus",
+        PROXY_CORPUS_VERSION,
+        storage.version("proxy_tokenizer"),
+        storage.version("raw_shards", key),
+    )
+    if not storage.is_current("proxy_corpus", key, ".npy", want):
+        raise FileNotFoundError(
+            f"shard {key} has no proxy tokens for the current vocabulary and documents; "
+            f"materialize proxy_corpus --partition {key}"
+        )
+    return np.diff(load_npy(storage.path("proxy_corpus", key, ".offsets.npy")))
+
+
+def load_meta(storage: ProjectStorage, search: str) -> dict:
+    """A search's frame of the corpus, fixed when its targets were made: its domains (labels, proxy
+    tokens), the shards it samples, the vocabulary and its targets."""
+    path = storage.folder("search_targets") / search / "meta.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: nothing there; materialize search_targets --partition {search}")
+    return read_json(path)
+
+
+def domains(storage: ProjectStorage, search: str) -> Domains:
+    """The domains a search mixes: the super-clusters, their labels and proxy tokens."""
+    meta = load_meta(storage, search)
     return Domains.of(meta["labels"], meta["domain_tokens"])
 
 

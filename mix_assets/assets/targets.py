@@ -1,39 +1,77 @@
-"""Per search: its target texts, split into a search part and an evaluation part, in proxy tokens."""
+"""Per search: its target texts, split into a search part and an evaluation part, in proxy tokens;
+and its frame of the corpus, fixed here for all its rounds: which document of which shard belongs to
+which super-cluster, with its proxy tokens (documents.parquet), and the domains' labels and tokens."""
 
 import json
 import time
 
+import numpy as np
+import polars as pl
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
-from tokenizers import Tokenizer
 
-from mix_assets.assets.shared import materialized
+from mix_assets.assets.shared import (
+    duplicate_ids,
+    load_tokenizer,
+    materialized,
+    proxy_lengths,
+    super_cluster_of,
+    super_clusters,
+)
 from mix_assets.core import targets
 from mix_assets.core.ingest import ingest_shard
 from mix_assets.core.proxies import bpe
-from mix_assets.core.storage import atomic_path, write_npy
+from mix_assets.core.storage import atomic_path, read_parquet, write_npy, write_parquet
 from mix_assets.partitions import search_partitions
-from mix_assets.resources import ProjectStorage, Searches
+from mix_assets.resources import ProjectStorage, Searches, Warehouse
+
+
+def corpus_index(storage: ProjectStorage, warehouse: Warehouse) -> tuple[list[str], pl.DataFrame]:
+    """(shards, one row per kept document of its own id: doc_id, shard index, row in the shard,
+    super-cluster, proxy tokens), read one shard at a time."""
+    keys = storage.materialized("cluster_assignments")
+    mapping, dups = super_cluster_of(warehouse), duplicate_ids(storage, warehouse, keys)
+    frames = []
+    for i, key in enumerate(keys):
+        lengths = proxy_lengths(storage, key)
+        docs = read_parquet(storage.path("raw_shards", key), ["doc_id"]).with_row_index("row")
+        frames.append(
+            docs.hstack(read_parquet(storage.path("cluster_assignments", key), ["cluster"]))
+            .with_columns(pl.lit(key).alias("shard"), pl.Series("n_tokens", lengths, dtype=pl.Int64))
+            .join(dups, on=["shard", "doc_id"], how="anti")
+            .join(mapping, on="cluster", maintain_order="left")
+            .select(
+                "doc_id",
+                pl.lit(i, pl.Int32).alias("shard"),
+                pl.col("row").cast(pl.Int32),
+                "super_cluster",
+                "n_tokens",
+            )
+        )
+    return keys, pl.concat(frames)
 
 
 @asset(
     group_name="search",
     partitions_def=search_partitions,
-    deps=["proxy_corpus"],
-    code_version="1",
+    deps=["proxy_corpus", "merged_clusters"],
+    code_version="2",
     description="One search's target files, each split by document into a search part (what its proxies "
     "score) and an evaluation part (what every reported comparison uses), tokenized with the proxies' BPE.",
 )
 def search_targets(
-    context: AssetExecutionContext, storage: ProjectStorage, searches: Searches
+    context: AssetExecutionContext, storage: ProjectStorage, warehouse: Warehouse, searches: Searches
 ) -> MaterializeResult:
     began = time.perf_counter()
     name = context.partition_key
     search = searches.get(name)
-    tokenizer_path = storage.folder("proxy_corpus") / "tokenizer.json"
-    if not tokenizer_path.exists():
-        raise FileNotFoundError(f"{tokenizer_path}: no proxy tokenizer; materialize proxy_corpus first")
-    tok = Tokenizer.from_str(tokenizer_path.read_text())  # a URI too, not only a local file
+    tok = load_tokenizer(storage)
     folder = storage.folder("search_targets") / name
+    keys, index = corpus_index(storage, warehouse)
+    supers = super_clusters(warehouse)
+    write_parquet(index, folder / "documents.parquet")
+    per_domain = np.bincount(
+        index["super_cluster"].to_numpy(), weights=index["n_tokens"].to_numpy(), minlength=supers.height
+    ).astype(np.int64)
     weights, split_sizes = {}, {}
     for (path, weight), target in zip(search.targets.items(), search.target_names()):
         result = ingest_shard(path, search.target_text_column, id_column=None)
@@ -52,12 +90,25 @@ def search_targets(
         weights[target] = weight
         split_sizes[target] = {"search_docs": len(search_rows), "eval_docs": len(eval_rows)}
     with atomic_path(folder / "meta.json") as tmp:  # written last: its presence means complete
-        tmp.write_text(json.dumps({"target_weights": weights, "target_split": split_sizes}))
-    context.log.info(f"search {name}: targets {split_sizes}")
+        tmp.write_text(
+            json.dumps(
+                {
+                    "target_weights": weights,
+                    "target_split": split_sizes,
+                    "shards": keys,
+                    "vocab_size": tok.get_vocab_size(),
+                    "domain_tokens": per_domain.tolist(),
+                    "labels": supers["label"].to_list(),
+                }
+            )
+        )
+    context.log.info(f"search {name}: targets {split_sizes}; {index.height} documents in {len(keys)} shards")
     return materialized(
         began,
         {
             "targets": MetadataValue.json(weights),
+            "documents": index.height,
+            "tokens_per_super_cluster": MetadataValue.json(per_domain.tolist()),
             "target_split": MetadataValue.json(split_sizes),
         },
     )

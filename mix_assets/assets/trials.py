@@ -1,5 +1,6 @@
 """Proxy backends behind one call: run_trial(...) -> a record saved as `proxy_trials/<round>/<id>.json`."""
 
+import json
 import math
 import time
 import traceback
@@ -10,11 +11,11 @@ import numpy as np
 import polars as pl
 from dagster import AssetExecutionContext, Config, PipesSubprocessClient
 
-from mix_assets.assets.shared import load_meta, settings_config, settings_of
+from mix_assets.assets.shared import settings_config, settings_of
 from mix_assets.core import mixture
 from mix_assets.core.proxies.corpus import ProxyCorpus, add_objectives, ngram_trial_documents
 from mix_assets.core.proxies.gpt import GPTSettings, gpt_trial
-from mix_assets.core.storage import is_local
+from mix_assets.core.storage import is_local, read_json
 from mix_assets.resources import ProjectStorage, SearchSettings
 
 BACKENDS = ("ngram", "gpt", "external", "import")
@@ -54,12 +55,14 @@ def targets_folder(storage: ProjectStorage, search_name: str) -> Path:
 def load_corpus(storage: ProjectStorage, search_name: str) -> ProxyCorpus:
     """The shared proxy corpus with one search's targets (reloaded when either is rematerialized)."""
     folder, tfolder = storage.folder("proxy_corpus"), targets_folder(storage, search_name)
-    stamps = []
-    for f, asset in ((folder, "proxy_corpus"), (tfolder, f"search_targets (partition {search_name})")):
-        if not (f / "meta.json").exists():
-            raise FileNotFoundError(f"{f}: nothing there; materialize {asset} first")
-        stamps.append(f"{(f / 'meta.json').stat().st_mtime}|{(f / 'meta.json').read_text()}")
-    return _corpus(str(folder), str(tfolder), "|".join(stamps))
+    meta = tfolder / "meta.json"
+    if not meta.exists():
+        raise FileNotFoundError(
+            f"{tfolder}: nothing there; materialize search_targets --partition {search_name}"
+        )
+    # the search's frame names its shards; a rematerialized shard or frame changes the stamp
+    shards = [storage.version("proxy_corpus", k) for k in json.loads(meta.read_text())["shards"]]
+    return _corpus(str(folder), str(tfolder), f"{meta.stat().st_mtime}|{meta.read_text()}|{shards}")
 
 
 def run_trial(
@@ -180,7 +183,7 @@ def external_trial(
         "round": context.partition_key if context.has_partition_key else "final",
         "token_budget": search.token_budget,
         "seed": seed,
-        "max_epochs": search.proxy_max_epochs(float(sum(load_meta(storage)["domain_tokens"]))),
+        "max_epochs": search.proxy_max_epochs(float(sum(read_json(targets / "meta.json")["domain_tokens"]))),
         "targets": search.weights_by_name(),
         "proxy_corpus": _uri(storage.folder("proxy_corpus")),
         "search_targets": _uri(targets),

@@ -20,15 +20,20 @@ def train_bpe(texts: Iterable[str], vocab_size: int = 4096):
     return tok
 
 
-def encode(tok, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(all token ids concatenated as uint16, offsets of length len(texts)+1)."""
+def encode(tok, texts: list[str], batch: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """(all token ids concatenated as uint16, offsets of length len(texts)+1). `batch` texts are
+    encoded at a time: the tokenizer's Encoding objects take ~100 bytes a token, the result 2."""
     if tok.get_vocab_size() > 65_535:
         raise ValueError("proxy vocabulary must fit uint16")
-    ids = [e.ids for e in tok.encode_batch(texts)] if texts else []
-    lengths = np.array([len(i) for i in ids], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
-    flat = np.fromiter((t for seq in ids for t in seq), dtype=np.uint16, count=int(offsets[-1]))
-    return flat, offsets
+    flats, lengths = [np.zeros(0, np.uint16)], [np.zeros(0, np.int64)]
+    for lo in range(0, len(texts), batch):
+        ids = [e.ids for e in tok.encode_batch(texts[lo : lo + batch])]
+        lengths.append(np.array([len(i) for i in ids], dtype=np.int64))
+        flats.append(
+            np.fromiter((t for seq in ids for t in seq), dtype=np.uint16, count=int(lengths[-1].sum()))
+        )
+    lengths = np.concatenate(lengths)
+    return np.concatenate(flats), np.concatenate([[0], np.cumsum(lengths)])
 
 
 def split(flat: np.ndarray, offsets: np.ndarray, rows: np.ndarray | None = None) -> list[np.ndarray]:

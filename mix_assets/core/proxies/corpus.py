@@ -1,4 +1,5 @@
-"""The proxies' view of the corpus: BPE token ids per kept document, its super-cluster, the targets.
+"""The proxies' view of the corpus: BPE token ids per kept document (in per-shard files), its
+super-cluster, and one search's targets.
 
 Each target is held as two parts (core.targets.split): the search part, which every trial scores and
 the search optimises, and the evaluation part, which only verification trials score, for reporting.
@@ -19,41 +20,52 @@ EVAL_PREFIX = "eval_"  # metric name of a target's evaluation part: eval_<target
 
 @dataclass
 class ProxyCorpus:
-    tokens: np.ndarray  # uint16, every kept document's ids concatenated (memory-mapped)
-    offsets: np.ndarray  # int64, len(docs) + 1
+    """One search's documents in proxy tokens. The token ids stay in their per-shard files (memory-
+    mapped): a trial reads only the documents it samples, so its memory follows its budget."""
+
+    shards: list[tuple[np.ndarray, np.ndarray]]  # per shard: token ids (uint16), offsets
+    doc_shard: np.ndarray  # per document of the search: its shard's index, its row there
+    doc_row: np.ndarray
     domains: np.ndarray  # super-cluster per document
+    lengths: np.ndarray  # proxy tokens per document
     targets: dict[str, list[np.ndarray]]  # search parts
     target_weights: dict[str, float]
     vocab_size: int
     eval_targets: dict[str, list[np.ndarray]] | None = None  # evaluation parts
 
-    @property
-    def lengths(self) -> np.ndarray:
-        return np.diff(self.offsets)
-
     def domain_tokens(self, n_domains: int) -> np.ndarray:
         return np.bincount(self.domains, weights=self.lengths, minlength=n_domains)
+
+    def documents(self, rows: np.ndarray | None = None) -> list[np.ndarray]:
+        """Token ids of the search's documents `rows` (default: all of them)."""
+        rows = np.arange(len(self.domains)) if rows is None else np.asarray(rows)
+        out = []
+        for s, r in zip(self.doc_shard[rows], self.doc_row[rows]):
+            tokens, offsets = self.shards[s]
+            out.append(tokens[offsets[r] : offsets[r + 1]])
+        return out
 
     def sample(
         self, weights: np.ndarray, token_budget: int, seed: int, max_epochs: float
     ) -> list[np.ndarray]:
-        rows = sampling.draw(self.domains, self.lengths, weights, token_budget, seed, max_epochs)
-        return bpe.split(self.tokens, self.offsets, rows)
+        return self.documents(
+            sampling.draw(self.domains, self.lengths, weights, token_budget, seed, max_epochs)
+        )
 
     def scored_targets(self, evaluate: bool = False) -> dict[str, list[np.ndarray]]:
         """What a trial scores: the search parts, plus the evaluation parts (eval_<name>) when asked."""
         if not evaluate:
             return self.targets
         if not self.eval_targets:
-            raise ValueError("this proxy corpus has no evaluation parts; rematerialize proxy_corpus")
+            raise ValueError("this search has no evaluation parts; rematerialize its search_targets")
         return {**self.targets, **{EVAL_PREFIX + k: v for k, v in self.eval_targets.items()}}
 
     @classmethod
     def load(cls, folder: str | Path, targets: str | Path) -> ProxyCorpus:
-        """The corpus in `folder` (proxy_corpus) with one search's tokenized targets (its
-        search_targets folder)."""
+        """The per-shard token files in `folder` (proxy_corpus), framed by one search's
+        search_targets folder: its documents, their super-clusters, and its tokenized targets."""
         folder, tfolder = as_path(folder), as_path(targets)
-        meta, tmeta = read_json(folder / "meta.json"), read_json(tfolder / "meta.json")
+        tmeta = read_json(tfolder / "meta.json")
         parts = {}
         for part in ("target", "eval"):
             parts[part] = {}
@@ -64,14 +76,19 @@ class ProxyCorpus:
                         load_npy(tfolder / f"{part}-{name}.offsets.npy"),
                     )
                     parts[part][name] = bpe.split(flat, off)
-        docs = read_parquet(folder / "docs.parquet")
+        shards = [
+            (read_npy(folder / f"{k}.npy"), load_npy(folder / f"{k}.offsets.npy")) for k in tmeta["shards"]
+        ]
+        docs = read_parquet(tfolder / "documents.parquet", ["shard", "row", "super_cluster", "n_tokens"])
         return cls(
-            read_npy(folder / "tokens.npy"),
-            load_npy(folder / "offsets.npy"),
+            shards,
+            docs["shard"].to_numpy(),
+            docs["row"].to_numpy(),
             docs["super_cluster"].to_numpy(),
+            docs["n_tokens"].to_numpy(),
             parts["target"],
             tmeta["target_weights"],
-            meta["vocab_size"],
+            tmeta["vocab_size"],
             parts["eval"] or None,
         )
 

@@ -1,0 +1,96 @@
+"""What the proxies train on: one BPE vocabulary, trained once on a bounded sample, and every
+shard's documents in its token ids, one memory-mappable file per shard.
+
+The token files do not depend on the clustering: which documents a search samples, and from which
+super-cluster, is its own index (search_targets). A re-clustering re-indexes; only a new
+vocabulary or a changed shard re-encodes.
+"""
+
+import time
+
+import polars as pl
+from dagster import AssetExecutionContext, Config, MaterializeResult, asset
+
+from mix_assets.assets.shared import (
+    PROXY_CORPUS_VERSION,
+    SHARD_ASSET,
+    kept_documents,
+    load_tokenizer,
+    materialized,
+)
+from mix_assets.core.proxies import bpe
+from mix_assets.core.storage import atomic_path, read_parquet, version_hash, write_json, write_npy
+from mix_assets.resources import ProjectStorage, Warehouse
+
+
+class ProxyTokenizerConfig(Config):
+    vocab_size: int = 4096  # the proxies' own BPE vocabulary (2-4k, as the gpt proxy wants)
+    max_train_docs: int = 50_000  # trained on at most this many kept documents, sampled
+
+
+@asset(
+    group_name="search",
+    deps=["merged_clusters"],
+    code_version="1",
+    description="The proxies' byte-level BPE vocabulary, trained once on a bounded sample of kept documents.",
+)
+def proxy_tokenizer(
+    context: AssetExecutionContext,
+    config: ProxyTokenizerConfig,
+    storage: ProjectStorage,
+    warehouse: Warehouse,
+) -> MaterializeResult:
+    began = time.perf_counter()
+    docs = kept_documents(storage, warehouse, [])
+    picked = docs.sample(min(config.max_train_docs, docs.height), seed=storage.seed)
+    texts = [
+        read_parquet(storage.path("raw_shards", key), ["doc_id", "text"]).join(part, on="doc_id", how="semi")
+        for (key,), part in picked.group_by("shard", maintain_order=True)
+    ]
+    tok = bpe.train_bpe(pl.concat(texts)["text"].to_list(), config.vocab_size)
+    folder = storage.folder("proxy_tokenizer")
+    with atomic_path(folder / "tokenizer.json") as tmp:
+        tok.save(str(tmp))
+    write_json({"vocab_size": tok.get_vocab_size(), "trained_on": picked.height}, folder / "meta.json")
+    storage.mark_current("proxy_tokenizer", "all", version_hash((folder / "tokenizer.json").read_text()))
+    context.log.info(f"proxy BPE: vocabulary {tok.get_vocab_size()} from {picked.height} documents")
+    return materialized(began, {"vocab_size": tok.get_vocab_size(), "trained_on": picked.height})
+
+
+@asset(
+    **{**SHARD_ASSET, "group_name": "search"},
+    deps=["proxy_tokenizer", "raw_shards"],
+    code_version=PROXY_CORPUS_VERSION,
+    description="Every document of a shard in the proxies' token ids (uint16) with its offsets, row-aligned "
+    "with raw_shards: trials memory-map them and read only the documents they sample.",
+)
+def proxy_corpus(context: AssetExecutionContext, storage: ProjectStorage) -> MaterializeResult:
+    began = time.perf_counter()
+    tok, vocab = load_tokenizer(storage), storage.version("proxy_tokenizer")
+    documents, tokens, reused = 0, 0, 0
+    for key in context.partition_keys:
+        version = version_hash(
+            "proxy_corpus", PROXY_CORPUS_VERSION, vocab, storage.version("raw_shards", key)
+        )
+        if storage.is_current("proxy_corpus", key, ".npy", version):
+            reused += 1
+            continue
+        start = time.perf_counter()
+        texts = read_parquet(storage.path("raw_shards", key), ["text"])["text"].to_list()
+        flat, offsets = bpe.encode(tok, texts)
+        write_npy(offsets, storage.path("proxy_corpus", key, ".offsets.npy"))
+        write_npy(flat, storage.path("proxy_corpus", key, ".npy"))
+        storage.mark_current("proxy_corpus", key, version)
+        documents, tokens = documents + len(texts), tokens + len(flat)
+        context.log.info(
+            f"{key}: {len(texts)} documents, {len(flat)} tokens in {time.perf_counter() - start:.1f}s"
+        )
+    return materialized(
+        began,
+        {
+            "documents": documents,
+            "tokens": tokens,
+            "reused_shards": reused,
+            "tokens_per_second": round(tokens / max(time.perf_counter() - began, 1e-9)),
+        },
+    )
