@@ -1,0 +1,185 @@
+"""Wall time and peak memory of every stage as the corpus grows (10k, 100k, 1M documents).
+
+    .venv/bin/python bench/bench_scale.py --docs 10000 100000 [--shard-docs 10000] [--out bench/results]
+
+Corpora are built from the embedded corpus: document i is source document i mod 6,655 with its
+words rotated by i // 6,655 places and a new id, so every document and id is distinct and each
+keeps its source's domain. Embedding cost per document is measured on its own by
+bench_embeddings.py; here each document's embedding is DERIVED from its source's real vector
+(data/work/embeddings, so run `make run` first) plus Gaussian noise (sigma 0.02, renormalised),
+written with the stamp the embeddings asset would write, so the CLI's embeddings step reuses it.
+Every other stage runs through the real Dagster CLI in its own process; peak RSS is the largest
+process of that stage (getrusage of the waited children), time is its wall clock.
+Results: bench/results/scale-<docs>.json.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+STAGES = [  # (name, assets, partitioned by)
+    ("raw_shards", "raw_shards", "shards"),
+    ("quality_signals", "quality_signals", "shards"),
+    ("embeddings (derived, reused)", "embeddings", "shards"),
+    ("centroids", "centroids", None),
+    ("cluster_assignments", "cluster_assignments", "shards"),
+    ("unique_ids + cluster tables", "unique_ids,cluster_stats,pruned_clusters,merged_clusters", None),
+    ("proxy_tokenizer", "proxy_tokenizer", None),
+    ("proxy_corpus", "proxy_corpus", "shards"),
+    ("search_targets", "search_targets", "search"),
+    ("one round (16 ngram proxies)", "mixture_candidates,proxy_trials,proxy_scores,predictor", "round"),
+    ("final_mixture (1 replicate)", "final_mixture", "search"),
+    ("mixed_dataset", "mixed_dataset", "search"),
+    ("domain_selection", "domain_selection", None),
+]
+MEASURE = (
+    "import resource, subprocess, sys, time; t = time.perf_counter(); "
+    "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True); "
+    "print(r.returncode, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
+    "sys.stderr.write(r.stderr[-3000:] if r.returncode else '')"
+)
+
+
+def build_corpus(n: int, shard_docs: int, folder: Path) -> tuple[list[str], pl.DataFrame]:
+    src = pl.read_parquet(ROOT / "data" / "corpus" / "*.parquet").select("doc_id", "text")
+    i = np.arange(n)
+    source = i % src.height
+    words = src["text"].str.split(" ")
+    texts = [
+        " ".join(w[r % len(w) :] + w[: r % len(w)])
+        for w, r in zip(words.gather(source).to_list(), (i // src.height).tolist())
+    ]
+    docs = pl.DataFrame({"doc_id": [f"s{k:08d}" for k in i], "text": texts, "source": source})
+    folder.mkdir(parents=True)
+    keys = []
+    for s, lo in enumerate(range(0, n, shard_docs)):
+        keys.append(f"shard-{s:05d}")
+        docs.slice(lo, shard_docs).select("doc_id", "text").write_parquet(folder / f"{keys[-1]}.parquet")
+    return keys, docs.select("doc_id", "source")
+
+
+def derive_embeddings(work: Path, keys: list[str], sources: pl.DataFrame, sigma: float = 0.02) -> None:
+    """Each document's embedding: its source's real vector plus noise. The stamp is the one the
+    embeddings asset computes, so its CLI step reuses these files instead of encoding."""
+    from mix_assets.assets.embeddings import EMBEDDINGS_VERSION, EmbeddingsConfig
+    from mix_assets.core.storage import read_npy, version_hash, write_npy
+    from mix_assets.resources import EmbeddingModel, ProjectStorage
+
+    real = {}
+    for f in sorted((ROOT / "data" / "work" / "embeddings").glob("*.npy")):
+        ids = pl.read_parquet(ROOT / "data" / "work" / "raw_shards" / f"{f.stem}.parquet", columns=["doc_id"])
+        real.update(zip(ids["doc_id"], read_npy(f)))
+    src = pl.read_parquet(ROOT / "data" / "corpus" / "*.parquet", columns=["doc_id"])["doc_id"].to_list()
+    base = np.stack([real[d] for d in src]).astype(np.float32)
+    storage = ProjectStorage(work_dir=str(work), input_dir="unused", text_column="text", id_column="doc_id")
+    model = EmbeddingModel().model_dump(exclude={"device", "batch_size"})
+    rng = np.random.default_rng(0)
+    for key in keys:
+        ids = pl.read_parquet(work / "raw_shards" / f"{key}.parquet", columns=["doc_id"])
+        rows = ids.join(sources, on="doc_id", maintain_order="left")["source"].to_numpy()
+        emb = base[rows] + rng.normal(scale=sigma, size=(len(rows), base.shape[1])).astype(np.float32)
+        emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+        write_npy(emb, storage.path("embeddings", key, ".npy"))
+        version = version_hash(
+            "embeddings",
+            EMBEDDINGS_VERSION,
+            EmbeddingsConfig().model_dump(),
+            model,
+            storage.version("raw_shards", key),
+        )
+        storage.mark_current("embeddings", key, version)
+
+
+def run_stage(assets: str, partition: str | None, env: dict, config: dict) -> dict:
+    cmd = [str(BIN / "dagster"), "asset", "materialize", "-m", "mix_assets.definitions", "--select", assets]
+    if partition:
+        cmd += ["--partition-range" if "..." in partition else "--partition", partition]
+    ops = {a: {"config": config[a]} for a in assets.split(",") if a in config}
+    if ops:
+        cmd += ["--config-json", json.dumps({"ops": ops})]
+    out = subprocess.run(
+        [sys.executable, "-c", MEASURE, *cmd], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    rc, seconds, rss_kb = out.stdout.split()
+    if rc != "0":
+        raise RuntimeError(f"{assets} failed:\n{out.stderr}")
+    return {"seconds": round(float(seconds), 1), "peak_rss_mb": round(int(rss_kb) / 1024, 1)}
+
+
+def bench(n: int, shard_docs: int, out: Path) -> dict:
+    tmp = Path(tempfile.mkdtemp(prefix=f"mix-scale-{n}-"))
+    began = time.perf_counter()
+    keys, sources = build_corpus(n, shard_docs, tmp / "input")
+    k = min(1000, max(2, n // 64))
+    (tmp / "mix_assets.yaml").write_text(
+        f"input: {{path: input, id_column: doc_id}}\nwork: work\nwarehouse: warehouse.duckdb\n"
+        f"clustering: {{n_clusters: {k}, n_super_clusters: 8}}\n"
+        f"searches:\n  scale:\n    targets: {{{ROOT}/data/targets/mathematics.parquet: 1.0}}\n"
+        f"    rounds: [16]\n    token_budget: 200000\n"
+        f"dataset: {{token_budget: 2000000}}\n"
+    )
+    (tmp / "home").mkdir()
+    (tmp / "home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {**os.environ, "MIX_ASSETS_CONFIG": str(tmp / "mix_assets.yaml"), "DAGSTER_HOME": str(tmp / "home")}
+    env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    subprocess.run([str(BIN / "mix-assets"), "shards"], env=env, cwd=ROOT, check=True, capture_output=True)
+    from dagster import DagsterInstance
+
+    instance = DagsterInstance.from_config(str(tmp / "home"))
+    instance.add_dynamic_partitions("searches", ["scale"])
+    instance.add_dynamic_partitions("rounds", ["scale-r0000"])
+    config = {
+        "final_mixture": {"replicates": 1, "pool_size": 20_000},
+        "domain_selection": {"in_domain": str(ROOT / "data" / "targets" / "mathematics.parquet")},
+    }
+    parts = {"shards": f"{keys[0]}...{keys[-1]}", "search": "scale", "round": "scale-r0000", None: None}
+    rows = []
+    for name, assets, by in STAGES:
+        if assets == "embeddings":
+            derive_embeddings(tmp / "work", keys, sources)
+        result = run_stage(assets, parts[by], env, config)
+        rows.append({"stage": name, **result})
+        print(
+            f"{n:>9,} docs  {name:<32} {result['seconds']:>8.1f} s  {result['peak_rss_mb']:>8.1f} MB",
+            flush=True,
+        )
+    report = {
+        "documents": n,
+        "shards": len(keys),
+        "shard_docs": shard_docs,
+        "k": k,
+        "stages": rows,
+        "total_seconds_except_embedding": round(sum(r["seconds"] for r in rows), 1),
+        "wall_seconds_with_setup": round(time.perf_counter() - began, 1),
+        "machine": f"{os.cpu_count()} cores",
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"scale-{n}.json").write_text(json.dumps(report, indent=1))
+    shutil.rmtree(tmp)
+    return report
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--docs", type=int, nargs="+", default=[10_000, 100_000])
+    p.add_argument("--shard-docs", type=int, default=10_000)
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = p.parse_args()
+    for n in args.docs:
+        bench(n, args.shard_docs, args.out)
+
+
+if __name__ == "__main__":
+    main()
