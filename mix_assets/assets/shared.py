@@ -1,8 +1,8 @@
 """What the asset modules share: the partition settings of shard assets, the tables every stage
 reads back (kept documents, super-clusters, a round's candidates and scores, a search's final
-mixture), the search's domains, the proxy corpus's meta, Configs derived from core settings, and
-the result helper. Asset modules import this, core, and trials (the proxy backends), never each
-other; lineage is declared by key."""
+mixture), the checked ids, the proxy tokens, a search's frame and domains, Configs derived from
+core settings, and the result helper. Asset modules import this, core, and trials (the proxy
+backends), never each other; lineage is declared by key."""
 
 import dataclasses
 import time
