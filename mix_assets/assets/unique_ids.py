@@ -29,6 +29,11 @@ SELECT shard, doc_id, row, kept_in FROM (
 """
 
 
+DOCUMENTS_SQL = (
+    f"SELECT count(*) AS n FROM {SCHEMA}.document_ids WHERE shard IN (SELECT unnest(?::VARCHAR[]))"
+)
+
+
 @asset(
     group_name="corpus",
     deps=["raw_shards"],
@@ -86,8 +91,3 @@ def unique_ids(
             "quarantine": MetadataValue.path(str(storage.path("unique_ids_quarantine", "all"))),
         },
     )
-
-
-DOCUMENTS_SQL = (
-    f"SELECT count(*) AS n FROM {SCHEMA}.document_ids WHERE shard IN (SELECT unnest(?::VARCHAR[]))"
-)
