@@ -69,3 +69,24 @@ def test_no_document_is_scored_by_a_model_it_trained():
     for method in ("classifier", "contrastive"):
         np.testing.assert_array_equal(everything[method][zero], fewer[method][zero])  # scored by half 1's
         assert not np.allclose(everything[method][one], fewer[method][one])  # scored by half 0's
+
+
+def test_streamed_smart_picks_what_smart_in_memory_picks(searcher):
+    from mix_assets.assets.shared import duplicate_ids, shard_documents, super_cluster_of
+    from mix_assets.core import smart
+
+    p = searcher()
+    run(p, "smart_selection", {"budget": 120, "max_tasks": 10, "chunk": 64})
+    picked = pl.read_parquet(p.work / "smart_selection" / "all.parquet")
+    plan = pl.read_parquet(p.work / "smart_selection" / "plan.parquet")
+    keys = p.storage.materialized("cluster_assignments")
+    mapping, dups = super_cluster_of(p.warehouse), duplicate_ids(p.storage, p.warehouse, keys)
+    parts = [shard_documents(p.storage, k, mapping, dups) for k in keys]
+    docs, emb = pl.concat([d for d, _ in parts]), np.concatenate([e for _, e in parts])
+    keep = docs["cluster"].is_not_null().to_numpy()
+    docs, emb = docs.filter(keep), emb[keep]
+    whole = smart.smart(docs["cluster"].to_numpy(), emb, 120, max_tasks=10, chunk=64)
+    # the same tasks and budgets; the examples, within float noise of the task means, the same
+    assert dict(zip(plan["task"], plan["budget"])) == dict(zip(map(int, whole["tasks"]), whole["budgets"]))
+    same = set(picked["doc_id"]) & set(docs[whole["rows"]]["doc_id"])
+    assert len(same) >= 0.9 * 120

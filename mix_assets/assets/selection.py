@@ -1,4 +1,6 @@
-"""SMART task mixing over the corpus's clusters (domain-adaptation selection: domain_selection.py)."""
+"""SMART task mixing over the corpus's clusters, read one shard at a time: the task means need one
+pass, and each chosen task's examples are then read from the memory-mapped embeddings, so memory
+follows a shard and a task, not the corpus (domain-adaptation selection: domain_selection.py)."""
 
 import time
 
@@ -9,20 +11,10 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, asset
 from mix_assets import plots
 from mix_assets.assets.shared import duplicate_ids, shard_documents, super_cluster_of
 from mix_assets.core import smart
-from mix_assets.core.storage import write_parquet
+from mix_assets.core.storage import read_npy, write_parquet
 from mix_assets.resources import ProjectStorage, Warehouse
 
 GROUP = "selection"
-
-
-def corpus_with_embeddings(storage: ProjectStorage, warehouse: Warehouse) -> tuple[pl.DataFrame, np.ndarray]:
-    """Every assigned document of its own id (doc_id, shard, cluster, super_cluster, text) and its
-    embedding row."""
-    mapping = super_cluster_of(warehouse)
-    keys = storage.materialized("cluster_assignments")
-    dups = duplicate_ids(storage, warehouse, keys)
-    parts = [shard_documents(storage, k, mapping, dups) for k in keys]
-    return pl.concat([d for d, _ in parts]), np.concatenate([e for _, e in parts])
 
 
 class SmartSelectionConfig(Config):
@@ -37,10 +29,11 @@ class SmartSelectionConfig(Config):
 
 @asset(
     group_name=GROUP,
-    deps=["embeddings", "cluster_assignments", "merged_clusters"],
-    code_version="1",
-    description="SMART: tasks chosen by a submodular function, Taylor-softmax budgets, Facility Location "
-    "examples per task.",
+    deps=["embeddings", "cluster_assignments", "merged_clusters", "unique_ids"],
+    code_version="2",
+    description="SMART: tasks chosen by a submodular function over their mean embeddings, Taylor-softmax "
+    "budgets, Facility Location examples per task; streamed: per-task means in one pass over the shards, "
+    "then each chosen task's rows read from the memory-mapped embeddings.",
 )
 def smart_selection(
     context: AssetExecutionContext,
@@ -48,23 +41,51 @@ def smart_selection(
     storage: ProjectStorage,
     warehouse: Warehouse,
 ) -> MaterializeResult:
-    docs, emb = corpus_with_embeddings(storage, warehouse)
-    keep = (
-        docs[config.task_column].is_not_null().to_numpy()
-    )  # documents of pruned clusters have no super-cluster
-    docs, emb = docs.filter(keep), emb[keep]
     start = time.perf_counter()
-    out = smart.smart(
-        docs[config.task_column].to_numpy(),
-        emb,
+    mapping, keys = super_cluster_of(warehouse), storage.materialized("cluster_assignments")
+    dups = duplicate_ids(storage, warehouse, keys)
+    refs, sums, counts = [], {}, {}
+    for key in keys:  # pass 1: each task's embedding sum and size, and where its examples are
+        docs, emb = shard_documents(storage, key, mapping, dups)
+        keep = docs[config.task_column].is_not_null().to_numpy()  # pruned clusters have no super-cluster
+        docs, emb = docs.filter(keep), emb[keep]
+        task = docs[config.task_column].to_numpy()
+        for t in np.unique(task):
+            sums[t] = sums.get(t, 0) + emb[task == t].sum(axis=0, dtype=np.float64)
+            counts[t] = counts.get(t, 0) + int((task == t).sum())
+        refs.append(docs.select("doc_id", "shard", "row", pl.col(config.task_column).alias("task")))
+    refs = pl.concat(refs)
+    tasks = sorted(sums)
+    order, gains, alloc = smart.plan(
+        np.stack([sums[t] / counts[t] for t in tasks]),
+        np.array([counts[t] for t in tasks]),
         config.budget,
         config.function,
         config.graph_cut_lambda,
         config.max_tasks,
-        config.chunk,
         config.normalize_gains,
     )
-    picked = docs[out["rows"]].select("doc_id", "shard", config.task_column)
+    picked = []
+    for t, n_j in zip(order, alloc):  # pass 2: each chosen task's examples, read from its shards only
+        if n_j == 0:
+            continue
+        members = refs.filter(pl.col("task") == tasks[t]).sort("shard", "row")
+        emb = np.concatenate(  # memory-mapped: only this task's rows are read
+            [
+                np.asarray(
+                    read_npy(storage.path("embeddings", key, ".npy"))[part["row"].to_numpy()],
+                    dtype=np.float32,
+                )
+                for (key,), part in members.group_by("shard", maintain_order=True)
+            ]
+        )
+        picked.append(members[smart.select_examples(emb, int(n_j), config.chunk)])
+    out = {"tasks": [tasks[t] for t in order], "gains": gains, "budgets": alloc.tolist()}
+    picked = (
+        pl.concat(picked)
+        .sort("shard", "row")
+        .select("doc_id", "shard", pl.col("task").alias(config.task_column))
+    )
     write_parquet(picked, storage.path("smart_selection"))
     plan = pl.DataFrame(
         {"task": [int(t) for t in out["tasks"]], "gain": out["gains"], "budget": out["budgets"]}
@@ -72,7 +93,7 @@ def smart_selection(
     write_parquet(plan, storage.path("smart_selection", "plan"))
     return MaterializeResult(
         metadata={
-            "examples": len(out["rows"]),
+            "examples": picked.height,
             "tasks_selected": len(out["tasks"]),
             "seconds": round(time.perf_counter() - start, 2),
             "budgets": plots.barh(

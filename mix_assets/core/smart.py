@@ -151,6 +151,24 @@ def select_examples(embeddings: np.ndarray, k: int, chunk: int = 2048) -> np.nda
     return np.sort(np.asarray(picked, dtype=np.int64))
 
 
+def plan(
+    means: np.ndarray,
+    sizes: np.ndarray,
+    total: int,
+    function: str = "graph_cut",
+    lam: float = 0.4,
+    max_tasks: int | None = None,
+    normalize: bool = False,
+) -> tuple[list[int], list[float], np.ndarray]:
+    """Steps 1-3 from each task's mean embedding and size: (tasks in greedy order, their gains,
+    their budgets). Needs only per-task figures, so a caller can stream the examples."""
+    sim = task_kernel(means)
+    fn = FUNCTIONS[function]
+    k = len(means) if max_tasks is None else min(max_tasks, len(means))
+    order, gains = fn(sim, k, lam) if function == "graph_cut" else fn(sim, k)
+    return order, gains, budgets(gains, np.asarray(sizes)[order], total, normalize)
+
+
 def smart(
     task_ids: np.ndarray,
     embeddings: np.ndarray,
@@ -161,16 +179,13 @@ def smart(
     chunk: int = 2048,
     normalize: bool = False,
 ) -> dict:
-    """The whole of SMART: which tasks, how many examples each, and which rows."""
+    """The whole of SMART on examples in memory: which tasks, how many examples each, which rows."""
     task_ids = np.asarray(task_ids)
     tasks, inverse = np.unique(task_ids, return_inverse=True)
     means = np.stack([embeddings[inverse == t].mean(axis=0) for t in range(len(tasks))])
-    sim = task_kernel(means)
-    fn = FUNCTIONS[function]
-    k = len(tasks) if max_tasks is None else min(max_tasks, len(tasks))
-    order, gains = fn(sim, k, lam) if function == "graph_cut" else fn(sim, k)
-    sizes = np.bincount(inverse, minlength=len(tasks))[order]
-    alloc = budgets(gains, sizes, total, normalize)
+    order, gains, alloc = plan(
+        means, np.bincount(inverse, minlength=len(tasks)), total, function, lam, max_tasks, normalize
+    )
     rows = []
     for t, n_j in zip(order, alloc):
         members = np.flatnonzero(inverse == t)
