@@ -81,7 +81,7 @@ def test_streamed_smart_picks_what_smart_in_memory_picks(searcher):
     plan = pl.read_parquet(p.work / "smart_selection" / "plan.parquet")
     keys = p.storage.materialized("cluster_assignments")
     mapping, dups = super_cluster_of(p.warehouse), duplicate_ids(p.storage, p.warehouse, keys)
-    parts = [shard_documents(p.storage, k, mapping, dups) for k in keys]
+    parts = [shard_documents(p.storage, k, mapping, dups, text=False) for k in keys]
     docs, emb = pl.concat([d for d, _ in parts]), np.concatenate([e for _, e in parts])
     keep = docs["cluster"].is_not_null().to_numpy()
     docs, emb = docs.filter(keep), emb[keep]

@@ -46,7 +46,7 @@ def smart_selection(
     dups = duplicate_ids(storage, warehouse, keys)
     refs, sums, counts = [], {}, {}
     for key in keys:  # pass 1: each task's embedding sum and size, and where its examples are
-        docs, emb = shard_documents(storage, key, mapping, dups)
+        docs, emb = shard_documents(storage, key, mapping, dups, text=False)
         keep = docs[config.task_column].is_not_null().to_numpy()  # pruned clusters have no super-cluster
         docs, emb = docs.filter(keep), emb[keep]
         task = docs[config.task_column].to_numpy()

@@ -189,13 +189,13 @@ def kept_documents(storage: ProjectStorage, warehouse: Warehouse, columns: list[
 
 
 def shard_documents(
-    storage: ProjectStorage, key: str, mapping: pl.DataFrame, duplicates: pl.DataFrame
+    storage: ProjectStorage, key: str, mapping: pl.DataFrame, duplicates: pl.DataFrame, text: bool = True
 ) -> tuple[pl.DataFrame, np.ndarray]:
     """One shard's own documents (doc_id, shard, row, cluster, super_cluster, text; duplicate ids left
     out) and their embeddings, in shard order: what the selection methods read one shard at a time.
-    `row` is the document's row in the shard's files."""
+    `row` is the document's row in the shard's files; `text=False` leaves the texts unread."""
     docs = (
-        read_parquet(storage.path("raw_shards", key), columns=["doc_id", "text"])
+        read_parquet(storage.path("raw_shards", key), columns=["doc_id", "text"] if text else ["doc_id"])
         .with_row_index("row")
         .with_columns(pl.lit(key).alias("shard"))
         .hstack(read_parquet(storage.path("cluster_assignments", key), columns=["cluster"]))
