@@ -193,9 +193,12 @@ def main() -> int:
             compression_level=19,
         )
     print(f"total {sum(len(r[2].encode()) for r in rows) / 1e6:.2f} MB, {len(rows)} docs", file=sys.stderr)
-    # target text must not be in the corpus, nor one document in two targets (data/README.md)
+    # targets large enough to judge a mixture by, then no target text in the corpus and no document
+    # in two targets (data/README.md)
     from decontaminate_targets import decontaminate
+    from widen_targets import widen
 
+    print(widen(Path(args.out).parent), file=sys.stderr)
     print(decontaminate(Path(args.out).parent), file=sys.stderr)
     return 0
 
