@@ -70,12 +70,9 @@ def fit_ngram(seqs: list[np.ndarray], vocab_size: int, order: int = 3) -> ngram.
 
 def cross_entropy_difference(lm_in, lm_base, seqs: list[np.ndarray]) -> np.ndarray:
     """[log p_in(x) - log p_base(x)] / |x| per sequence (Moore-Lewis, length-normalised)."""
-    out = np.empty(len(seqs))
-    for i, seq in enumerate(seqs):
-        a, n = lm_in.log_prob([seq])
-        b, _ = lm_base.log_prob([seq])
-        out[i] = (a - b) / max(n, 1)
-    return out
+    a, n = lm_in.document_log_probs(seqs)
+    b, _ = lm_base.document_log_probs(seqs)
+    return (a - b) / np.maximum(n, 1)
 
 
 def ngram_counts(texts: list[str], buckets: int = 10_000) -> np.ndarray:
