@@ -2,14 +2,15 @@
 
     .venv/bin/python bench/bench_scale.py --docs 10000 100000 [--shard-docs 10000] [--out bench/results]
 
-Corpora are built from the embedded corpus: document i is source document i mod 6,655 with its
-words rotated by i // 6,655 places and a new id, so every document and id is distinct and each
-keeps its source's domain. Embedding cost per document is measured on its own by
-bench_embeddings.py; here each document's embedding is DERIVED from its source's real vector
-(data/work/embeddings, so run `make run` first) plus Gaussian noise (sigma 0.02, renormalised),
-written with the stamp the embeddings asset would write, so the CLI's embeddings step reuses it.
-Every other stage runs through the real Dagster CLI in its own process; peak RSS is the largest
-process of that stage (getrusage of the waited children), time is its wall clock.
+Corpora are built from the embedded corpus (N = 6,287 documents since the targets were widened):
+document i is source document i mod N with its words rotated by i // N places and a new id, so
+every document and id is distinct and each keeps its source's domain. Embedding cost per document
+is measured on its own by bench_embeddings.py; here each document's embedding is DERIVED from its
+source's real vector (data/work/embeddings, so run `make run` first) plus Gaussian noise (sigma
+0.02, renormalised), written with the stamp the embeddings asset would write, so the CLI's
+embeddings step reuses it. Every other stage runs through the real Dagster CLI in its own process;
+peak RSS is the largest process of that stage (getrusage of the waited children), time is its wall
+clock.
 Results: bench/results/scale-<docs>.json.
 """
 

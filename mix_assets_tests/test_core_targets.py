@@ -1,5 +1,7 @@
 """Target splits are deterministic and disjoint, and the shipped targets are held out of the corpus."""
 
+import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -53,3 +55,27 @@ def test_shipped_targets_are_held_out_of_the_corpus_and_of_each_other():
     hit = targets.shares_ngram(corpus["text"].to_list(), texts, 13)
     assert hit.sum() == 0, f"{hit.sum()} corpus documents share a 13-word passage with a target"
     assert min(t.height for t in tables.values()) >= 40  # enough documents for both halves
+
+
+def test_widening_the_targets_moves_documents_out_of_the_shards_once(tmp_path):
+    sys.path.insert(0, str(DATA.parent / "scripts"))
+    from widen_targets import widen
+
+    for part in ("corpus", "targets", "eval"):
+        shutil.copytree(DATA / part, tmp_path / part)
+    assert widen(tmp_path) == {"moved": 0}  # the shipped data is widened already: a rerun changes nothing
+    assert widen(tmp_path, per_domain=32) == {"moved": 14, "all_domains": 14, "mathematics": 0}
+    moved = pl.read_parquet(tmp_path / "eval" / "target_domains.parquet")
+    new = set(moved["doc_id"]) - set(pl.read_parquet(DATA / "eval" / "target_domains.parquet")["doc_id"])
+    assert len(new) == 14  # 2 more of each of the 7 domains that are not capped (dialogue stays at 8)
+    corpus = pl.read_parquet(tmp_path / "corpus" / "*.parquet")
+    labels = pl.read_parquet(tmp_path / "eval" / "true_domains.parquet")
+    target = pl.read_parquet(tmp_path / "targets" / "all_domains.parquet")
+    assert not new & set(corpus["doc_id"]) and not new & set(labels["doc_id"])
+    assert new <= set(target["doc_id"]) and target["doc_id"].n_unique() == target.height
+    assert (
+        corpus.height + target.height
+        == pl.read_parquet(DATA / "corpus" / "*.parquet").height
+        + pl.read_parquet(DATA / "targets" / "all_domains.parquet").height
+    )
+    assert widen(tmp_path, per_domain=32) == {"moved": 0}

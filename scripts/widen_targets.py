@@ -67,7 +67,10 @@ def widen(data: Path, per_domain: int = 30, mathematics: int = 60, seed: int = 0
         write(pl.concat([pl.read_parquet(path), add]), path)
     write(labels.filter(~pl.col("doc_id").is_in(new["doc_id"].implode())), labels_path)
     write(pl.concat([moved, new]), moved_path)
-    return {"moved": new.height, **{t: new.filter(pl.col("target") == t).height for t in ("all_domains", "mathematics")}}
+    return {
+        "moved": new.height,
+        **{t: new.filter(pl.col("target") == t).height for t in ("all_domains", "mathematics")},
+    }
 
 
 def main() -> int:

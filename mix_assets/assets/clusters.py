@@ -200,6 +200,7 @@ def cluster_assignments(
 class ClusterStatsConfig(Config):
     label_terms: int = 4
     label_docs_per_cluster: int = 200  # c-TF-IDF labels read at most this many documents per cluster
+    label_docs: int = 50_000  # and at most this many in all, so memory does not grow with K x corpus
 
 
 @asset(
@@ -221,7 +222,8 @@ def cluster_stats(
         pl.col("quality").mean().alias("mean_quality"),
         pl.col("distance").mean().alias("mean_distance"),
     )
-    sample = sample_texts(storage, docs, "cluster", config.label_docs_per_cluster, storage.seed)
+    per_cluster = max(1, min(config.label_docs_per_cluster, config.label_docs // k))
+    sample = sample_texts(storage, docs, "cluster", per_cluster, storage.seed)
     names = labels.ctfidf_labels(sample["text"].to_list(), sample["cluster"].to_numpy(), config.label_terms)
     stats = (
         pl.DataFrame({"cluster": np.arange(k, dtype=np.int64)})
@@ -238,6 +240,7 @@ def cluster_stats(
         {
             "clusters": k,
             "documents": docs.height,
+            "label_docs_per_cluster": per_cluster,
             "tokens": int(stats["n_tokens"].sum()),
             "largest_share": float(top["n_tokens"][0] / max(stats["n_tokens"].sum(), 1)),
             "cluster_sizes": plots.barh(

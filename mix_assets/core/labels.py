@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
 from sklearn.feature_extraction.text import CountVectorizer
 
 
@@ -20,8 +21,12 @@ def ctfidf_labels(
         stop_words="english", max_features=max_features, token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]{2,}\b"
     )
     counts = vec.fit_transform(texts)
-    onehot = (groups[:, None] == ids[None, :]).astype(np.float32)
-    per_group = np.asarray((counts.T @ onehot).T)  # groups x terms
+    # a sparse indicator: the dense documents x groups one it replaces took 0.8 GB at K = 1000
+    member = sparse.csr_matrix(
+        (np.ones(len(groups)), (np.searchsorted(ids, groups), np.arange(len(groups)))),
+        shape=(len(ids), len(groups)),
+    )
+    per_group = (member @ counts).toarray()  # groups x terms
     tf = per_group / np.maximum(per_group.sum(1, keepdims=True), 1)
     idf = np.log(1 + per_group.sum(1).mean() / np.maximum(per_group.sum(0), 1))
     scores = tf * idf
