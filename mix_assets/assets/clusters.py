@@ -46,7 +46,9 @@ class CentroidsConfig(Config):
 
     n_clusters: int | None = None  # None: the project's; None there: one per docs_per_cluster, at most 1000
     docs_per_cluster: int | None = None
-    sample_size: int = 1_000_000  # k-means is fit on a uniform sample of this many documents
+    # k-means is fit on a uniform sample of this many documents; None: 256 per centroid, the cap
+    # faiss itself puts on a fit (more points cost memory and time and move centroids little)
+    sample_size: int | None = None
     niter: int = 300
 
 
@@ -73,7 +75,7 @@ def centroids(
         config.n_clusters if config.n_clusters is not None else clustering.n_clusters,
         config.docs_per_cluster or clustering.docs_per_cluster,
     )
-    rows = kmeans.sample_rows(sizes, config.sample_size, storage.seed)
+    rows = kmeans.sample_rows(sizes, config.sample_size or 256 * k, storage.seed)
     sample = np.concatenate([np.asarray(a[r], dtype=np.float32) for a, r in zip(arrays, rows)])
     start = time.perf_counter()
     gpu = embedder.resolved_device().startswith("cuda") and _faiss_has_gpu()
