@@ -198,6 +198,8 @@ def main() -> int:
     from decontaminate_targets import decontaminate
     from widen_targets import widen
 
+    # a rebuild starts from fresh shards and targets: the last build's list of moved documents is stale
+    (Path(args.labels).parent / "target_domains.parquet").unlink(missing_ok=True)
     print(widen(Path(args.out).parent), file=sys.stderr)
     print(decontaminate(Path(args.out).parent), file=sys.stderr)
     return 0
