@@ -44,12 +44,55 @@ STAGES = [  # (name, assets, partitioned by)
     ("mixed_dataset", "mixed_dataset", "search"),
     ("domain_selection", "domain_selection", None),
 ]
-MEASURE = (
-    "import resource, subprocess, sys, time; t = time.perf_counter(); "
-    "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True); "
-    "print(r.returncode, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
-    "sys.stderr.write(r.stderr[-3000:] if r.returncode else '')"
-)
+
+
+def _tree(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for t in os.listdir(f"/proc/{p}/task"):
+                todo += [int(x) for x in Path(f"/proc/{p}/task/{t}/children").read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
+def _anon_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def measure(cmd: list[str], env: dict) -> tuple[int, float, float, float, str]:
+    """(exit status, seconds, peak RSS MB, peak private MB, stderr tail). Peak RSS is the kernel's
+    ru_maxrss of the command and everything it waited for: it counts the touched pages of memory-
+    mapped files, which the kernel can drop. Private is the largest RssAnon of one process of the
+    tree, sampled every 0.1 s, so a shorter spike can slip past it."""
+    began = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as err:
+        p = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, text=True)
+        anon = 0
+        while True:
+            pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                break
+            anon = max([anon, *(_anon_kb(x) for x in _tree(p.pid))])
+            time.sleep(0.1)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        return (
+            p.returncode,
+            time.perf_counter() - began,
+            usage.ru_maxrss / 1024,
+            anon / 1024,
+            err.read()[-3000:],
+        )
 
 
 def build_corpus(n: int, shard_docs: int, folder: Path) -> tuple[list[str], pl.DataFrame]:
@@ -111,19 +154,27 @@ def run_stage(assets: str, partition: str | None, env: dict, config: dict) -> di
     ops = {a: {"config": config[a]} for a in assets.split(",") if a in config}
     if ops:
         cmd += ["--config-json", json.dumps({"ops": ops})]
-    out = subprocess.run(
-        [sys.executable, "-c", MEASURE, *cmd], env=env, cwd=ROOT, capture_output=True, text=True
-    )
-    rc, seconds, rss_kb = out.stdout.split()
-    if rc != "0":
-        raise RuntimeError(f"{assets} failed:\n{out.stderr}")
-    return {"seconds": round(float(seconds), 1), "peak_rss_mb": round(int(rss_kb) / 1024, 1)}
+    rc, seconds, peak, private, err = measure(cmd, env)
+    if rc != 0:
+        raise RuntimeError(f"{assets} failed:\n{err}")
+    return {"seconds": round(seconds, 1), "peak_rss_mb": round(peak, 1), "peak_private_mb": round(private, 1)}
 
 
-def bench(n: int, shard_docs: int, out: Path) -> dict:
-    tmp = Path(tempfile.mkdtemp(prefix=f"mix-scale-{n}-"))
+def bench(
+    n: int, shard_docs: int, out: Path, keep: Path | None = None, only: list[str] | None = None
+) -> dict:
+    """`keep`: build in (or reuse) this folder and leave it, so `only` (stage names) can rerun a
+    few stages on the same corpus after a change."""
+    tmp = keep or Path(tempfile.mkdtemp(prefix=f"mix-scale-{n}-"))
     began = time.perf_counter()
-    keys, sources = build_corpus(n, shard_docs, tmp / "input")
+    reuse = (tmp / "input").exists()
+    if reuse:
+        keys = sorted(p.stem for p in (tmp / "input").glob("*.parquet"))
+        i = np.arange(n)
+        height = pl.scan_parquet(ROOT / "data" / "corpus" / "*.parquet").select(pl.len()).collect().item()
+        sources = pl.DataFrame({"doc_id": [f"s{k:08d}" for k in i], "source": i % height})
+    else:
+        keys, sources = build_corpus(n, shard_docs, tmp / "input")
     k = min(1000, max(2, n // 64))
     (tmp / "mix_assets.yaml").write_text(
         f"input: {{path: input, id_column: doc_id}}\nwork: work\nwarehouse: warehouse.duckdb\n"
@@ -132,16 +183,19 @@ def bench(n: int, shard_docs: int, out: Path) -> dict:
         f"    rounds: [16]\n    token_budget: 200000\n"
         f"dataset: {{token_budget: 2000000}}\n"
     )
-    (tmp / "home").mkdir()
+    (tmp / "home").mkdir(exist_ok=True)
     (tmp / "home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     env = {**os.environ, "MIX_ASSETS_CONFIG": str(tmp / "mix_assets.yaml"), "DAGSTER_HOME": str(tmp / "home")}
     env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    subprocess.run([str(BIN / "mix-assets"), "shards"], env=env, cwd=ROOT, check=True, capture_output=True)
-    from dagster import DagsterInstance
+    if not reuse:
+        subprocess.run(
+            [str(BIN / "mix-assets"), "shards"], env=env, cwd=ROOT, check=True, capture_output=True
+        )
+        from dagster import DagsterInstance
 
-    instance = DagsterInstance.from_config(str(tmp / "home"))
-    instance.add_dynamic_partitions("searches", ["scale"])
-    instance.add_dynamic_partitions("rounds", ["scale-r0000"])
+        instance = DagsterInstance.from_config(str(tmp / "home"))
+        instance.add_dynamic_partitions("searches", ["scale"])
+        instance.add_dynamic_partitions("rounds", ["scale-r0000"])
     config = {
         "final_mixture": {"replicates": 1, "pool_size": 20_000},
         "domain_selection": {"in_domain": str(ROOT / "data" / "targets" / "mathematics.parquet")},
@@ -149,12 +203,15 @@ def bench(n: int, shard_docs: int, out: Path) -> dict:
     parts = {"shards": f"{keys[0]}...{keys[-1]}", "search": "scale", "round": "scale-r0000", None: None}
     rows = []
     for name, assets, by in STAGES:
+        if only and not any(name.startswith(o) for o in only):
+            continue
         if assets == "embeddings":
             derive_embeddings(tmp / "work", keys, sources)
         result = run_stage(assets, parts[by], env, config)
         rows.append({"stage": name, **result})
         print(
-            f"{n:>9,} docs  {name:<32} {result['seconds']:>8.1f} s  {result['peak_rss_mb']:>8.1f} MB",
+            f"{n:>9,} docs  {name:<32} {result['seconds']:>8.1f} s  {result['peak_rss_mb']:>8.1f} MB"
+            f"  {result['peak_private_mb']:>8.1f} MB private",
             flush=True,
         )
     report = {
@@ -169,8 +226,11 @@ def bench(n: int, shard_docs: int, out: Path) -> dict:
         "date": time.strftime("%Y-%m-%d"),
     }
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"scale-{n}.json").write_text(json.dumps(report, indent=1))
-    shutil.rmtree(tmp)
+    (out / f"scale-{n}{'-' + time.strftime('%H%M%S') if only else ''}.json").write_text(
+        json.dumps(report, indent=1)
+    )
+    if keep is None:
+        shutil.rmtree(tmp)
     return report
 
 
@@ -179,9 +239,13 @@ def main() -> None:
     p.add_argument("--docs", type=int, nargs="+", default=[10_000, 100_000])
     p.add_argument("--shard-docs", type=int, default=10_000)
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    p.add_argument("--keep", type=Path, help="build in (or reuse) this folder and leave it there")
+    p.add_argument("--only", nargs="+", help="stages to run (name prefixes), on a --keep folder built before")
     args = p.parse_args()
+    if args.keep and len(args.docs) > 1:
+        p.error("--keep takes one --docs")
     for n in args.docs:
-        bench(n, args.shard_docs, args.out)
+        bench(n, args.shard_docs, args.out, args.keep, args.only)
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ class Bench:
         base = ProxyCorpus.load(WORK / "proxy_corpus", WORK / "search_targets" / "demo")
         docs = read_parquet(WORK / "search_targets" / "demo" / "documents.parquet")
         warehouse = Warehouse(database=str(WORK.parent / "warehouse.duckdb"))
-        kept = kept_documents(ProjectStorage(work_dir=str(WORK)), warehouse, ["text"]).select(
+        kept = pl.concat(kept_documents(ProjectStorage(work_dir=str(WORK)), warehouse, ["text"])).select(
             "doc_id", "cluster", "text"
         )
         texts = pl.DataFrame({"doc_id": docs["doc_id"]}).join(

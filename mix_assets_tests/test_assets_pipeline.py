@@ -50,6 +50,19 @@ def test_every_stage_writes_its_artifacts_tables_and_checks(small):
         and stats["n_tokens"].sum() == docs["n_tokens"].sum()
     )
     assert (stats["label"].str.len_chars() > 0).all()
+    # the per-shard sums give what one pass over the whole table gives
+    whole = (
+        storage.read_all("cluster_assignments")
+        .join(storage.read_all("quality_signals", columns=["doc_id", "quality"]), on=["doc_id", "shard"])
+        .group_by("cluster")
+        .agg(
+            pl.len().alias("docs"), pl.col("quality").mean().alias("q"), pl.col("distance").mean().alias("d")
+        )
+        .join(stats, on="cluster")
+    )
+    assert whole.height == 12 and (whole["docs"] == whole["n_docs"]).all()
+    assert (whole["q"] - whole["mean_quality"]).abs().max() < 1e-9
+    assert (whole["d"] - whole["mean_distance"]).abs().max() < 1e-6
     pruned, mapping, supers = (
         project.table("pruned_clusters"),
         project.table("cluster_mapping"),
@@ -61,6 +74,16 @@ def test_every_stage_writes_its_artifacts_tables_and_checks(small):
         == stats.join(pruned.filter("kept").select("cluster"), on="cluster")["n_tokens"].sum()
     )
     assert abs(supers["token_share"].sum() - 1) < 1e-9 and 1 < supers.height < 12
+    by_super = (
+        storage.read_all("quality_signals", columns=["doc_id", "quality"])
+        .join(storage.read_all("cluster_assignments"), on=["doc_id", "shard"])
+        .join(mapping, on="cluster")
+        .group_by("super_cluster")
+        .agg(pl.len().alias("docs"), pl.col("quality").mean().alias("q"))
+        .join(supers, on="super_cluster")
+    )
+    assert (by_super["docs"] == by_super["n_docs"]).all()
+    assert (by_super["q"] - by_super["mean_quality"]).abs().max() < 1e-9
     summaries = project.table("shard_summaries").sort("shard")
     assert summaries["shard"].to_list() == keys and summaries["n_docs"].sum() == docs.height
     checks = {e.check_name: e.passed for r in project.results for e in r.get_asset_check_evaluations()}

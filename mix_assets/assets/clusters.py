@@ -19,18 +19,21 @@ from mix_assets.assets.shared import (
     ASSIGNMENTS_VERSION,
     SHARD_ASSET,
     assignment_version,
-    documents_table,
     materialized,
     materialized_shards,
+    own_documents,
     sample_texts,
+    seeded_sample,
 )
 from mix_assets.checks import assignment_problems, assignments_check_spec, drift_check_spec
 from mix_assets.core import kmeans, labels
 from mix_assets.core.storage import (
+    array_rows,
     load_npy,
     read_json,
     read_npy,
     read_parquet,
+    take_rows,
     write_json,
     write_npy,
     write_parquet,
@@ -68,15 +71,19 @@ def centroids(
     clustering: ClusteringSettings,
 ) -> MaterializeResult:
     keys = materialized_shards(context, storage, "embeddings", ".npy")
-    arrays = [read_npy(storage.path("embeddings", k, ".npy")) for k in keys]
-    sizes = [len(a) for a in arrays]
+    sizes = [array_rows(storage.path("embeddings", k, ".npy")) for k in keys]
     k = kmeans.auto_k(
         sum(sizes),
         config.n_clusters if config.n_clusters is not None else clustering.n_clusters,
         config.docs_per_cluster or clustering.docs_per_cluster,
     )
     rows = kmeans.sample_rows(sizes, config.sample_size or 256 * k, storage.seed)
-    sample = np.concatenate([np.asarray(a[r], dtype=np.float32) for a, r in zip(arrays, rows)])
+    sample = np.concatenate(
+        [
+            take_rows(storage.path("embeddings", k, ".npy"), r).astype(np.float32, copy=False)
+            for k, r in zip(keys, rows)
+        ]
+    )
     start = time.perf_counter()
     gpu = embedder.resolved_device().startswith("cuda") and _faiss_has_gpu()
     context.log.info(
@@ -216,17 +223,34 @@ def cluster_stats(
 ) -> MaterializeResult:
     began = time.perf_counter()
     k = len(load_npy(storage.path("centroids", "all", ".npy")))
-    docs = documents_table(context, storage, warehouse)
-    agg = docs.group_by("cluster").agg(
-        pl.len().alias("n_docs"),
-        pl.col("n_tokens").sum(),
-        pl.col("n_bytes").sum(),
-        pl.col("quality").mean().alias("mean_quality"),
-        pl.col("distance").mean().alias("mean_distance"),
-    )
+    keys = materialized_shards(context, storage, "cluster_assignments")
+    sums = {c: np.zeros(k) for c in ("n_docs", "n_tokens", "n_bytes", "quality", "distance")}
+
+    def counted(frames):  # sums per cluster as the shards go by, for the label sample's one pass
+        for docs in frames:
+            cluster = docs["cluster"].to_numpy()
+            sums["n_docs"] += np.bincount(cluster, minlength=k)
+            for c in ("n_tokens", "n_bytes", "quality", "distance"):
+                sums[c] += np.bincount(cluster, weights=docs[c].cast(pl.Float64).to_numpy(), minlength=k)
+            yield docs.select("doc_id", "shard", "cluster")
+
     per_cluster = max(1, min(config.label_docs_per_cluster, config.label_docs // k))
-    sample = sample_texts(storage, docs, "cluster", per_cluster, storage.seed)
+    frames = own_documents(storage, warehouse, keys, ("n_tokens", "n_bytes"), quality=True)
+    sample = sample_texts(
+        storage, seeded_sample(counted(frames), per_cluster, storage.seed, "cluster"), "cluster"
+    )
     names = labels.ctfidf_labels(sample["text"].to_list(), sample["cluster"].to_numpy(), config.label_terms)
+    n = np.maximum(sums["n_docs"], 1)
+    agg = pl.DataFrame(
+        {
+            "cluster": np.arange(k, dtype=np.int64),
+            "n_docs": sums["n_docs"].astype(np.int64),
+            "n_tokens": sums["n_tokens"].round().astype(np.int64),
+            "n_bytes": sums["n_bytes"].round().astype(np.int64),
+            "mean_quality": sums["quality"] / n,
+            "mean_distance": sums["distance"] / n,
+        }
+    ).filter(pl.col("n_docs") > 0)
     stats = (
         pl.DataFrame({"cluster": np.arange(k, dtype=np.int64)})
         .join(agg, on="cluster", how="left")
@@ -241,7 +265,7 @@ def cluster_stats(
         began,
         {
             "clusters": k,
-            "documents": docs.height,
+            "documents": int(sums["n_docs"].sum()),
             "label_docs_per_cluster": per_cluster,
             "tokens": int(stats["n_tokens"].sum()),
             "largest_share": float(top["n_tokens"][0] / max(stats["n_tokens"].sum(), 1)),

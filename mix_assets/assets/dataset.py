@@ -87,7 +87,7 @@ def mixed_dataset(
     defaults = environment.project().dataset
     budget = defaults.token_budget if config.token_budget is None else config.token_budget
     sampling = defaults.sampling if config.sampling is None else config.sampling
-    docs = kept_documents(storage, warehouse, ["n_tokens"])
+    docs = pl.concat(kept_documents(storage, warehouse, ["n_tokens"]))
     if config.weights is not None:  # a mixture of your own: over the super-clusters as they are now
         supers = super_clusters(warehouse)
         doms = Domains.of(supers["label"], supers["n_tokens"])

@@ -5,22 +5,26 @@ Pass 1 reads each shard once: DSIR's raw bucket counts and a bounded, seeded gen
 The models are then fitted on samples only: the classifier (in-domain vs generic), a BPE vocabulary,
 the in-domain n-gram LM, and one generic n-gram LM per half of the corpus. Pass 2 reads each shard
 again and scores it; a document is scored by the generic models of the half it is not in, so no
-document scores itself. Memory follows a shard and the samples, never the corpus; the per-document
-scores (three floats each) are all that is kept, and the top fraction is taken over them.
+document scores itself. Memory follows a shard and the samples, never the corpus: each shard's scored
+rows go to a scratch file, only the scores (three floats a document) stay in memory, the top fraction
+is taken over them, and the output is written from the scratch files a shard at a time.
 """
 
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
-from mix_assets import plots
+from mix_assets import environment, plots
 from mix_assets.assets.shared import duplicate_ids, shard_documents, super_cluster_of
 from mix_assets.core import selection
 from mix_assets.core.ingest import ingest_shard
 from mix_assets.core.proxies import bpe
-from mix_assets.core.storage import read_parquet, write_parquet
+from mix_assets.core.storage import atomic_path, detached, read_parquet
 from mix_assets.resources import EmbeddingModel, ProjectStorage, Warehouse
 
 METHODS = ("classifier", "contrastive", "dsir")
@@ -87,6 +91,26 @@ def score_shard(docs: pl.DataFrame, emb: np.ndarray, models: dict, log_ratio, ti
     return out
 
 
+def write_parts(parts: list[Path], selected: dict[str, np.ndarray], path) -> None:
+    """The scored parts, in order, with each method's selected flag, into one parquet file written a
+    part at a time (row groups), so the whole table is never in memory."""
+    lo, writer = 0, None
+    with atomic_path(path) as tmp:
+        try:
+            for part in parts:
+                table = pl.read_parquet(part)
+                hi = lo + table.height
+                arrow = table.with_columns(
+                    *[pl.Series(f"selected_{m}", flags[lo:hi]) for m, flags in selected.items()]
+                ).to_arrow()
+                writer = writer or pq.ParquetWriter(tmp, arrow.schema, compression="zstd")
+                writer.write_table(arrow)
+                lo = hi
+        finally:
+            if writer is not None:
+                writer.close()
+
+
 @asset(
     group_name="selection",
     deps=["embeddings", "cluster_assignments", "merged_clusters", "unique_ids"],
@@ -116,7 +140,7 @@ def domain_selection(
         docs, emb = shard_documents(storage, key, mapping, dups)
         counts += selection.ngram_counts(docs["text"].to_list(), config.dsir_buckets)
         take = np.random.default_rng([storage.seed, i]).random(docs.height) < share
-        picked.append(docs.filter(take))
+        picked.append(detached(docs.filter(take)))
         picked_emb.append(emb[take])
     sample = pl.concat(picked)
     fit_began = time.perf_counter()
@@ -125,29 +149,32 @@ def domain_selection(
     )
     log_ratio = selection.dsir_log_ratio(counts, in_domain, config.dsir_buckets)
     context.log.info(f"fitted on {sample.height} sampled documents in {time.perf_counter() - fit_began:.1f}s")
-    timings, frames = dict.fromkeys(METHODS, 0.0), []
-    for key in keys:  # pass 2: score every shard with models none of its documents trained
-        docs, emb = shard_documents(storage, key, mapping, dups)
-        scores = score_shard(docs, emb, models, log_ratio, timings)
-        frames.append(
+    timings, scores = dict.fromkeys(METHODS, 0.0), {m: [] for m in METHODS}
+    with tempfile.TemporaryDirectory(prefix="domain_selection-", dir=environment.cache_dir()) as scratch:
+        parts = []
+        for key in keys:  # pass 2: score every shard with models none of its documents trained
+            docs, emb = shard_documents(storage, key, mapping, dups)
+            shard_scores = score_shard(docs, emb, models, log_ratio, timings)
+            parts.append(Path(scratch) / f"{len(parts):06d}.parquet")
             docs.select("doc_id", "shard", "cluster", "super_cluster").with_columns(
-                *[pl.Series(f"score_{m}", scores[m]) for m in METHODS]
-            )
-        )
-        context.log.info(f"{key}: scored {docs.height} documents")
-    table = pl.concat(frames)
-    n, k = table.height, int(round(config.fraction * table.height))
-    chosen = {
-        "classifier": selection.top_fraction(table["score_classifier"].to_numpy(), config.fraction),
-        "contrastive": selection.top_fraction(table["score_contrastive"].to_numpy(), config.fraction),
-        "dsir": selection.gumbel_top_k(table["score_dsir"].to_numpy(), k, storage.seed),
-    }
-    table = table.with_columns(
-        *[pl.Series(f"selected_{m}", np.isin(np.arange(n), rows)) for m, rows in chosen.items()]
-    )
-    write_parquet(table, storage.path("domain_selection"))
+                *[pl.Series(f"score_{m}", shard_scores[m]) for m in METHODS]
+            ).write_parquet(parts[-1])
+            for m in METHODS:
+                scores[m].append(shard_scores[m])
+            context.log.info(f"{key}: scored {docs.height} documents")
+        # three floats a document are all that is held; the top fraction is taken over them
+        scores = {m: np.concatenate(v) for m, v in scores.items()}
+        n = len(scores["dsir"])
+        k = int(round(config.fraction * n))
+        chosen = {
+            "classifier": selection.top_fraction(scores["classifier"], config.fraction),
+            "contrastive": selection.top_fraction(scores["contrastive"], config.fraction),
+            "dsir": selection.gumbel_top_k(scores["dsir"], k, storage.seed),
+        }
+        selected = {m: np.isin(np.arange(n), rows) for m, rows in chosen.items()}
+        write_parts(parts, selected, storage.path("domain_selection"))
     overlap = {
-        f"{a}&{b}": int((table[f"selected_{a}"] & table[f"selected_{b}"]).sum())
+        f"{a}&{b}": int((selected[a] & selected[b]).sum())
         for a, b in (("classifier", "contrastive"), ("classifier", "dsir"), ("contrastive", "dsir"))
     }
     return MaterializeResult(
@@ -158,9 +185,6 @@ def domain_selection(
             "overlap": MetadataValue.json(overlap),
             "seconds": round(time.perf_counter() - began, 2),
             "seconds_per_method": MetadataValue.json({m: round(t, 2) for m, t in timings.items()}),
-            **{
-                f"histogram_{m}": plots.histogram(table[f"score_{m}"].to_numpy(), f"{m} score")
-                for m in METHODS
-            },
+            **{f"histogram_{m}": plots.histogram(scores[m], f"{m} score") for m in METHODS},
         }
     )

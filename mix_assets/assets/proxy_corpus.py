@@ -8,7 +8,6 @@ vocabulary or a changed shard re-encodes.
 
 import time
 
-import polars as pl
 from dagster import AssetExecutionContext, Config, MaterializeResult, asset
 
 from mix_assets.assets.shared import (
@@ -17,6 +16,7 @@ from mix_assets.assets.shared import (
     kept_documents,
     load_tokenizer,
     materialized,
+    seeded_sample,
 )
 from mix_assets.core.proxies import bpe
 from mix_assets.core.storage import atomic_path, read_parquet, version_hash, write_json, write_npy
@@ -41,13 +41,14 @@ def proxy_tokenizer(
     warehouse: Warehouse,
 ) -> MaterializeResult:
     began = time.perf_counter()
-    docs = kept_documents(storage, warehouse, [])
-    picked = docs.sample(min(config.max_train_docs, docs.height), seed=storage.seed)
+    picked = seeded_sample(kept_documents(storage, warehouse, []), config.max_train_docs, storage.seed)
     texts = [
-        read_parquet(storage.path("raw_shards", key), ["doc_id", "text"]).join(part, on="doc_id", how="semi")
-        for (key,), part in picked.group_by("shard", maintain_order=True)
+        read_parquet(storage.path("raw_shards", key), ["text", "doc_id"])
+        .join(part, on="doc_id", how="semi")["text"]
+        .to_list()  # Python strings of their own: the shard's text buffer is let go
+        for (key,), part in picked.sort("shard", "doc_id").group_by("shard", maintain_order=True)
     ]
-    tok = bpe.train_bpe(pl.concat(texts)["text"].to_list(), config.vocab_size)
+    tok = bpe.train_bpe([t for shard in texts for t in shard], config.vocab_size)
     folder = storage.folder("proxy_tokenizer")
     with atomic_path(folder / "tokenizer.json") as tmp:
         tok.save(str(tmp))

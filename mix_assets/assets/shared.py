@@ -7,6 +7,7 @@ backends), never each other; lineage is declared by key."""
 import dataclasses
 import time
 import typing
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import polars as pl
@@ -16,7 +17,7 @@ from pydantic import create_model
 from mix_assets import plots
 from mix_assets.core import mixtures
 from mix_assets.core.mixture import Domains, Mixture
-from mix_assets.core.storage import load_npy, read_json, read_npy, read_parquet, version_hash
+from mix_assets.core.storage import detached, load_npy, read_json, read_npy, read_parquet, version_hash
 from mix_assets.partitions import round_partitions, search_of, shard_partitions
 from mix_assets.resources import SCHEMA, ProjectStorage, SearchSettings, Warehouse
 
@@ -112,31 +113,56 @@ def duplicate_ids(storage: ProjectStorage, warehouse: Warehouse, keys: list[str]
     return warehouse.query(f"SELECT shard, doc_id FROM {SCHEMA}.duplicate_ids")
 
 
-def documents_table(
-    context: AssetExecutionContext, storage: ProjectStorage, warehouse: Warehouse
-) -> pl.DataFrame:
-    """doc_id, shard, cluster, distance, n_tokens, n_bytes, quality for every assigned document
-    whose id is its own (unique_ids)."""
-    keys = materialized_shards(context, storage, "cluster_assignments")
-    return (
-        storage.read_all("cluster_assignments", keys)
-        .join(duplicate_ids(storage, warehouse, keys), on=["shard", "doc_id"], how="anti")
-        .join(storage.read_all("raw_shards", keys, ["doc_id", "n_tokens", "n_bytes"]), on=["doc_id", "shard"])
-        .join(storage.read_all("quality_signals", keys, ["doc_id", "quality"]), on=["doc_id", "shard"])
-    )
+def own_documents(
+    storage: ProjectStorage,
+    warehouse: Warehouse,
+    keys: list[str],
+    raw: tuple[str, ...] = (),
+    quality: bool = False,
+) -> Iterator[pl.DataFrame]:
+    """One shard at a time: doc_id, shard, cluster, distance (and the raw_shards columns `raw`, and
+    quality) of every assigned document whose id is its own (unique_ids). Whole-corpus stages fold
+    over these, so their memory follows the shard, not the corpus."""
+    dups = duplicate_ids(storage, warehouse, keys)
+    for key in keys:
+        docs = read_parquet(storage.path("cluster_assignments", key)).with_columns(pl.lit(key).alias("shard"))
+        if raw:
+            docs = docs.join(read_parquet(storage.path("raw_shards", key), ["doc_id", *raw]), on="doc_id")
+        if quality:
+            docs = docs.join(
+                read_parquet(storage.path("quality_signals", key), ["doc_id", "quality"]), on="doc_id"
+            )
+        yield docs.join(dups.filter(pl.col("shard") == key), on=["shard", "doc_id"], how="anti")
 
 
-def sample_texts(
-    storage: ProjectStorage, docs: pl.DataFrame, group: str, per_group: int, seed: int
+def seeded_sample(
+    frames: Iterable[pl.DataFrame], n: int, seed: int, group: str | None = None
 ) -> pl.DataFrame:
-    picked = (
-        docs.sample(fraction=1.0, shuffle=True, seed=seed)
-        .group_by(group, maintain_order=True)
-        .head(per_group)
-    )
+    """At most `n` rows (per `group`) drawn uniformly from all `frames`, holding one frame at a time:
+    each row keeps a seeded hash of its doc_id and the smallest hashes win, so the draw does not
+    depend on how the rows are cut into frames or in which order they come."""
+    keys = [group] if group else []
+    picked = None
+    for frame in frames:
+        frame = frame.with_columns(pl.col("doc_id").hash(seed).alias("_priority"))
+        both = (frame if picked is None else pl.concat([picked, frame], how="vertical_relaxed")).sort(
+            ["_priority", "doc_id"]
+        )
+        picked = (
+            both.group_by(keys, maintain_order=True).head(n).select(frame.columns) if keys else both.head(n)
+        )
+    if picked is None:
+        raise ValueError("nothing to sample from")
+    return detached(picked.drop("_priority"))
+
+
+def sample_texts(storage: ProjectStorage, picked: pl.DataFrame, group: str) -> pl.DataFrame:
+    """doc_id, `group` and text of the `picked` documents, read one shard at a time."""
     texts = [
-        read_parquet(storage.path("raw_shards", k), columns=["doc_id", "text"]).join(
-            part.select("doc_id", group), on="doc_id"
+        detached(
+            read_parquet(storage.path("raw_shards", k), columns=["doc_id", "text"]).join(
+                part.select("doc_id", group), on="doc_id"
+            )
         )
         for (k,), part in picked.group_by("shard")
     ]
@@ -174,18 +200,19 @@ def cluster_map(pruned: pl.DataFrame, mapping: pl.DataFrame, supers: pl.DataFram
     )
 
 
-def kept_documents(storage: ProjectStorage, warehouse: Warehouse, columns: list[str]) -> pl.DataFrame:
-    """Every document of a kept cluster: doc_id, shard, cluster, super_cluster and `columns` of
-    raw_shards, in (shard, doc_id) order so that row numbers are stable between runs."""
+def kept_documents(
+    storage: ProjectStorage, warehouse: Warehouse, columns: list[str], keys: list[str] | None = None
+) -> Iterator[pl.DataFrame]:
+    """One shard at a time: every document of a kept cluster, doc_id, shard, cluster, super_cluster
+    and `columns` of raw_shards, in doc_id order within the shard."""
     mapping = super_cluster_of(warehouse)
-    keys = storage.materialized("cluster_assignments")
-    return (
-        storage.read_all("cluster_assignments", keys, ["doc_id", "cluster"])
-        .join(duplicate_ids(storage, warehouse, keys), on=["shard", "doc_id"], how="anti")
-        .join(mapping, on="cluster")
-        .join(storage.read_all("raw_shards", columns=["doc_id", *columns]), on=["doc_id", "shard"])
-        .sort(["shard", "doc_id"])
-    )
+    keys = storage.materialized("cluster_assignments") if keys is None else keys
+    for docs in own_documents(storage, warehouse, keys, tuple(columns)):
+        yield (
+            docs.join(mapping, on="cluster")
+            .select("doc_id", "shard", "cluster", "super_cluster", *columns)
+            .sort("doc_id")
+        )
 
 
 def shard_documents(

@@ -6,7 +6,14 @@ import polars as pl
 from dagster import AssetExecutionContext, Config, MaterializeResult, asset
 
 from mix_assets import plots
-from mix_assets.assets.shared import cluster_map, documents_table, materialized, sample_texts
+from mix_assets.assets.shared import (
+    cluster_map,
+    materialized,
+    materialized_shards,
+    own_documents,
+    sample_texts,
+    seeded_sample,
+)
 from mix_assets.core import labels, merge
 from mix_assets.core.storage import load_npy
 from mix_assets.resources import SCHEMA, ClusteringSettings, ProjectStorage, Warehouse
@@ -98,18 +105,24 @@ def merged_clusters(
     )
     rank = dict(zip(by_size["raw"].to_list(), range(by_size.height)))
     mapping = kept.select("cluster", pl.Series("super_cluster", [rank[r] for r in raw], dtype=pl.Int64))
-    docs = documents_table(context, storage, warehouse).join(mapping, on="cluster")
-    sample = sample_texts(storage, docs, "super_cluster", config.label_docs_per_cluster, storage.seed)
+    keys = materialized_shards(context, storage, "cluster_assignments")
+    frames = (d.join(mapping, on="cluster") for d in own_documents(storage, warehouse, keys))
+    picked = seeded_sample(frames, config.label_docs_per_cluster, storage.seed, "super_cluster")
+    sample = sample_texts(storage, picked, "super_cluster")
     names = labels.ctfidf_labels(
         sample["text"].to_list(), sample["super_cluster"].to_numpy(), config.label_terms
     )
+    # from the clusters' own sums (cluster_stats), not a second pass over the documents
     supers = (
-        docs.group_by("super_cluster")
+        kept.join(mapping, on="cluster")
+        .group_by("super_cluster")
         .agg(
-            pl.col("cluster").n_unique().alias("n_clusters"),
-            pl.len().alias("n_docs"),
+            pl.len().alias("n_clusters"),
+            pl.col("n_docs").sum(),
             pl.col("n_tokens").sum(),
-            pl.col("quality").mean().alias("mean_quality"),
+            ((pl.col("mean_quality") * pl.col("n_docs")).sum() / pl.col("n_docs").sum()).alias(
+                "mean_quality"
+            ),
         )
         .sort("super_cluster")
         .with_columns(

@@ -6,7 +6,7 @@ every id held by two shards with one grouped query, O(total documents), instead 
 reading every other shard's ids. The copy in the first shard by key keeps the id, whatever order
 the shards ran in, so shards ingested in parallel give the same answer as shards ingested one by
 one. The other copies go to the quarantine with the shard that keeps the id named, and every
-multi-shard reader (shared.documents_table, shared.kept_documents) leaves them out.
+multi-shard reader (shared.own_documents, shared.kept_documents) leaves them out.
 """
 
 import time
@@ -17,7 +17,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from mix_assets import plots
 from mix_assets.assets.shared import materialized, materialized_shards
 from mix_assets.core.ingest import QUARANTINE_SCHEMA
-from mix_assets.core.storage import read_parquet, write_json, write_parquet
+from mix_assets.core.storage import detached, read_parquet, write_json, write_parquet
 from mix_assets.resources import SCHEMA, ProjectStorage, Warehouse
 
 DUPLICATES_SQL = f"""
@@ -64,11 +64,13 @@ def unique_ids(
             part, on="doc_id", how="semi"
         )
         quarantine.append(
-            part.join(texts, on="doc_id").select(
-                pl.lit(str(storage.shard_file(key))).alias("file"),
-                pl.col("row").cast(pl.Int64),
-                pl.format("duplicate id '{}' already in shard {}", "doc_id", "kept_in").alias("reason"),
-                pl.col("text").str.slice(0, 200).alias("raw"),
+            detached(
+                part.join(texts, on="doc_id").select(
+                    pl.lit(str(storage.shard_file(key))).alias("file"),
+                    pl.col("row").cast(pl.Int64),
+                    pl.format("duplicate id '{}' already in shard {}", "doc_id", "kept_in").alias("reason"),
+                    pl.col("text").str.slice(0, 200).alias("raw"),
+                )
             )
         )
     write_parquet(pl.concat(quarantine), storage.path("unique_ids_quarantine", "all"))
