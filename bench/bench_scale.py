@@ -205,6 +205,8 @@ def bench(
     for name, assets, by in STAGES:
         if only and not any(name.startswith(o) for o in only):
             continue
+        if reuse and "proxy_trials" in assets:  # a rerun must train, not reuse the last run's trials
+            shutil.rmtree(tmp / "work" / "proxy_trials" / parts["round"], ignore_errors=True)
         if assets == "embeddings":
             derive_embeddings(tmp / "work", keys, sources)
         result = run_stage(assets, parts[by], env, config)

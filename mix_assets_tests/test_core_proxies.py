@@ -131,3 +131,18 @@ def test_kneser_ney_equals_a_reference_on_a_real_bpe_vocabulary():
     want = np.array([reference(s) for s in held])
     assert vocab > 3000 and sum(len(s) for s in train) > 50_000
     np.testing.assert_allclose(got, want, rtol=1e-10)
+
+
+@pytest.mark.parametrize("version", [(1, 0), (2, 0)])
+def test_token_file_reads_the_same_documents_as_the_array(tmp_path, version):
+    from mix_assets.core.proxies.corpus import TokenFile
+
+    tok = bpe.train_bpe(corpus_sample(3)["text"].to_list(), 512)
+    flat, offsets = bpe.encode(tok, corpus_sample(3)["text"].to_list())
+    path = tmp_path / "shard.npy"
+    with open(path, "wb") as f:
+        np.lib.format.write_array(f, flat, version=version)
+    spans = [(int(offsets[r]), int(offsets[r + 1])) for r in (5, 0, len(offsets) - 2, 5)]
+    got = TokenFile(path).read(spans)
+    assert [g.dtype for g in got] == [flat.dtype] * 4 and got[0].size > 0
+    assert all(np.array_equal(g, flat[lo:hi]) for g, (lo, hi) in zip(got, spans))
