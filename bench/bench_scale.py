@@ -1,6 +1,7 @@
 """Wall time and peak memory of every stage as the corpus grows (10k, 100k, 1M documents).
 
     .venv/bin/python bench/bench_scale.py --docs 10000 100000 [--shard-docs 10000] [--out bench/results]
+    .venv/bin/python bench/bench_scale.py --docs 1000000 --keep /tmp/scale1m [--only centroids ...]
 
 Corpora are built from the embedded corpus (N = 6,287 documents since the targets were widened):
 document i is source document i mod N with its words rotated by i // N places and a new id, so
@@ -9,9 +10,12 @@ is measured on its own by bench_embeddings.py; here each document's embedding is
 source's real vector (data/work/embeddings, so run `make run` first) plus Gaussian noise (sigma
 0.02, renormalised), written with the stamp the embeddings asset would write, so the CLI's
 embeddings step reuses it. Every other stage runs through the real Dagster CLI in its own process;
-peak RSS is the largest process of that stage (getrusage of the waited children), time is its wall
-clock.
-Results: bench/results/scale-<docs>.json.
+time is its wall clock; peak RSS is the kernel's ru_maxrss of that command and all it waited for
+(it counts the touched pages of memory-mapped files), and peak private is the largest RssAnon of
+one of its processes, sampled every 0.1 s.
+`--keep DIR` builds the corpus and workspace there (or reuses them) and leaves them; `--only`
+then reruns some stages on it (stage-name prefixes), as after a change to one stage.
+Results: bench/results/scale-<docs>.json (scale-<docs>-<time>.json for an --only run).
 """
 
 import argparse

@@ -28,7 +28,7 @@ from mix_assets.assets.shared import (
 from mix_assets.checks import assignment_problems, assignments_check_spec, drift_check_spec
 from mix_assets.core import kmeans, labels
 from mix_assets.core.storage import (
-    array_rows,
+    array_shape,
     load_npy,
     read_json,
     read_npy,
@@ -71,19 +71,19 @@ def centroids(
     clustering: ClusteringSettings,
 ) -> MaterializeResult:
     keys = materialized_shards(context, storage, "embeddings", ".npy")
-    sizes = [array_rows(storage.path("embeddings", k, ".npy")) for k in keys]
+    shapes = [array_shape(storage.path("embeddings", k, ".npy")) for k in keys]
+    sizes = [s[0] for s in shapes]
     k = kmeans.auto_k(
         sum(sizes),
         config.n_clusters if config.n_clusters is not None else clustering.n_clusters,
         config.docs_per_cluster or clustering.docs_per_cluster,
     )
     rows = kmeans.sample_rows(sizes, config.sample_size or 256 * k, storage.seed)
-    sample = np.concatenate(
-        [
-            take_rows(storage.path("embeddings", k, ".npy"), r).astype(np.float32, copy=False)
-            for k, r in zip(keys, rows)
-        ]
-    )
+    # filled in place, one shard at a time: the sample is the one thing held (393 MB at K = 1,000)
+    sample, at = np.empty((sum(len(r) for r in rows), shapes[0][1]), np.float32), 0
+    for key, r in zip(keys, rows):
+        sample[at : at + len(r)] = take_rows(storage.path("embeddings", key, ".npy"), r)
+        at += len(r)
     start = time.perf_counter()
     gpu = embedder.resolved_device().startswith("cuda") and _faiss_has_gpu()
     context.log.info(

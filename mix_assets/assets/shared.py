@@ -140,7 +140,8 @@ def seeded_sample(
 ) -> pl.DataFrame:
     """At most `n` rows (per `group`) drawn uniformly from all `frames`, holding one frame at a time:
     each row keeps a seeded hash of its doc_id and the smallest hashes win, so the draw does not
-    depend on how the rows are cut into frames or in which order they come."""
+    depend on how the rows are cut into frames or in which order they come. (polars' hash is stable
+    for one polars version: another version may draw another sample.)"""
     keys = [group] if group else []
     picked = None
     for frame in frames:
@@ -148,12 +149,12 @@ def seeded_sample(
         both = (frame if picked is None else pl.concat([picked, frame], how="vertical_relaxed")).sort(
             ["_priority", "doc_id"]
         )
-        picked = (
+        picked = detached(  # what is kept of this frame must not hold on to all of it
             both.group_by(keys, maintain_order=True).head(n).select(frame.columns) if keys else both.head(n)
         )
     if picked is None:
         raise ValueError("nothing to sample from")
-    return detached(picked.drop("_priority"))
+    return picked.drop("_priority")
 
 
 def sample_texts(storage: ProjectStorage, picked: pl.DataFrame, group: str) -> pl.DataFrame:

@@ -118,9 +118,9 @@ def take_rows(path: str | os.PathLike, rows: np.ndarray) -> np.ndarray:
         del mapped
 
 
-def array_rows(path: str | os.PathLike) -> int:
-    """Rows of a .npy file, from its header alone."""
-    return len(read_npy(path))
+def array_shape(path: str | os.PathLike) -> tuple[int, ...]:
+    """Shape of a .npy file, from its header alone."""
+    return read_npy(path).shape
 
 
 def read_json(path: str | os.PathLike):
