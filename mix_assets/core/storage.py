@@ -103,7 +103,7 @@ def detached(df: pl.DataFrame) -> pl.DataFrame:
     """`df` with its own copy of its strings. A polars string column that was filtered or joined is a
     view that keeps its whole source buffer alive: a 5% sample of a shard holds all of that shard's
     text. A stage that keeps a little of every shard copies what it keeps, or its memory grows with
-    the corpus (measured: 2.2 GB for a 50k-document sample of a 1M-document corpus, 0.2 GB copied)."""
+    the corpus (measured: the 50k-document BPE sample of 1M documents held 2.2 GB; copied, 0.14 GB)."""
     return pl.from_arrow(df.to_arrow(compat_level=pl.CompatLevel.oldest()))
 
 
