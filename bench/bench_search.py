@@ -178,6 +178,30 @@ def measured_best(
     return verify.verify(cands, measure, REPLICATES, True, prefer=prefer).chosen
 
 
+def default_shortlist(
+    b: Bench, obj: dict, seed: int, baselines: dict, schedule: tuple[int, ...] = (52, 24, 13)
+) -> list[verify.Candidate]:
+    """The default's rounds, then its short list, as final_mixture makes it."""
+    model, xs, ys, gen, total = run_rounds(
+        b, obj, seed, list(schedule), surrogate.SurrogateSettings(seed=seed), "lcb", baselines=True
+    )
+    optima = {
+        f"surrogate_{k}": mixtures.best_mixture(
+            model.mean, b.tokens, total, gen, seed + 7, POOL, True, k, 128
+        )
+        for k in ("argmax", "topk_mean")
+    }
+    bound = mixtures.upper_bounds(b.tokens, total, MAX_EPOCHS)
+    allowed = {
+        k: baselines[k]
+        for k in ("natural", "uniform")
+        if (mixtures.to_grid(baselines[k][None], gen.grid)[0] <= bound + 1e-12).all()
+    }
+    return verify.shortlist(
+        optima, xs, ys, 3, True, allowed
+    )  # a baseline that breaks the bound is no candidate
+
+
 def methods(b: Bench, obj: dict, seed: int, budget: int) -> dict:
     out, used = {}, {}
     total = float(b.tokens.sum())
@@ -213,24 +237,7 @@ def methods(b: Bench, obj: dict, seed: int, budget: int) -> dict:
     used["climb"] = b.used
 
     b.used = 0
-    model, xs, ys, gen, total = run_rounds(
-        b, obj, seed, [52, 24, 13], surrogate.SurrogateSettings(seed=seed), "lcb", baselines=True
-    )
-    optima = {
-        f"surrogate_{k}": mixtures.best_mixture(
-            model.mean, b.tokens, total, gen, seed + 7, POOL, True, k, 128
-        )
-        for k in ("argmax", "topk_mean")
-    }
-    bound = mixtures.upper_bounds(b.tokens, total, MAX_EPOCHS)
-    allowed = {
-        k: out[k]
-        for k in ("natural", "uniform")
-        if (mixtures.to_grid(out[k][None], gen.grid)[0] <= bound + 1e-12).all()
-    }
-    short = verify.shortlist(
-        optima, xs, ys, 3, True, allowed
-    )  # as the pipeline: a baseline that breaks the bound is no candidate
+    short = default_shortlist(b, obj, seed, out)
     picks = {"default": measured_best(b, obj, short, seed, verify.Preference(obj, z=Z))}
     used["default"] = b.used
     # the same verification trials (cached), other final choices: the plain best mean, a narrower margin

@@ -10,6 +10,9 @@ chosen by CV, LCB proposals) run once; then each surrogate below is fitted and i
 each as the argmax and as the top-128 mean of a 100k pool; and the best trial measured once.
     python bench/bench_search_variants.py [--workers 1]   (after `make run`; about 50 min)
 Results: bench/results/search-variants.csv.
+
+`--schedule 75 14 [--cuts fine]` instead runs the whole default (rounds, short list, verification,
+the standard-error rule) with another round schedule, and judges its pick.
 """
 
 import argparse
@@ -50,16 +53,38 @@ def task(args) -> list[tuple]:
     return rows
 
 
+def schedule_task(args) -> list[tuple]:
+    cut, seed, schedule = args
+    b = bs.Bench(cut, 18)
+    rows = []
+    baselines = {"natural": b.tokens / b.tokens.sum(), "uniform": np.full(b.n, 1 / b.n)}
+    for name, obj in bs.OBJECTIVES.items():
+        b.used = 0
+        short = bs.default_shortlist(b, obj, seed, baselines, tuple(schedule))
+        pick = bs.measured_best(b, obj, short, seed, bs.verify.Preference(obj, z=bs.Z))
+        label = "default_" + "_".join(map(str, schedule))
+        rows.append((cut, name, seed, label, bs.objective(b.judge(pick.weights), obj), b.used, pick.name))
+    print(cut, seed, schedule, "done", flush=True)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--cuts", nargs="+", default=["demo", "fine"])
+    ap.add_argument("--schedule", type=int, nargs="+", help="run the whole default with these rounds")
     ap.add_argument("--out", default="bench/results/search-variants.csv")
     args = ap.parse_args()
-    jobs = [(c, s) for c in ("demo", "fine") for s in args.seeds]
+    schema = ["cut", "target", "seed", "method", "eval"]
+    if args.schedule:
+        fn, schema = schedule_task, [*schema, "trials", "pick"]
+        jobs = [(c, s, args.schedule) for c in args.cuts for s in args.seeds]
+    else:
+        fn, jobs = task, [(c, s) for c in args.cuts for s in args.seeds]
     with ProcessPoolExecutor(args.workers) as pool:
-        rows = [r for rs in pool.map(task, jobs) for r in rs]
-    t = pl.DataFrame(rows, schema=["cut", "target", "seed", "method", "eval"], orient="row")
+        rows = [r for rs in pool.map(fn, jobs) for r in rs]
+    t = pl.DataFrame(rows, schema=schema, orient="row")
     t.write_csv(args.out)
     with pl.Config(tbl_rows=100):
         print(
