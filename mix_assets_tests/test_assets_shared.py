@@ -24,7 +24,8 @@ def test_the_draw_does_not_depend_on_how_the_corpus_is_cut_into_shards():
         ]
         assert all(p.equals(picks[0]) for p in picks[1:])
         assert picks[0].columns == docs.columns
-    assert not seeded_sample(iter(by_shard), 500, seed=4).sort("doc_id").equals(picks[0])
+    seed3, seed4 = (seeded_sample(iter(by_shard), 500, seed=s)["doc_id"] for s in (3, 4))
+    assert len(set(seed3) & set(seed4)) < 150  # two seeds: two draws (about 42 shared by chance)
 
 
 def test_each_group_keeps_at_most_n_and_the_draw_spreads_over_every_shard():

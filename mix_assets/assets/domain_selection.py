@@ -171,7 +171,9 @@ def domain_selection(
             "contrastive": selection.top_fraction(scores["contrastive"], config.fraction),
             "dsir": selection.gumbel_top_k(scores["dsir"], k, storage.seed),
         }
-        selected = {m: np.isin(np.arange(n), rows) for m, rows in chosen.items()}
+        selected = {m: np.zeros(n, bool) for m in chosen}
+        for m, rows in chosen.items():
+            selected[m][rows] = True
         write_parts(parts, selected, storage.path("domain_selection"))
     overlap = {
         f"{a}&{b}": int((selected[a] & selected[b]).sum())
