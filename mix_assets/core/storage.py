@@ -111,11 +111,7 @@ def take_rows(path: str | os.PathLike, rows: np.ndarray) -> np.ndarray:
     """Rows `rows` of a .npy file as an array of their own. The mapping is dropped before returning:
     a sample spread over a file touches most of its pages, and holding every file's mapping open
     would make a corpus-wide sample cost the corpus in resident memory."""
-    mapped = read_npy(path)
-    try:
-        return np.array(mapped[rows])
-    finally:
-        del mapped
+    return np.asarray(read_npy(path)[rows])  # a copy: nothing keeps the mapping
 
 
 def array_shape(path: str | os.PathLike) -> tuple[int, ...]:

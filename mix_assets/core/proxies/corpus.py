@@ -29,12 +29,12 @@ class TokenFile:
         self.path = local_file(path)
         with open(self.path, "rb") as f:
             version = np.lib.format.read_magic(f)
-            shape, _, self.dtype = (
+            _, _, self.dtype = (
                 np.lib.format.read_array_header_1_0(f)
                 if version == (1, 0)
                 else np.lib.format.read_array_header_2_0(f)
             )
-            self.start, self.size = f.tell(), int(np.prod(shape))
+            self.start = f.tell()
 
     def read(self, spans: list[tuple[int, int]]) -> list[np.ndarray]:
         """Token ids [lo, hi) of each span, one open file for all of them."""
