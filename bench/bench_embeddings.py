@@ -17,7 +17,7 @@ import polars as pl
 from dagster import AssetSelection, instance_for_test, materialize
 
 from mix_assets.assets import all_assets
-from mix_assets.core.embed import load_model, resolve_device
+from mix_assets.core.embed import default_batch_size, load_model, resolve_device
 from mix_assets.resources import EmbeddingModel, ProjectStorage, Warehouse
 
 
@@ -37,7 +37,9 @@ def main() -> None:
     def run_direct() -> np.ndarray:
         with torch.autocast(device.split(":")[0], dtype=torch.bfloat16), torch.inference_mode():
             return model.encode(
-                docs["text"].to_list(), batch_size=embedder.batch_size, normalize_embeddings=True
+                docs["text"].to_list(),
+                batch_size=embedder.batch_size or default_batch_size(device),
+                normalize_embeddings=True,
             )
 
     t_direct, t_asset = [], []

@@ -266,7 +266,9 @@ class EmbeddingModel(ConfigurableResource):
     model: str = embed.DEFAULT_MODEL
     device: str = Field(default="auto", description="auto (CUDA when present), cpu, cuda, cuda:1, ...")
     precision: str = Field(default="auto", description="auto (bf16 where the hardware has it), fp32, bf16")
-    batch_size: int = 64
+    batch_size: int | None = Field(
+        default=None, description="documents per forward pass; None: 256 on CUDA, 64 on a CPU"
+    )
     max_seq_length: int = 256
 
     def encode(
