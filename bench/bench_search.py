@@ -43,6 +43,11 @@ from mix_assets.resources import ProjectStorage, Warehouse
 
 WORK = Path("data/work")
 BUDGET, MAX_EPOCHS, POOL, REPLICATES, OFFSET = 1_000_000, 15.0, 100_000, 3, 99_991
+# The run each mixture is for is the judge's: 2M tokens. It bounds the weights (target_tokens) and,
+# unless --no-repeat-as-run, proxies draw from BUDGET / JUDGE_TOKENS of each domain so that they
+# repeat a domain as often as the judge's run does (SearchSettings.repeat_as_run).
+JUDGE_TOKENS = 2 * BUDGET
+POOL_SHARE = BUDGET / JUDGE_TOKENS
 Z = 2.0  # the pipeline's default margin (FinalMixtureConfig.se_multiplier)
 OBJECTIVES = {
     "mathematics": {"mathematics": 1.0},
@@ -100,7 +105,7 @@ class Bench:
     def proxy(self, w: np.ndarray, seed: int) -> dict:
         key = (mixtures.mixture_id(w), seed)
         if key not in self.trials:
-            train = self.corpus.sample(w, BUDGET, seed, MAX_EPOCHS)
+            train = self.corpus.sample(w, BUDGET, seed, MAX_EPOCHS, POOL_SHARE)
             docs = ngram.document_losses(train, self.corpus.targets, self.corpus.vocab_size, 3)
             self.trials[key] = {
                 **{k: float(nll.sum() / n.sum()) for k, (nll, n) in docs.items()},
@@ -114,7 +119,7 @@ class Bench:
         if key not in self.judged:
             runs = []
             for i in range(3):
-                rows = sampling.draw(self.corpus.domains, self.corpus.lengths, w, 2 * BUDGET, 10_000 + i)
+                rows = sampling.draw(self.corpus.domains, self.corpus.lengths, w, JUDGE_TOKENS, 10_000 + i)
                 lm = ngram.KneserNey(self.judge_vocab, 4).fit([self.judge_docs[r] for r in rows])
                 scored = {k: lm.log_prob(v) for k, v in self.judge_eval.items()}
                 runs.append({k: -lp / n for k, (lp, n) in scored.items()})
@@ -136,7 +141,7 @@ def run_rounds(
     baselines: bool,
 ) -> tuple:
     gen, xs, ys, model = mixtures.GeneratorSettings(), [], [], None
-    total = float(b.tokens.sum())
+    total = float(JUDGE_TOKENS)
     bound = mixtures.upper_bounds(b.tokens, total, MAX_EPOCHS)
     base = (
         {}
@@ -204,7 +209,7 @@ def default_shortlist(
 
 def methods(b: Bench, obj: dict, seed: int, budget: int) -> dict:
     out, used = {}, {}
-    total = float(b.tokens.sum())
+    total = float(JUDGE_TOKENS)
     out["natural"], out["uniform"] = b.tokens / b.tokens.sum(), np.full(b.n, 1 / b.n)
     used["natural"] = used["uniform"] = 0
 
@@ -255,7 +260,7 @@ def task(args) -> list[dict]:
     rows = []
     for name, obj in OBJECTIVES.items():
         finals, used, picks = methods(b, obj, seed, budget)
-        bound = mixtures.upper_bounds(b.tokens, float(b.tokens.sum()), MAX_EPOCHS)
+        bound = mixtures.upper_bounds(b.tokens, float(JUDGE_TOKENS), MAX_EPOCHS)
         for method, w in finals.items():
             rows.append(
                 {
@@ -282,7 +287,13 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=112)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default="bench/results/search.csv")
+    ap.add_argument(
+        "--no-repeat-as-run", action="store_true", help="proxies draw from all of each domain (the old proxy)"
+    )
     args = ap.parse_args()
+    if args.no_repeat_as_run:
+        global POOL_SHARE  # the workers are forked after this, so they see it
+        POOL_SHARE = 1.0
     jobs = [(c, s, args.fine, args.budget) for c in args.cuts for s in args.seeds]
     with ProcessPoolExecutor(args.workers) as pool:
         rows = [r for rs in pool.map(task, jobs) for r in rs]

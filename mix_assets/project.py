@@ -49,6 +49,7 @@ class SearchSpec(Strict):
     backend: Literal["ngram", "gpt", "external", "import"] = "ngram"
     token_budget: int = Field(1_000_000, ge=1000)
     target_tokens: int | None = Field(None, ge=1)
+    repeat_as_run: bool = True
     max_epochs: float = Field(15.0, gt=0)
     seed: int | None = Field(None, description="null: the project's seed")
     external_command: list[str] = Field(default_factory=list)
@@ -191,6 +192,7 @@ def template(input_path: str, text_column: str, id_column: str | None, searches:
             f"    backend: ngram        # ngram | gpt | external (your trainer, via Dagster Pipes) | import\n"
             f"    token_budget: 1000000 # tokens each proxy trains on\n"
             f"    target_tokens: null   # tokens of the real run (bounds repetition); null: the corpus\n"
+            f"    repeat_as_run: true   # proxies repeat each domain as the real run would\n"
             f"    max_epochs: 15        # no domain repeated more often than this in that run\n"
         )
     return (

@@ -179,6 +179,11 @@ class SearchSettings(Config):
         description="tokens of the training run the mixture is for (proxy-tokenizer tokens); bounds each "
         "weight at max_epochs x domain tokens / target_tokens. None: the kept corpus's tokens",
     )
+    repeat_as_run: bool = Field(
+        default=True,
+        description="proxies draw from token_budget / target_tokens of each domain's tokens, so a "
+        "proxy repeats a domain as often as the run the mixture is for would",
+    )
     eval_fraction: float = Field(
         default=0.5,
         description="share of each target's documents held out for evaluation: proxies never "
@@ -213,6 +218,16 @@ class SearchSettings(Config):
         """The size of the run the mixture is for: target_tokens, or the kept corpus (one pass)."""
         return float(self.target_tokens or corpus_tokens)
 
+    def proxy_pool_share(self, corpus_tokens: float) -> float:
+        """The share of each domain a proxy draws from. A run of T tokens repeats a domain of D tokens
+        at weight w w*T/D times; a proxy of B tokens over all of it would repeat it B/T times as
+        often, and would rank a mixture that leans on a small domain above what the run makes of it
+        (bench/README.md, "Repetition at the run's budget"). Drawing from B/T of each domain makes
+        the proxy repeat as the run does."""
+        if not self.repeat_as_run:
+            return 1.0
+        return min(1.0, self.token_budget / self.run_tokens(corpus_tokens))
+
     def proxy_max_epochs(self, corpus_tokens: float) -> float:
         """The repetition a proxy may make: the run's bound scaled to the proxy's budget, so a proxy
         larger than the run it stands for is not refused what the bound allowed."""
@@ -228,6 +243,7 @@ def search_settings(spec: project_file.SearchSpec, project_seed: int = 42) -> Se
         token_budget=spec.token_budget,
         max_epochs=spec.max_epochs,
         target_tokens=spec.target_tokens,
+        repeat_as_run=spec.repeat_as_run,
         eval_fraction=spec.eval_fraction,
         backend=spec.backend,
         seed=project_seed if spec.seed is None else spec.seed,

@@ -29,6 +29,7 @@ with open_dagster_pipes() as pipes:
         extras["seed"],
         extras["max_epochs"],
         evaluate=extras.get("evaluate", False),
+        pool_share=extras["pool_share"],
     )
     pipes.log.info(f"trained proxy for {extras['mixture_id']}: {metrics}")
     pipes.report_custom_message({"metrics": metrics, "documents": documents})

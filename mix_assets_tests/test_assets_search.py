@@ -181,7 +181,10 @@ def test_external_backend_through_pipes_with_retries(searcher, monkeypatch, tmp_
     assert set(got) == set(cands["mixture_id"]) - {broken}  # the round completed without the broken trial
     for row in cands.filter(pl.col("mixture_id") != broken).iter_rows(named=True):
         w = np.array([row[c] for c in cands.columns if c.startswith("w") and c[1:].isdigit()])
-        direct = ngram_trial(corpus, w, p.search.token_budget, p.search.seed, p.search.max_epochs)
+        share = p.search.proxy_pool_share(float(corpus.lengths.sum()))
+        direct = ngram_trial(
+            corpus, w, p.search.token_budget, p.search.seed, p.search.max_epochs, pool_share=share
+        )
         assert got[row["mixture_id"]] == direct["objective"]  # Pipes gives the in-process numbers
     # the per-document losses come back through Pipes too, and add up to the target's cross-entropy
     ok = json.loads((p.work / "proxy_trials" / "demo-r0000" / f"{flaky}.json").read_text())

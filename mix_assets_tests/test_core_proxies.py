@@ -82,6 +82,35 @@ def test_common_random_numbers_every_mixture_reads_a_domain_in_the_same_order():
     assert not np.array_equal(a, other)  # another replicate seed, another sample
 
 
+def test_a_proxy_drawing_from_b_over_t_of_each_domain_repeats_it_as_a_t_token_run_does():
+    domains = np.repeat([0, 1], 400)
+    lengths = np.random.default_rng(0).integers(20, 60, 800)  # about 16k tokens per domain
+    w, proxy_tokens, run_tokens = np.array([0.8, 0.2]), 10_000, 40_000
+
+    def passes(rows: np.ndarray, d: int) -> float:  # reads per distinct document of domain d
+        rows = rows[domains[rows] == d]
+        return len(rows) / len(np.unique(rows))
+
+    run = sampling.draw(domains, lengths, w, run_tokens, seed=3)
+    proxy = sampling.draw(domains, lengths, w, proxy_tokens, seed=3, pool_share=proxy_tokens / run_tokens)
+    whole = sampling.draw(domains, lengths, w, proxy_tokens, seed=3)
+    assert passes(run, 0) > 1.8  # the run reads domain 0 twice ...
+    assert abs(passes(proxy, 0) - passes(run, 0)) < 0.25  # ... and so does the pooled proxy,
+    assert passes(whole, 0) == 1.0  # while a proxy over the whole domain never repeats it
+    assert passes(proxy, 1) == passes(run, 1) == 1.0  # the light domain is read once by both
+    tokens = np.bincount(domains[proxy], weights=lengths[proxy], minlength=2)
+    np.testing.assert_allclose(tokens / tokens.sum(), w, atol=0.02)  # the budget still follows w
+
+    # common random numbers hold inside the pool: every mixture reads the same pooled documents
+    other = sampling.draw(domains, lengths, np.array([0.3, 0.7]), proxy_tokens, seed=3, pool_share=0.25)
+    for d in range(2):
+        a, b = proxy[domains[proxy] == d], other[domains[other] == d]
+        short, long = sorted((a, b), key=len)
+        np.testing.assert_array_equal(long[: len(short)], short)
+    with pytest.raises(ValueError, match="over max_epochs=1"):  # the bound counts passes over the pool
+        sampling.draw(domains, lengths, w, proxy_tokens, seed=3, max_epochs=1, pool_share=0.25)
+
+
 def reference_kneser_ney(train: list[np.ndarray], vocab: int, order: int, d: float):
     """Interpolated Kneser-Ney written out with dictionaries (Chen & Goodman): raw counts at the top
     order, continuation counts (distinct left extensions) below, uniform at order 0, each document

@@ -76,7 +76,10 @@ def test_killed_round_resumes_with_only_missing_trials(searcher, tmp_path):
     wcols = [c for c in table.columns if c.startswith("w") and c[1:].isdigit()]
     for row in table.sample(4, seed=0).iter_rows(named=True):
         w = np.array([row[c] for c in wcols])
-        direct = ngram_trial(corpus, w, p.search.token_budget, p.search.seed, p.search.max_epochs)
+        share = p.search.proxy_pool_share(float(corpus.lengths.sum()))
+        direct = ngram_trial(
+            corpus, w, p.search.token_budget, p.search.seed, p.search.max_epochs, pool_share=share
+        )
         assert row["m_objective"] == direct["objective"]
 
 

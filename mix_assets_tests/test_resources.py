@@ -1,8 +1,8 @@
-"""The warehouse's idempotent writes, including a table that gains a column in a newer version."""
+"""The warehouse's idempotent writes, and the budgets a search derives from its settings."""
 
 import polars as pl
 
-from mix_assets.resources import Warehouse
+from mix_assets.resources import SearchSettings, Warehouse
 
 
 def test_replace_is_idempotent_and_adds_new_columns(tmp_path):
@@ -21,3 +21,13 @@ def test_replace_is_idempotent_and_adds_new_columns(tmp_path):
     assert w.query("SELECT shard, n FROM mix.t ORDER BY shard").rows() == [("a", 4), ("b", 5)]
     w.replace("t", pl.DataFrame({"shard": ["z"], "n": [0]}))  # whole-table replace
     assert w.query("SELECT * FROM mix.t").rows() == [("z", 0)]
+
+
+def test_proxies_draw_from_their_budget_over_the_run_of_each_domain():
+    search = SearchSettings(targets={"t.parquet": 1.0}, token_budget=1_000_000, target_tokens=8_000_000)
+    assert search.proxy_pool_share(corpus_tokens=4e6) == 0.125  # the run named: 1M of 8M
+    assert search.model_copy(update={"target_tokens": None}).proxy_pool_share(4e6) == 0.25  # one pass
+    # a run smaller than the proxy: the proxy reads all of each domain and may repeat it more often
+    small_run = search.model_copy(update={"target_tokens": 500_000})
+    assert small_run.proxy_pool_share(4e6) == 1.0 and small_run.proxy_max_epochs(4e6) == 30.0
+    assert search.model_copy(update={"repeat_as_run": False}).proxy_pool_share(4e6) == 1.0

@@ -30,7 +30,7 @@ from mix_assets.assets.shared import (
     settings_of,
     weights_by_round,
 )
-from mix_assets.assets.trials import ProxyTrialsConfig, run_trial, trial_path
+from mix_assets.assets.trials import ProxyTrialsConfig, load_corpus, run_trial, trial_path
 from mix_assets.core import mixtures, surrogate
 from mix_assets.core.mixture import Domains
 from mix_assets.core.storage import atomic_path
@@ -213,6 +213,10 @@ def proxy_trials(
         )
         raise RetryRequested(max_retries=config.trial_retries, seconds_to_wait=config.retry_wait_seconds)
     ok = candidates.height - failed
+    pooled = {}
+    if search.backend in ("ngram", "gpt"):  # the share of each domain a proxy drew from (repeat_as_run)
+        tokens = float(load_corpus(storage, search_of(context.partition_key)).lengths.sum())
+        pooled = {"pool_share": round(search.proxy_pool_share(tokens), 4)}
     if ok < config.min_successful:
         raise RuntimeError(
             f"round {context.partition_key}: only {ok} of {candidates.height} trials succeeded "
@@ -228,6 +232,7 @@ def proxy_trials(
             "attempt": context.retry_number + 1,
             "seconds": round(seconds, 2),
             "backend": search.backend,
+            **pooled,
             "trials_per_minute": round(60 * ran / seconds, 1) if seconds else 0.0,
         }
     )

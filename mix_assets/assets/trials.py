@@ -102,6 +102,7 @@ def run_trial(
         if search.backend in ("ngram", "gpt"):
             corpus = load_corpus(storage, search_name)
             max_epochs = search.proxy_max_epochs(float(corpus.lengths.sum()))
+            pool_share = search.proxy_pool_share(float(corpus.lengths.sum()))
         if search.backend == "ngram":
             metrics, record["documents"] = ngram_trial_documents(
                 corpus,
@@ -112,9 +113,10 @@ def run_trial(
                 proxy.ngram_order,
                 proxy.ngram_discount,
                 evaluate,
+                pool_share,
             )
         elif search.backend == "gpt":
-            train = corpus.sample(weights, search.token_budget, seed, max_epochs)
+            train = corpus.sample(weights, search.token_budget, seed, max_epochs, pool_share)
             metrics = gpt_trial(
                 train,
                 corpus.scored_targets(evaluate),
@@ -177,13 +179,16 @@ def external_trial(
     nats and tokens per document of each target's search part."""
     if not search.external_command:
         raise ValueError("backend=external needs search.external_command (e.g. ['python', 'train_proxy.py'])")
+    corpus_tokens = float(sum(read_json(targets / "meta.json")["domain_tokens"]))
     extras = {
         "mixture_id": mixture_id,
         "weights": [float(w) for w in weights],
         "round": context.partition_key if context.has_partition_key else "final",
         "token_budget": search.token_budget,
         "seed": seed,
-        "max_epochs": search.proxy_max_epochs(float(sum(read_json(targets / "meta.json")["domain_tokens"]))),
+        "max_epochs": search.proxy_max_epochs(corpus_tokens),
+        # draw from this share of each domain to repeat it as the real run would (SearchSettings)
+        "pool_share": search.proxy_pool_share(corpus_tokens),
         "targets": search.weights_by_name(),
         "proxy_corpus": _uri(storage.folder("proxy_corpus")),
         "search_targets": _uri(targets),

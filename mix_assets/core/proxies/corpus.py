@@ -79,10 +79,10 @@ class ProxyCorpus:
         return out
 
     def sample(
-        self, weights: np.ndarray, token_budget: int, seed: int, max_epochs: float
+        self, weights: np.ndarray, token_budget: int, seed: int, max_epochs: float, pool_share: float = 1.0
     ) -> list[np.ndarray]:
         return self.documents(
-            sampling.draw(self.domains, self.lengths, weights, token_budget, seed, max_epochs)
+            sampling.draw(self.domains, self.lengths, weights, token_budget, seed, max_epochs, pool_share)
         )
 
     def scored_targets(self, evaluate: bool = False) -> dict[str, list[np.ndarray]]:
@@ -149,12 +149,13 @@ def ngram_trial(
     order: int = 3,
     discount: float = 0.75,
     evaluate: bool = False,
+    pool_share: float = 1.0,
 ) -> dict[str, float]:
     """One proxy: a Kneser-Ney model on the mixture's sample, scored on the targets. `seed` is the
     replicate seed, shared by every mixture of a round (common random numbers)."""
-    return ngram_trial_documents(corpus, weights, token_budget, seed, max_epochs, order, discount, evaluate)[
-        0
-    ]
+    return ngram_trial_documents(
+        corpus, weights, token_budget, seed, max_epochs, order, discount, evaluate, pool_share
+    )[0]
 
 
 def ngram_trial_documents(
@@ -166,10 +167,11 @@ def ngram_trial_documents(
     order: int = 3,
     discount: float = 0.75,
     evaluate: bool = False,
+    pool_share: float = 1.0,
 ) -> tuple[dict[str, float], dict[str, dict]]:
     """ngram_trial, and each search part's per-document losses: target -> {"nll": nats, "tokens": n}
     per document, what the verified choice needs to tell a real gain from the target's sampling."""
-    train = corpus.sample(weights, token_budget, seed, max_epochs)
+    train = corpus.sample(weights, token_budget, seed, max_epochs, pool_share)
     docs = ngram.document_losses(train, corpus.scored_targets(evaluate), corpus.vocab_size, order, discount)
     metrics = add_objectives(
         {k: float(nll.sum() / n.sum()) for k, (nll, n) in docs.items()}, corpus.target_weights

@@ -16,6 +16,13 @@ def domain_order(docs: np.ndarray, epochs: int, seed: int, domain: int) -> np.nd
     return np.concatenate([rng.permutation(docs) for _ in range(max(epochs, 1))])
 
 
+def pool(docs: np.ndarray, lengths: np.ndarray, share: float, seed: int, domain: int) -> np.ndarray:
+    """A seeded subset of `docs` holding `share` of their tokens (at least one document)."""
+    perm = np.random.default_rng([seed, domain, 1]).permutation(docs)
+    cum = np.cumsum(lengths[perm])
+    return np.sort(perm[: int(np.searchsorted(cum, share * cum[-1])) + 1])
+
+
 def draw(
     domains: np.ndarray,
     lengths: np.ndarray,
@@ -23,11 +30,16 @@ def draw(
     token_budget: int,
     seed: int,
     max_epochs: float = np.inf,
+    pool_share: float = 1.0,
 ) -> np.ndarray:
     """Document indices whose tokens follow `weights` over `domains` at `token_budget` tokens.
 
     Each domain's documents are read in `domain_order`, cycling again (a new epoch) when the domain
     runs out; more than `max_epochs` passes is refused, not silently allowed.
+
+    `pool_share` < 1 reads only that share of each domain's tokens (a seeded subset per replicate
+    and domain, the same for every mixture): a proxy of budget B standing in for a run of T tokens
+    takes pool_share = B / T, so it repeats each domain as often as that run would.
     """
     domains, lengths = np.asarray(domains), np.asarray(lengths, dtype=np.int64)
     weights = np.asarray(weights, dtype=np.float64)
@@ -37,6 +49,8 @@ def draw(
         if want <= 0:
             continue
         docs = np.flatnonzero(domains == d)
+        if pool_share < 1.0 and len(docs):
+            docs = pool(docs, lengths, pool_share, seed, d)
         have = int(lengths[docs].sum())
         if have == 0:
             raise ValueError(f"domain {d} has weight {w:.4f} but no tokens")
