@@ -7,7 +7,9 @@ Each target is split as the pipeline splits it (core.targets.split, seed 42): th
 search part with the proxy (trigram Kneser-Ney on proxy-BPE tokens, 1M tokens, replicate seed =
 search seed, common random numbers); the final mixture of every method is judged on the
 evaluation part by a word-level 4-gram Kneser-Ney model trained on 2M proxy tokens of the mixture,
-mean of 3 judge samples (the same 3 for every method).
+mean of 3 judge samples (the same 3 for every method). That 2M-token run is the run the mixtures
+are for: it bounds the weights (target_tokens), and the proxies draw from half of each domain so
+that they repeat it as that run does (repeat_as_run; --no-repeat-as-run for the old proxy).
 
 Methods, each spending at most --budget proxy trials (default 112):
 - natural, uniform: no trials;

@@ -68,7 +68,10 @@ def gpt_trial(
     )
     model = GPT2LMHeadModel(cfg).to(device)
     data = torch.from_numpy(_windows(train, s.seq_len, eos))
-    steps = max(1, min(token_budget // (s.batch_size * s.seq_len), len(data) // s.batch_size or 1))
+    # steps follow the budget alone, so every mixture trains as long; batches are drawn with
+    # replacement, and a sample a few tokens short of the budget (documents are whole) does not
+    # cost a step
+    steps = max(1, token_budget // (s.batch_size * s.seq_len))
     opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=0.01)
     warm = max(1, int(s.warmup * steps))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: min(1.0, (i + 1) / warm))
