@@ -220,8 +220,8 @@ class SearchSettings(Config):
 
     def proxy_pool_share(self, corpus_tokens: float) -> float:
         """The share of each domain a proxy draws from. A run of T tokens repeats a domain of D tokens
-        at weight w w*T/D times; a proxy of B tokens over all of it would repeat it B/T times as
-        often, and would rank a mixture that leans on a small domain above what the run makes of it
+        at weight w w*T/D times; a proxy of B tokens over all of it repeats it only w*B/D times, and
+        would rank a mixture that leans on a small domain above what the run makes of it
         (bench/README.md, "Repetition at the run's budget"). Drawing from B/T of each domain makes
         the proxy repeat as the run does."""
         if not self.repeat_as_run:

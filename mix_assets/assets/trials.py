@@ -101,8 +101,9 @@ def run_trial(
     try:
         if search.backend in ("ngram", "gpt"):
             corpus = load_corpus(storage, search_name)
-            max_epochs = search.proxy_max_epochs(float(corpus.lengths.sum()))
-            pool_share = search.proxy_pool_share(float(corpus.lengths.sum()))
+            corpus_tokens = float(corpus.lengths.sum())
+            max_epochs = search.proxy_max_epochs(corpus_tokens)
+            pool_share = search.proxy_pool_share(corpus_tokens)
         if search.backend == "ngram":
             metrics, record["documents"] = ngram_trial_documents(
                 corpus,
