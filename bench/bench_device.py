@@ -35,20 +35,21 @@ def corpus_texts() -> list[str]:
     ]
 
 
-def embedding_flops(model, texts: list[str], max_seq_length: int) -> float:
-    """Forward FLOPs of encoding `texts`: 2·params·n for the dense layers, 4·n²·d per layer for attention."""
-    n = np.array([min(len(ids), max_seq_length) for ids in model.tokenizer(texts)["input_ids"]], np.float64)
+def embedding_flops(input_ids: list[list[int]]) -> float:
+    """Forward FLOPs of encoding these (truncated) token sequences: 2·params·n for the dense layers,
+    4·n²·d per layer for attention."""
+    n = np.array([len(ids) for ids in input_ids], np.float64)
     return float((2 * NON_EMBEDDING_PARAMS * n + 4 * LAYERS * n**2 * HIDDEN).sum())
 
 
 def bench_embeddings(texts, model_name, device, batches, chunks, repeats) -> list[dict]:
     max_len = 256
     model = load_model(model_name, device, max_len)
-    flops = embedding_flops(model, texts, max_len)
     encode(texts[:256], model_name, device, batch_size=64)  # warm-up: kernels, allocator, caches
     t0 = time.perf_counter()
-    model.tokenizer(texts, truncation=True, max_length=max_len)
+    ids = model.tokenizer(texts, truncation=True, max_length=max_len)["input_ids"]
     print(f"tokenizing alone: {len(texts) / (time.perf_counter() - t0):.0f} docs/s", flush=True)
+    flops = embedding_flops(ids)
     rows, ref = [], None
     for precision, batch, chunk in [(p, b, c) for p in ("bf16", "fp32") for b in batches for c in chunks]:
         times = []
@@ -97,11 +98,11 @@ def bench_gpt(texts, device, budget, variants, repeats) -> list[dict]:
         timed = {}  # budget -> (median seconds, last metrics)
         for b in (budget // 4, budget):
             times, out = [], {}
+            # a trial's sample is about its budget of tokens, as the mixture's draw would be
+            sample = train[: int(np.searchsorted(reach, b)) + 1]
             for seed in range(repeats):
                 sync(device)
                 t = time.perf_counter()
-                # a trial's sample is about its budget of tokens, as the mixture's draw would be
-                sample = train[: int(np.searchsorted(reach, b)) + 1]
                 out = gpt_trial(sample, targets, tok.get_vocab_size(), b, s, seed=seed)
                 sync(device)
                 times.append(time.perf_counter() - t)

@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 from scipy.stats import spearmanr
 
-from mix_assets.core.proxies import ngram, sampling
+from mix_assets.core.proxies import ngram
 
 METHODS = ["natural", "uniform", "random", "regmix", "default"]
 
@@ -24,8 +24,8 @@ METHODS = ["natural", "uniform", "random", "regmix", "default"]
 def proxy_objective(b: bs.Bench, w: np.ndarray, obj: dict, share: float) -> float:
     values = []
     for rep in range(3):
-        rows = sampling.draw(b.corpus.domains, b.corpus.lengths, w, bs.BUDGET, 7000 + rep, np.inf, share)
-        docs = ngram.document_losses(b.corpus.documents(rows), b.corpus.targets, b.corpus.vocab_size, 3)
+        train = b.corpus.sample(w, bs.BUDGET, 7000 + rep, np.inf, share)
+        docs = ngram.document_losses(train, b.corpus.targets, b.corpus.vocab_size, 3)
         values.append(bs.objective({k: float(nll.sum() / n.sum()) for k, (nll, n) in docs.items()}, obj))
     return float(np.mean(values))
 
