@@ -10,7 +10,7 @@ super-cluster against source domain over the kept documents.
 import polars as pl
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from mix_assets.assets.shared import super_cluster_of
+from mix_assets.assets.documents import super_cluster_of
 from mix_assets.resources import ProjectStorage, Warehouse
 
 

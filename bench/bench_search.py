@@ -36,7 +36,7 @@ import numpy as np
 import polars as pl
 from tokenizers import Tokenizer
 
-from mix_assets.assets.shared import kept_documents, super_cluster_of
+from mix_assets.assets.documents import kept_documents, super_cluster_of
 from mix_assets.core import merge, mixtures, predictor, surrogate, targets, verify
 from mix_assets.core.proxies import bpe, ngram, sampling
 from mix_assets.core.proxies.corpus import ProxyCorpus

@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 from tokenizers import Tokenizer
 
-from mix_assets.assets.shared import domains, final_mixture_of
+from mix_assets.assets.search_state import domains, final_mixture_of
 from mix_assets.core import clusterclip, selection, smart
 from mix_assets.core.embed import encode
 from mix_assets.core.proxies import bpe, ngram

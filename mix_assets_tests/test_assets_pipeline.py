@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 from dagster import AssetKey
 
-from mix_assets.assets.shared import duplicate_ids
+from mix_assets.assets.documents import duplicate_ids
 from mix_assets.core.storage import read_npy
 from mix_assets_tests.conftest import CLUSTER_STAGES, SHARD_STAGES, corpus_sample, write_shards
 

@@ -72,7 +72,7 @@ def test_no_document_is_scored_by_a_model_it_trained():
 
 
 def test_streamed_smart_picks_what_smart_in_memory_picks(searcher):
-    from mix_assets.assets.shared import duplicate_ids, shard_documents, super_cluster_of
+    from mix_assets.assets.documents import duplicate_ids, shard_documents, super_cluster_of
     from mix_assets.core import smart
 
     p = searcher()

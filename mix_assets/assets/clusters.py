@@ -15,15 +15,13 @@ from dagster import (
 )
 
 from mix_assets import environment, plots
+from mix_assets.assets.documents import own_documents, sample_texts, seeded_sample
 from mix_assets.assets.shared import (
     ASSIGNMENTS_VERSION,
     SHARD_ASSET,
     assignment_version,
     materialized,
     materialized_shards,
-    own_documents,
-    sample_texts,
-    seeded_sample,
 )
 from mix_assets.checks import assignment_problems, assignments_check_spec, drift_check_spec
 from mix_assets.core import kmeans, labels

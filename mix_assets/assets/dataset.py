@@ -7,7 +7,9 @@ import polars as pl
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from mix_assets import environment, plots
-from mix_assets.assets.shared import domains, final_mixture_of, kept_documents, materialized, super_clusters
+from mix_assets.assets.documents import kept_documents, super_clusters
+from mix_assets.assets.search_state import domains, final_mixture_of
+from mix_assets.assets.shared import materialized
 from mix_assets.core import clusterclip, export
 from mix_assets.core import parts as parts_io
 from mix_assets.core.mixture import Domains, Mixture

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from mix_assets import environment, plots
-from mix_assets.assets.shared import duplicate_ids, shard_documents, super_cluster_of
+from mix_assets.assets.documents import duplicate_ids, shard_documents, super_cluster_of
 from mix_assets.core import selection
 from mix_assets.core.ingest import ingest_shard
 from mix_assets.core.proxies import bpe

@@ -7,16 +7,15 @@ import polars as pl
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from mix_assets import plots
-from mix_assets.assets.shared import (
-    GeneratorConfig,
+from mix_assets.assets.search_state import (
     baseline_mixtures,
     domains,
     generator_settings,
     load_meta,
-    materialized,
     run_tokens,
     scored_rows,
 )
+from mix_assets.assets.shared import GeneratorConfig, materialized
 from mix_assets.assets.trials import ProxyTrialsConfig, run_trial
 from mix_assets.core import mixtures, surrogate, verify
 from mix_assets.core.storage import write_json

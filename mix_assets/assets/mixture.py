@@ -9,15 +9,8 @@ import polars as pl
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from mix_assets import plots
-from mix_assets.assets.shared import (
-    ROUND_ASSET,
-    domains,
-    materialized,
-    round_candidates,
-    scored_rows,
-    settings_config,
-    settings_of,
-)
+from mix_assets.assets.search_state import domains, round_candidates, scored_rows
+from mix_assets.assets.shared import ROUND_ASSET, materialized, settings_config, settings_of
 from mix_assets.core import predictor as core_predictor
 from mix_assets.core import surrogate
 from mix_assets.core.storage import atomic_path

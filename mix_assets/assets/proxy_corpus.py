@@ -10,14 +10,8 @@ import time
 
 from dagster import AssetExecutionContext, Config, MaterializeResult, asset
 
-from mix_assets.assets.shared import (
-    PROXY_CORPUS_VERSION,
-    SHARD_ASSET,
-    kept_documents,
-    load_tokenizer,
-    materialized,
-    seeded_sample,
-)
+from mix_assets.assets.documents import kept_documents, seeded_sample
+from mix_assets.assets.shared import PROXY_CORPUS_VERSION, SHARD_ASSET, load_tokenizer, materialized
 from mix_assets.core.proxies import bpe
 from mix_assets.core.storage import atomic_path, read_parquet, version_hash, write_json, write_npy
 from mix_assets.resources import ProjectStorage, Warehouse

@@ -12,7 +12,8 @@ import polars as pl
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from mix_assets import plots
-from mix_assets.assets.shared import cluster_map, domains, final_mixtures, weights_by_round
+from mix_assets.assets.documents import cluster_map
+from mix_assets.assets.search_state import domains, final_mixtures, weights_by_round
 from mix_assets.core.mixture import Domains
 from mix_assets.core.storage import load_npy, read_json, write_text
 from mix_assets.partitions import search_of, search_partitions

@@ -15,21 +15,17 @@ from dagster import (
 )
 
 from mix_assets import environment, plots
-from mix_assets.assets.shared import (
-    ROUND_ASSET,
-    GeneratorConfig,
+from mix_assets.assets.search_state import (
     baseline_mixtures,
     domains,
     generator_settings,
     load_meta,
-    materialized,
     round_candidates,
     run_tokens,
     scored_rows,
-    settings_config,
-    settings_of,
     weights_by_round,
 )
+from mix_assets.assets.shared import ROUND_ASSET, GeneratorConfig, materialized, settings_config, settings_of
 from mix_assets.assets.trials import ProxyTrialsConfig, load_corpus, run_trial, trial_path
 from mix_assets.core import mixtures, surrogate
 from mix_assets.core.mixture import Domains

@@ -9,7 +9,7 @@ import polars as pl
 from dagster import AssetExecutionContext, Config, MaterializeResult, asset
 
 from mix_assets import plots
-from mix_assets.assets.shared import duplicate_ids, shard_documents, super_cluster_of
+from mix_assets.assets.documents import duplicate_ids, shard_documents, super_cluster_of
 from mix_assets.core import smart
 from mix_assets.core.storage import read_npy, write_parquet
 from mix_assets.resources import ProjectStorage, Warehouse

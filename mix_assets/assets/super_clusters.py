@@ -6,14 +6,8 @@ import polars as pl
 from dagster import AssetExecutionContext, Config, MaterializeResult, asset
 
 from mix_assets import plots
-from mix_assets.assets.shared import (
-    cluster_map,
-    materialized,
-    materialized_shards,
-    own_documents,
-    sample_texts,
-    seeded_sample,
-)
+from mix_assets.assets.documents import cluster_map, own_documents, sample_texts, seeded_sample
+from mix_assets.assets.shared import materialized, materialized_shards
 from mix_assets.core import labels, merge
 from mix_assets.core.storage import load_npy
 from mix_assets.resources import SCHEMA, ClusteringSettings, ProjectStorage, Warehouse

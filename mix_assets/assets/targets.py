@@ -9,14 +9,8 @@ import numpy as np
 import polars as pl
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from mix_assets.assets.shared import (
-    duplicate_ids,
-    load_tokenizer,
-    materialized,
-    proxy_lengths,
-    super_cluster_of,
-    super_clusters,
-)
+from mix_assets.assets.documents import duplicate_ids, super_cluster_of, super_clusters
+from mix_assets.assets.shared import load_tokenizer, materialized, proxy_lengths
 from mix_assets.core import targets
 from mix_assets.core.ingest import ingest_shard
 from mix_assets.core.proxies import bpe

@@ -3,7 +3,7 @@
 import polars as pl
 import pytest
 
-from mix_assets.assets.shared import seeded_sample
+from mix_assets.assets.documents import seeded_sample
 
 
 def corpus(n: int = 6000) -> pl.DataFrame:

@@ -1,0 +1,106 @@
+"""A search's state as the search assets read it back: its frame of the corpus (domains, run size),
+its rounds' candidates and scores, its baselines and its final mixture."""
+
+import numpy as np
+import polars as pl
+from dagster import Config
+
+from mix_assets import plots
+from mix_assets.assets.shared import settings_of
+from mix_assets.core import mixtures
+from mix_assets.core.mixture import Domains, Mixture
+from mix_assets.core.storage import read_json
+from mix_assets.partitions import search_of
+from mix_assets.resources import ProjectStorage, SearchSettings, Warehouse
+
+
+def load_meta(storage: ProjectStorage, search: str) -> dict:
+    """A search's frame of the corpus, fixed when its targets were made: its domains (labels, proxy
+    tokens), the shards it samples, the vocabulary and its targets."""
+    path = storage.folder("search_targets") / search / "meta.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: nothing there; materialize search_targets --partition {search}")
+    return read_json(path)
+
+
+def domains(storage: ProjectStorage, search: str) -> Domains:
+    """The domains a search mixes: the super-clusters, their labels and proxy tokens."""
+    meta = load_meta(storage, search)
+    return Domains.of(meta["labels"], meta["domain_tokens"])
+
+
+def run_tokens(meta: dict, search: SearchSettings) -> float:
+    """The run the mixture is for: every weight bound is computed against it."""
+    return search.run_tokens(float(sum(meta["domain_tokens"])))
+
+
+def round_candidates(warehouse: Warehouse, key: str) -> pl.DataFrame:
+    """A round's candidates (mixture_candidates), in the order they were proposed."""
+    if not warehouse.has_table("mixture_candidates"):
+        raise FileNotFoundError(f"round {key}: no candidates yet; materialize mixture_candidates first")
+    return warehouse.query(
+        "SELECT * EXCLUDE (position) FROM mix.mixture_candidates WHERE round = ? ORDER BY position", [key]
+    )
+
+
+def scored_rows(warehouse: Warehouse, upto_round: str) -> pl.DataFrame:
+    """Every successful trial of this and earlier rounds of the same search (empty before the first
+    round is scored)."""
+    if not warehouse.has_table("proxy_scores"):
+        return pl.DataFrame()
+    return warehouse.query(
+        "SELECT * FROM mix.proxy_scores WHERE search = ? AND round <= ? AND status = 'ok'",
+        [search_of(upto_round), upto_round],
+    )
+
+
+def generator_settings(config: Config, search: SearchSettings) -> mixtures.GeneratorSettings:
+    return settings_of(config, mixtures.GeneratorSettings, max_epochs=search.max_epochs)
+
+
+def baseline_mixtures(domains: Domains, bound: np.ndarray, log=None) -> dict[str, np.ndarray]:
+    """Natural and uniform on the grid, each only where it respects the max-epochs bound."""
+    out = {}
+    for kind, mixture in (("natural", domains.natural()), ("uniform", domains.uniform())):
+        if (mixture.weights <= bound + 1e-12).all():
+            out[kind] = mixture.weights
+        elif log is not None:
+            log.warning(
+                f"{kind} baseline skipped: it breaks the max-epochs bound {np.round(bound, 4).tolist()}"
+            )
+    return out
+
+
+def weights_by_round(warehouse: Warehouse, domains: Domains, upto: str):
+    """Mean candidate weight per super-cluster for every round so far: how the search narrows."""
+    cols = domains.columns
+    means = warehouse.query(
+        f"SELECT round, {', '.join(f'avg({c}) AS {c}' for c in cols)} FROM mix.mixture_candidates "
+        "WHERE search = ? AND round <= ? GROUP BY round ORDER BY round",
+        [search_of(upto), upto],
+    )
+    return plots.heatmap(
+        means["round"].to_list(),
+        [str(i) for i in range(len(domains))],
+        domains.weights(means),
+        "Mean candidate weight: round x super-cluster",
+    )
+
+
+def final_mixtures(warehouse: Warehouse, name: str) -> pl.DataFrame:
+    """A search's final_mixture rows (kind: final, natural, uniform, unbounded_optimum), a mixture table."""
+    final = (
+        warehouse.query("SELECT * FROM mix.final_mixture WHERE search = ? ORDER BY kind", [name])
+        if warehouse.has_table("final_mixture")
+        else pl.DataFrame()
+    )
+    if final.height == 0:
+        raise FileNotFoundError(
+            f"search {name}: no final mixture yet; materialize final_mixture --partition {name}"
+        )
+    return final
+
+
+def final_mixture_of(warehouse: Warehouse, name: str, domains: Domains) -> Mixture:
+    final = final_mixtures(warehouse, name).filter(pl.col("kind") == "final")
+    return domains.mixtures(final, f"mix.final_mixture (search {name})")[0]
