@@ -139,6 +139,29 @@ def test_se_rule_takes_the_top_k_mean_as_a_hedge_but_never_one_worse_than_a_base
     )
 
 
+def test_of_two_hedges_within_the_noise_the_better_measured_is_taken():
+    tokens = np.full(20, 500.0)
+    rng = np.random.default_rng(4)
+    base = 4.0 * tokens
+    best = base - 0.5 * tokens + rng.normal(0, 0.02, 20) * tokens
+    spread = [s - s.mean() for s in rng.normal(0, 0.05, (2, 20))]  # per document, no gain on average
+    docs = {
+        "uniform": base,
+        "measured_1": best,
+        # both top-k means lie within the noise of the best; LightGBM's measured better here
+        "surrogate_topk_mean": best + (0.006 + spread[0]) * tokens,
+        "lightgbm_topk_mean": best + (0.002 + spread[1]) * tokens,
+    }
+    cands = [verify.Candidate(n, np.array([i + 1.0, 1.0]) / (i + 2)) for i, n in enumerate(docs)]
+    out = verify.verify(cands, runs_from(docs, tokens), 2, True, prefer=verify.Preference({"t": 1.0}))
+    means = {n: m for n, (m, _) in out.summary("objective").items()}
+    assert means["lightgbm_topk_mean"] < means["surrogate_topk_mean"]
+    assert out.chosen.name == "lightgbm_topk_mean"
+    docs["lightgbm_topk_mean"] = best + 0.03 * tokens  # now the worse of the two hedges
+    out = verify.verify(cands, runs_from(docs, tokens), 2, True, prefer=verify.Preference({"t": 1.0}))
+    assert out.chosen.name == "surrogate_topk_mean"
+
+
 def test_document_losses_add_up_to_the_target_cross_entropy():
     from mix_assets.core.proxies import ngram
 

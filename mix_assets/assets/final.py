@@ -25,13 +25,14 @@ from mix_assets.resources import ProjectStorage, Searches, Warehouse
 
 class FinalMixtureConfig(Config):
     """A short list measured with replicate trials (METHODS §7): the surrogate's optimum (argmax and
-    top-k mean), the best measured mixtures of the search, natural and uniform. `choice`: "se_rule"
-    takes the best baseline, else the top-k mean, when within `se_multiplier` standard errors of the
-    best measured (core.verify); "best" takes the best measured mean."""
+    top-k mean), LightGBM's top-k mean (RegMix's recipe on the search's trials), the best measured
+    mixtures of the search, natural and uniform. `choice`: "se_rule" takes the best baseline, else
+    the better measured top-k mean, when within `se_multiplier` standard errors of the best measured
+    (core.verify); "best" takes the best measured mean."""
 
     top_k: int = 128  # the top-k mean's k (RegMix)
     pool_size: int = 100_000
-    n_measured: int = 3  # best measured mixtures of the search on the short list
+    n_measured: int = 2  # best measured mixtures of the search on the short list
     replicates: int = 3  # trials per candidate, each on a fresh sample
     replicate_seed_offset: int = (
         99_991  # replicate r trains at seed + offset + r: samples the search never saw
@@ -55,11 +56,11 @@ def search_cost(warehouse: Warehouse, last: str) -> pl.DataFrame:
     group_name="search",
     partitions_def=search_partitions,
     deps=["predictor"],
-    code_version="4",
-    description="The mixture to train on, from a short list (surrogate optimum, best measured, natural, "
-    "uniform) each trained on fresh samples several times: the best measured mean, unless a baseline or "
-    "the top-k mean is within 2 standard errors of it; every comparison is reported on the targets' "
-    "evaluation parts.",
+    code_version="5",
+    description="The mixture to train on, from a short list (surrogate optimum, LightGBM's top-k mean, "
+    "best measured, natural, uniform) each trained on fresh samples several times: the best measured mean, "
+    "unless a baseline or a top-k mean is within 2 standard errors of it; every comparison is reported on "
+    "the targets' evaluation parts.",
 )
 def final_mixture(
     context: AssetExecutionContext,
@@ -84,9 +85,9 @@ def final_mixture(
     total, gen = run_tokens(meta, search), generator_settings(config.generator, search)
     bound = mixtures.upper_bounds(tokens, total, search.max_epochs)
 
-    def optimum(method: str, bounded: bool = True) -> np.ndarray:
+    def optimum(method: str, bounded: bool = True, predict=model.mean) -> np.ndarray:
         return mixtures.best_mixture(
-            model.mean,
+            predict,
             tokens,
             total,
             gen,
@@ -98,15 +99,20 @@ def final_mixture(
             bounded,
         )
 
-    optima = {"surrogate_argmax": optimum("argmax"), "surrogate_topk_mean": optimum("topk_mean")}
+    scored = scored_rows(warehouse, last)
+    x, y = doms.weights(scored, "mix.proxy_scores"), scored["m_objective"].to_numpy()
+    optima = {
+        "surrogate_argmax": optimum("argmax"),
+        "surrogate_topk_mean": optimum("topk_mean"),
+        "lightgbm_topk_mean": optimum("topk_mean", predict=surrogate.regmix(x, y, search.seed).mean),
+    }
     unbounded = optimum("argmax", bounded=False)
     binds = bool((unbounded > bound + 1e-12).any())
-    scored = scored_rows(warehouse, last)
     baselines = baseline_mixtures(doms, bound, context.log)
     short = verify.shortlist(
         optima,
-        doms.weights(scored, "mix.proxy_scores"),
-        scored["m_objective"].to_numpy(),
+        x,
+        y,
         config.n_measured,
         search.minimize,
         baselines,

@@ -5,11 +5,11 @@ The best measured mean on the search part is an optimistic pick: the search part
 target's documents, and the short list is chosen on that same sample. So by default the choice
 follows the standard-error rule of Breiman et al. (CART, 1984) with a margin of two: the simplest
 candidate whose gap to the best is within 2 standard errors wins, first the best baseline, then the
-surrogate's top-k mean. The standard error comes from the target's documents (paired, per
-document, when the proxy reports per-document losses) or else from the replicates. The margin of
-2 rather than Breiman's 1: up to 7 candidates are compared on the same documents, and on the
-embedded corpus 2 did better than 1 on held-out text for four of six objectives and within 0.010
-nats on the other two (bench/README.md)."""
+better measured of the two top-k means (the surrogate's, and LightGBM's as RegMix takes it). The
+standard error comes from the target's documents (paired, per document, when the proxy reports
+per-document losses) or else from the replicates. The margin of 2 rather than Breiman's 1: up to 7
+candidates are compared on the same documents, and on the embedded corpus 2 did better than 1 on
+held-out text for four of six objectives and within 0.010 nats on the other two (bench/README.md)."""
 
 from __future__ import annotations
 
@@ -59,14 +59,14 @@ def shortlist(
 
 @dataclass(frozen=True)
 class Preference:
-    """Which candidates the standard-error rule prefers, in order, when they are within `z`
-    standard errors of the best measured: the best of `baselines`, then `hedges`. A candidate that
-    measured worse than the best baseline is never chosen. `target_weights` is how the objective
-    weighs the targets whose per-document losses the trials report."""
+    """Which candidates the standard-error rule prefers when they are within `z` standard errors of
+    the best measured: the best of `baselines`, then the `hedges` in the order of their measured
+    means. A candidate that measured worse than the best baseline is never chosen. `target_weights`
+    is how the objective weighs the targets whose per-document losses the trials report."""
 
     target_weights: dict[str, float]
     baselines: tuple[str, ...] = ("natural", "uniform")
-    hedges: tuple[str, ...] = ("surrogate_topk_mean",)
+    hedges: tuple[str, ...] = ("surrogate_topk_mean", "lightgbm_topk_mean")
     z: float = 2.0
 
 
@@ -146,7 +146,8 @@ def verify(
     chosen = best
     if prefer:
         base = sorted((n for n in prefer.baselines if n in finite), key=lambda n: sign * finite[n])[:1]
-        for name in [*base, *(h for h in prefer.hedges if h in finite)]:
+        hedges = sorted((h for h in prefer.hedges if h in finite), key=lambda n: sign * finite[n])
+        for name in [*base, *hedges]:
             if base and sign * (finite[name] - finite[base[0]]) > 0:
                 continue  # never worse than a baseline on what was measured
             gap, se = gaps[name]
