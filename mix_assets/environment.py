@@ -110,7 +110,11 @@ def cluster_limits() -> dict[str, str]:
 
 
 def cache_dir() -> Path:
-    return Path(get("MIX_ASSETS_CACHE") or Path(tempfile.gettempdir()) / "mix_assets-cache")
+    """The local scratch and cache folder, created on first use: on a fresh machine nothing else
+    has made it yet, and a temporary directory inside it would fail."""
+    path = Path(get("MIX_ASSETS_CACHE") or Path(tempfile.gettempdir()) / "mix_assets-cache")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def forwarded() -> list[str]:

@@ -31,3 +31,15 @@ def test_proxies_draw_from_their_budget_over_the_run_of_each_domain():
     small_run = search.model_copy(update={"target_tokens": 500_000})
     assert small_run.proxy_pool_share(4e6) == 1.0 and small_run.proxy_max_epochs(4e6) == 30.0
     assert search.model_copy(update={"repeat_as_run": False}).proxy_pool_share(4e6) == 1.0
+
+
+def test_the_cache_folder_exists_on_a_fresh_machine(tmp_path, monkeypatch):
+    """domain_selection makes its scratch folder inside the cache: on a machine where nothing has
+    made the cache yet, that failed (a fresh CI clone, 2026-11-23)."""
+    import tempfile
+
+    from mix_assets import environment
+
+    monkeypatch.setenv("MIX_ASSETS_CACHE", str(tmp_path / "not" / "yet"))
+    with tempfile.TemporaryDirectory(dir=environment.cache_dir()) as scratch:
+        assert (tmp_path / "not" / "yet").is_dir() and scratch.startswith(str(tmp_path))
