@@ -78,7 +78,7 @@ def test_regmix_is_lightgbm_with_regmix_settings_and_its_top_k_mean_finds_the_lo
 
     x, y = landscape(96)
     fitted = sg.regmix(x, y, seed=3)
-    assert fitted.name == "lightgbm" and fitted.model.boot == []
+    assert isinstance(fitted, sg.LightGBM) and fitted.boot == []
     tx, ty = landscape(200, seed=1)
     assert sg.spearmanr(fitted.mean(tx), ty).statistic > 0.8
     tokens = np.array([400.0, 300.0, 200.0, 100.0])
