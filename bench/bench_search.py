@@ -17,13 +17,15 @@ Methods, each spending at most --budget proxy trials (default 112):
 - regmix: one round of --budget, LightGBM (RegMix preset), mean of the top-128 predictions;
 - climb: CLIMB as published, rounds 64/32/16, LightGBM (CLIMB preset), random pick among the
   predicted best, the predictor's argmax;
-- default: mix_assets' default, rounds 52/24/13 + natural and uniform, surrogate chosen by CV,
+- default: mix_assets' default, rounds 52/24/13 with round 0 at least 5 trials per domain (one round
+  of 89 at 18 domains: core.mixtures.round_schedule) + natural and uniform, surrogate chosen by CV,
   LCB proposals spread by k-means plus local steps, verified short list (the surrogate's argmax and
   top-128 mean, LightGBM's top-128 mean, the 2 best measured, natural, uniform; 3 replicates),
   the standard-error rule with a margin of 2 (the best baseline, then the better measured top-k
   mean, when within 2 standard errors of the best); ablations: default_best (the best measured
   mean), default_z1 (1 SE).
-    python bench/bench_search.py [--seeds 0 1 2 3 4] [--workers 2] [--out bench/results/search.csv]
+    python bench/bench_search.py [--seeds 0 1 2 3 4] [--workers 2] [--cuts demo fine]
+        [--methods random regmix climb] [--out bench/results/search.csv]
 """
 
 import argparse
@@ -53,6 +55,8 @@ BUDGET, MAX_EPOCHS, POOL, REPLICATES, OFFSET = 1_000_000, 15.0, 100_000, 3, 99_9
 JUDGE_TOKENS = 2 * BUDGET
 POOL_SHARE = BUDGET / JUDGE_TOKENS
 Z = 2.0  # the pipeline's default margin (FinalMixtureConfig.se_multiplier)
+SEARCHES = ("random", "regmix", "climb")  # the searched baselines; --methods runs a subset
+FIRST_ROUND_PER_DOMAIN = 5  # the pipeline's default (SearchSettings.first_round_per_domain)
 OBJECTIVES = {
     "mathematics": {"mathematics": 1.0},
     "all_domains": {"all_domains": 1.0},
@@ -187,12 +191,19 @@ def measured_best(
     return verify.verify(cands, measure, REPLICATES, True, prefer=prefer).chosen
 
 
+def default_schedule(n_domains: int) -> list[int]:
+    """52/24/13 as the pipeline runs it over n_domains (SearchSettings.first_round_per_domain's
+    default): unchanged at 6 domains, one round of 89 at 18."""
+    return mixtures.round_schedule([52, 24, 13], n_domains, FIRST_ROUND_PER_DOMAIN)
+
+
 def default_shortlist(
-    b: Bench, obj: dict, seed: int, baselines: dict, schedule: tuple[int, ...] = (52, 24, 13)
+    b: Bench, obj: dict, seed: int, baselines: dict, schedule: tuple[int, ...] | None = None
 ) -> list[verify.Candidate]:
     """The default's rounds, then its short list, as final_mixture makes it."""
+    rounds = list(schedule) if schedule else default_schedule(b.n)
     model, xs, ys, gen, total = run_rounds(
-        b, obj, seed, list(schedule), surrogate.SurrogateSettings(seed=seed), "lcb", baselines=True
+        b, obj, seed, rounds, surrogate.SurrogateSettings(seed=seed), "lcb", baselines=True
     )
     optima = {
         f"surrogate_{k}": mixtures.best_mixture(
@@ -214,39 +225,42 @@ def default_shortlist(
     )  # a baseline that breaks the bound is no candidate
 
 
-def methods(b: Bench, obj: dict, seed: int, budget: int) -> dict:
+def methods(b: Bench, obj: dict, seed: int, budget: int, which: frozenset = frozenset(SEARCHES)) -> dict:
     out, used = {}, {}
     total = float(JUDGE_TOKENS)
     out["natural"], out["uniform"] = b.tokens / b.tokens.sum(), np.full(b.n, 1 / b.n)
     used["natural"] = used["uniform"] = 0
 
-    b.used = 0
-    rand = mixtures.generate(b.tokens, budget - 12, total, mixtures.GeneratorSettings(), seed + 555)
-    scores = np.array([objective(b.proxy(w, seed), obj) for w in rand])
-    out["random"] = measured_best(
-        b, obj, [verify.Candidate(f"r{i}", rand[i]) for i in np.argsort(scores)[:4]], seed
-    ).weights
-    used["random"] = b.used
+    if "random" in which:
+        b.used = 0
+        rand = mixtures.generate(b.tokens, budget - 12, total, mixtures.GeneratorSettings(), seed + 555)
+        scores = np.array([objective(b.proxy(w, seed), obj) for w in rand])
+        out["random"] = measured_best(
+            b, obj, [verify.Candidate(f"r{i}", rand[i]) for i in np.argsort(scores)[:4]], seed
+        ).weights
+        used["random"] = b.used
 
-    b.used = 0
-    lgb_regmix = surrogate.SurrogateSettings(
-        "lightgbm", bootstrap=0, lightgbm=predictor.PredictorSettings.regmix(seed=seed), seed=seed
-    )
-    model, *_ = run_rounds(b, obj, seed, [budget], lgb_regmix, "climb", baselines=False)
-    out["regmix"] = mixtures.best_mixture(
-        model.mean, b.tokens, total, mixtures.GeneratorSettings(), seed + 7, POOL, True, "topk_mean", 128
-    )
-    used["regmix"] = b.used
+    if "regmix" in which:
+        b.used = 0
+        lgb_regmix = surrogate.SurrogateSettings(
+            "lightgbm", bootstrap=0, lightgbm=predictor.PredictorSettings.regmix(seed=seed), seed=seed
+        )
+        model, *_ = run_rounds(b, obj, seed, [budget], lgb_regmix, "climb", baselines=False)
+        out["regmix"] = mixtures.best_mixture(
+            model.mean, b.tokens, total, mixtures.GeneratorSettings(), seed + 7, POOL, True, "topk_mean", 128
+        )
+        used["regmix"] = b.used
 
-    b.used = 0
-    lgb_climb = surrogate.SurrogateSettings(
-        "lightgbm", bootstrap=0, lightgbm=predictor.PredictorSettings(seed=seed), seed=seed
-    )
-    model, *_ = run_rounds(b, obj, seed, [64, 32, 16], lgb_climb, "climb", baselines=False)
-    out["climb"] = mixtures.best_mixture(
-        model.mean, b.tokens, total, mixtures.GeneratorSettings(), seed + 7, POOL, True, "argmax"
-    )
-    used["climb"] = b.used
+    if "climb" in which:
+        b.used = 0
+        lgb_climb = surrogate.SurrogateSettings(
+            "lightgbm", bootstrap=0, lightgbm=predictor.PredictorSettings(seed=seed), seed=seed
+        )
+        model, *_ = run_rounds(b, obj, seed, [64, 32, 16], lgb_climb, "climb", baselines=False)
+        out["climb"] = mixtures.best_mixture(
+            model.mean, b.tokens, total, mixtures.GeneratorSettings(), seed + 7, POOL, True, "argmax"
+        )
+        used["climb"] = b.used
 
     b.used = 0
     short = default_shortlist(b, obj, seed, out)
@@ -261,12 +275,12 @@ def methods(b: Bench, obj: dict, seed: int, budget: int) -> dict:
 
 
 def task(args) -> list[dict]:
-    cut, seed, n_fine, budget = args
+    cut, seed, n_fine, budget, which = args
     start = time.perf_counter()
     b = Bench(cut, n_fine)
     rows = []
     for name, obj in OBJECTIVES.items():
-        finals, used, picks = methods(b, obj, seed, budget)
+        finals, used, picks = methods(b, obj, seed, budget, which)
         bound = mixtures.upper_bounds(b.tokens, float(JUDGE_TOKENS), MAX_EPOCHS)
         for method, w in finals.items():
             rows.append(
@@ -293,6 +307,9 @@ def main() -> None:
     ap.add_argument("--fine", type=int, default=18, help="super-clusters of the finer cut")
     ap.add_argument("--budget", type=int, default=112)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument(
+        "--methods", nargs="+", choices=SEARCHES, default=list(SEARCHES), help="searched baselines to run"
+    )
     ap.add_argument("--out", default="bench/results/search.csv")
     ap.add_argument(
         "--no-repeat-as-run", action="store_true", help="proxies draw from all of each domain (the old proxy)"
@@ -301,7 +318,7 @@ def main() -> None:
     if args.no_repeat_as_run:
         global POOL_SHARE  # the workers are forked after this, so they see it
         POOL_SHARE = 1.0
-    jobs = [(c, s, args.fine, args.budget) for c in args.cuts for s in args.seeds]
+    jobs = [(c, s, args.fine, args.budget, frozenset(args.methods)) for c in args.cuts for s in args.seeds]
     with ProcessPoolExecutor(args.workers) as pool:
         rows = [r for rs in pool.map(task, jobs) for r in rs]
     table = pl.DataFrame(rows)
@@ -325,7 +342,8 @@ def main() -> None:
 def markdown(table: pl.DataFrame) -> str:
     """The README table: mean ± standard error over seeds per method, best of the compared methods
     in bold (the choice-rule ablations are shown, not ranked); then what the default picked."""
-    methods = ["natural", "uniform", "random", "regmix", "climb", "default"]
+    ran = set(table["method"])
+    methods = [m for m in ("natural", "uniform", "random", "regmix", "climb", "default") if m in ran]
     extra = [m for m in ("default_best", "default_z1") if m in set(table["method"])]
     lines = [
         "| cut | target | " + " | ".join(methods + extra) + " | default picked |",

@@ -44,7 +44,7 @@ def add_next_round(name: str | None) -> str | None:
     from dagster import DagsterInstance
 
     from mix_assets.partitions import round_partitions
-    from mix_assets.resources import Searches
+    from mix_assets.resources import ProjectStorage, Searches
     from mix_assets.sensors import next_round, register_search
 
     searches = Searches()
@@ -54,7 +54,7 @@ def add_next_round(name: str | None) -> str | None:
         name = searches.names()[0]
     instance = DagsterInstance.get()
     register_search(instance, name)
-    key = next_round(instance, name, searches.get(name))
+    key = next_round(instance, name, searches.get(name), ProjectStorage())
     if key is not None and key not in instance.get_dynamic_partitions(round_partitions.name):
         instance.add_dynamic_partitions(round_partitions.name, [key])
     return key

@@ -46,6 +46,7 @@ class SearchSpec(Strict):
     direction: Literal["minimize", "maximize"] = "minimize"
     eval_fraction: float = Field(0.5, gt=0, lt=1)
     rounds: list[int] = Field(default_factory=lambda: [64, 32, 16], min_length=1)
+    first_round_per_domain: int = Field(5, ge=0, description="0: run the rounds as written")
     backend: Literal["ngram", "gpt", "external", "import"] = "ngram"
     token_budget: int = Field(1_000_000, ge=1000)
     target_tokens: int | None = Field(None, ge=1)
@@ -189,6 +190,7 @@ def template(input_path: str, text_column: str, id_column: str | None, searches:
             f"    direction: minimize   # proxies report losses; maximize for accuracies\n"
             f"    eval_fraction: 0.5    # share of each target held out: judged on, never searched on\n"
             f"    rounds: [64, 32, 16]  # proxy trainings per bootstrap round (CLIMB)\n"
+            f"    first_round_per_domain: 5 # round 0 takes at least this many per domain from later rounds\n"
             f"    backend: ngram        # ngram | gpt | external (your trainer, via Dagster Pipes) | import\n"
             f"    token_budget: 1000000 # tokens each proxy trains on\n"
             f"    target_tokens: null   # tokens of the real run (bounds repetition); null: the corpus\n"

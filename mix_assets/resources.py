@@ -12,7 +12,7 @@ from pydantic import Field
 
 from mix_assets import environment
 from mix_assets import project as project_file
-from mix_assets.core import embed
+from mix_assets.core import embed, mixtures
 from mix_assets.core.ingest import discover_shards
 from mix_assets.core.storage import as_path, read_parquet, write_text
 
@@ -166,7 +166,12 @@ class SearchSettings(Config):
     )
     proxies_per_round: list[int] = Field(
         default_factory=lambda: [64, 32, 16],
-        description="CLIMB's 64/32/16 schedule; its length is the number of rounds",
+        description="CLIMB's 64/32/16 schedule, as written; the rounds run are schedule(n_domains)",
+    )
+    first_round_per_domain: int = Field(
+        default=5,
+        description="round 0 gets at least this many trials per domain, taken from the last rounds "
+        "(core.mixtures.round_schedule); 0 runs proxies_per_round as written",
     )
     token_budget: int = Field(
         default=1_000_000, description="proxy training tokens per trial (proxy BPE tokens)"
@@ -204,6 +209,10 @@ class SearchSettings(Config):
         description="backend=import, olmix-style pair: ratios.csv beside import_results=metrics.csv",
     )
 
+    def schedule(self, n_domains: int) -> list[int]:
+        """The trials of each round this search runs over `n_domains` domains."""
+        return mixtures.round_schedule(self.proxies_per_round, n_domains, self.first_round_per_domain)
+
     def target_names(self) -> list[str]:
         """Targets are named by file stem (mathematics.parquet -> mathematics)."""
         names = [Path(p).name.split(".")[0] for p in self.targets]
@@ -240,6 +249,7 @@ def search_settings(spec: project_file.SearchSpec, project_seed: int = 42) -> Se
         target_text_column=spec.text_column,
         minimize=spec.direction == "minimize",
         proxies_per_round=spec.rounds,
+        first_round_per_domain=spec.first_round_per_domain,
         token_budget=spec.token_budget,
         max_epochs=spec.max_epochs,
         target_tokens=spec.target_tokens,

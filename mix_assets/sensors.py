@@ -13,6 +13,7 @@ from dagster import (
     sensor,
 )
 
+from mix_assets.assets.search_state import domains
 from mix_assets.assets.shared import assignment_version
 from mix_assets.core.ingest import file_fingerprint
 from mix_assets.core.storage import read_json
@@ -158,10 +159,10 @@ SEARCH_STAGES = AssetSelection.assets("search_targets")
 FINAL_STAGES = AssetSelection.assets("final_mixture", "run_report")
 
 
-def next_round(instance, name: str, search: SearchSettings) -> str | None:
+def next_round(instance, name: str, search: SearchSettings, storage: ProjectStorage) -> str | None:
     """The round of search `name` to run next: its latest one again while that round's predictor is
     missing (a crashed or unfinished round resumes), else the one after it; None once its schedule
-    is done."""
+    (over the domains its search_targets fixed) is done."""
     prefix = f"{name}-"
     rounds = sorted(k for k in instance.get_dynamic_partitions(round_partitions.name) if k.startswith(prefix))
     if not rounds:
@@ -170,7 +171,7 @@ def next_round(instance, name: str, search: SearchSettings) -> str | None:
     if last not in instance.get_materialized_partitions(AssetKey("predictor")):
         return last
     nxt = round_index(last) + 1
-    return round_key(name, nxt) if nxt < len(search.proxies_per_round) else None
+    return round_key(name, nxt) if nxt < len(search.schedule(len(domains(storage, name)))) else None
 
 
 def register_search(instance, name: str) -> None:
@@ -185,7 +186,9 @@ def register_search(instance, name: str) -> None:
     description="For every search of the project file: its targets once proxy_corpus exists, round r+1 "
     "when round r's predictor is materialized, then its final mixture and report.",
 )
-def search_rounds_sensor(context: SensorEvaluationContext, searches: Searches) -> SensorResult | SkipReason:
+def search_rounds_sensor(
+    context: SensorEvaluationContext, searches: Searches, storage: ProjectStorage
+) -> SensorResult | SkipReason:
     instance = context.instance
     if not instance.get_latest_materialization_event(AssetKey("proxy_corpus")):
         return SkipReason("proxy_corpus is not materialized yet")
@@ -205,7 +208,7 @@ def search_rounds_sensor(context: SensorEvaluationContext, searches: Searches) -
                 )
             )
             continue
-        key = next_round(instance, name, searches.get(name))
+        key = next_round(instance, name, searches.get(name), storage)
         if key is not None:
             # run_key makes this idempotent: a round in flight (or failed, to be rerun by hand) is
             # not requested twice

@@ -74,7 +74,13 @@ class Project:
         )
         self.warehouse = Warehouse(database=str(tmp / "warehouse.duckdb"))
         self.search = SearchSettings(
-            **{"targets": TARGETS, "proxies_per_round": [16, 8, 8], "token_budget": 150_000, **search}
+            **{
+                "targets": TARGETS,
+                "proxies_per_round": [16, 8, 8],
+                "first_round_per_domain": 0,  # the schedule as written: tests count its rounds
+                "token_budget": 150_000,
+                **search,
+            }
         )
         self.targets_ready = False
         self.resources = {
@@ -238,6 +244,7 @@ def project_file(project: "Project", path: Path, **search) -> Path:
             project.name: {
                 "targets": s.targets,
                 "rounds": s.proxies_per_round,
+                "first_round_per_domain": s.first_round_per_domain,
                 "token_budget": s.token_budget,
                 "backend": s.backend,
                 "direction": "minimize" if s.minimize else "maximize",

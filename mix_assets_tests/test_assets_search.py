@@ -35,7 +35,9 @@ def scores(project, key="demo-r0000") -> dict[str, float]:
 
 def sensor_tick(project):
     ctx = build_sensor_context(
-        instance=project.instance, resources={"searches": project.resources["searches"]}, definitions=defs
+        instance=project.instance,
+        resources={k: project.resources[k] for k in ("searches", "storage")},
+        definitions=defs,
     )
     return search_rounds_sensor(ctx)
 
@@ -153,6 +155,26 @@ def test_rerun_of_a_round_trains_only_missing_trials(searcher):
     m = meta(again, "proxy_trials")
     assert (m["ran_now"], m["reused"]) == (3, 9)  # 10 generated + 2 baselines
     assert scores(p) == before  # deterministic n-gram proxies: the same numbers again
+
+
+def test_round_zero_takes_the_later_rounds_when_the_domains_need_more_spread_out_trials(searcher):
+    # 100 per domain is more than the whole budget for any clustering: the sensor runs one round of
+    # 6 + 4 and then asks for the final mixture
+    p = searcher(proxies_per_round=[6, 4], first_round_per_domain=100)
+    p.run(["proxy_corpus"], p.shard_keys())  # the sensor waits for it in this instance
+    p.run_search(["search_targets"])
+    p.targets_ready = True
+    tick = sensor_tick(p)
+    [request] = tick.run_requests
+    assert request.partition_key == "demo-r0000"
+    result = p.run_round("demo-r0000")
+    m = meta(result, "mixture_candidates")
+    assert (m["proxies_planned"], m["schedule"]) == (10, "10")
+    assert p.table("proxy_scores").filter(pl.col("kind") == "dirichlet").height == 10
+    final = sensor_tick(p).run_requests[0]
+    assert final.partition_key == "demo" and "final_mixture" in {
+        k.to_user_string() for k in final.asset_selection
+    }
 
 
 def test_external_backend_through_pipes_with_retries(searcher, monkeypatch, tmp_path):

@@ -143,3 +143,17 @@ def test_lcb_proposal_still_returns_m_when_no_local_step_survives():
     got, _, _, kinds = mx.propose(known, TOKENS, 8, BUDGET, seed=0, p=p, exclude=tried, best_measured=best)
     assert len(got) == 8 and kinds.count("local") == 0
     assert len({mx.mixture_id(w) for w in got}) == 8 and not tried & {mx.mixture_id(w) for w in got}
+
+
+def test_round_zero_grows_with_the_domains_and_the_total_stays():
+    # 6 domains: 5 per domain is 30, under 52, so the schedule runs as written
+    assert mx.round_schedule([52, 24, 13], 6, 5) == [52, 24, 13]
+    # 18 domains want 90 spread-out trials: the whole budget of 89 goes to one round, as RegMix runs it
+    assert mx.round_schedule([52, 24, 13], 18, 5) == [89]
+    # taken from the last round first; a remainder under 2 trials joins round 0
+    assert mx.round_schedule([64, 32, 16], 18, 5) == [90, 22]
+    assert mx.round_schedule([10, 5, 5], 3, 5) == [15, 5]
+    assert mx.round_schedule([10, 6, 5], 4, 5) == [21]  # 1 trial would be left: it joins round 0
+    assert mx.round_schedule([8, 4, 4], 4, 0) == [8, 4, 4]  # 0: as written
+    for rounds, d in [([64, 32, 16], 7), ([64, 32, 16], 30), ([3, 3, 3, 3], 2), ([2], 50)]:
+        assert sum(mx.round_schedule(rounds, d, 5)) == sum(rounds)

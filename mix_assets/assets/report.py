@@ -90,6 +90,7 @@ def cluster_section(storage: ProjectStorage, warehouse: Warehouse) -> str:
 
 def search_section(warehouse: Warehouse, search: SearchSettings, doms: Domains, last: str) -> str:
     name = search_of(last)
+    schedule = search.schedule(len(doms))
     scores = warehouse.query(
         "SELECT * FROM mix.proxy_scores WHERE search = ? AND round <= ? ORDER BY round, mixture_id",
         [name, last],
@@ -112,8 +113,8 @@ def search_section(warehouse: Warehouse, search: SearchSettings, doms: Domains, 
         .with_columns(pl.col("best", "median").fill_null(float("nan")))
     )  # a round with no successful trial
     parts = [
-        f"<h2>3. Mixture search</h2><p>{len(search.proxies_per_round)} rounds of "
-        f"{search.proxies_per_round} proxy trainings "
+        f"<h2>3. Mixture search</h2><p>{len(schedule)} rounds of "
+        f"{schedule} proxy trainings "
         f"({search.backend} backend, {search.token_budget:,} tokens each), objective "
         f"{'minimised' if search.minimize else 'maximised'}: "
         f"{html.escape(str(search.weights_by_name()))}.</p>",

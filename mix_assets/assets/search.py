@@ -79,10 +79,14 @@ def mixture_candidates(
     began = time.perf_counter()
     name, r = parse_round(context.partition_key)
     search = searches.get(name)
-    if r >= len(search.proxies_per_round):
-        raise ValueError(f"round {context.partition_key} is beyond the schedule {search.proxies_per_round}")
-    m = search.proxies_per_round[r]
     meta, doms = load_meta(storage, name), domains(storage, name)
+    schedule = search.schedule(len(doms))
+    if r >= len(schedule):
+        raise ValueError(
+            f"round {context.partition_key} is beyond the schedule {schedule} "
+            f"({search.proxies_per_round} over {len(doms)} domains)"
+        )
+    m = schedule[r]
     tokens = doms.token_counts
     gen = generator_settings(config.generator, search)
     tried = scored_rows(warehouse, round_key(name, r - 1)) if r > 0 else pl.DataFrame()
@@ -121,7 +125,7 @@ def mixture_candidates(
             total,
             gen,
             seed,
-            proposal_settings(config, r, len(search.proxies_per_round)),
+            proposal_settings(config, r, len(schedule)),
             search.minimize,
             exclude,
             best_measured(tried, doms, search.minimize),
@@ -142,6 +146,7 @@ def mixture_candidates(
             "candidates": table.height,
             "round": r,
             "proxies_planned": m,
+            "schedule": ", ".join(map(str, schedule)),
             "mean_weights": plots.barh(
                 doms.display,
                 weights.mean(axis=0).tolist(),
