@@ -25,7 +25,7 @@ Methods, each spending at most --budget proxy trials (default 112):
   mean, when within 2 standard errors of the best); ablations: default_best (the best measured
   mean), default_z1 (1 SE).
     python bench/bench_search.py [--seeds 0 1 2 3 4] [--workers 2] [--cuts demo fine]
-        [--methods random regmix climb] [--out bench/results/search.csv]
+        [--methods random regmix climb default] [--out bench/results/search.csv]
 """
 
 import argparse
@@ -55,7 +55,7 @@ BUDGET, MAX_EPOCHS, POOL, REPLICATES, OFFSET = 1_000_000, 15.0, 100_000, 3, 99_9
 JUDGE_TOKENS = 2 * BUDGET
 POOL_SHARE = BUDGET / JUDGE_TOKENS
 Z = 2.0  # the pipeline's default margin (FinalMixtureConfig.se_multiplier)
-SEARCHES = ("random", "regmix", "climb")  # the searched baselines; --methods runs a subset
+SEARCHES = ("random", "regmix", "climb", "default")  # --methods runs a subset
 FIRST_ROUND_PER_DOMAIN = 5  # the pipeline's default (SearchSettings.first_round_per_domain)
 OBJECTIVES = {
     "mathematics": {"mathematics": 1.0},
@@ -262,6 +262,8 @@ def methods(b: Bench, obj: dict, seed: int, budget: int, which: frozenset = froz
         )
         used["climb"] = b.used
 
+    if "default" not in which:
+        return out, used, {}
     b.used = 0
     short = default_shortlist(b, obj, seed, out)
     picks = {"default": measured_best(b, obj, short, seed, verify.Preference(obj, z=Z))}
@@ -307,9 +309,7 @@ def main() -> None:
     ap.add_argument("--fine", type=int, default=18, help="super-clusters of the finer cut")
     ap.add_argument("--budget", type=int, default=112)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument(
-        "--methods", nargs="+", choices=SEARCHES, default=list(SEARCHES), help="searched baselines to run"
-    )
+    ap.add_argument("--methods", nargs="+", choices=SEARCHES, default=list(SEARCHES), help="searches to run")
     ap.add_argument("--out", default="bench/results/search.csv")
     ap.add_argument(
         "--no-repeat-as-run", action="store_true", help="proxies draw from all of each domain (the old proxy)"
@@ -361,8 +361,12 @@ def markdown(table: pl.DataFrame) -> str:
             text = f"{v.mean():.3f}" + (f" ± {v.std() / len(v) ** 0.5:.3f}" if v.n_unique() > 1 else "")
             text += "" if d["within_bound"].all() else " (breaks bound)"
             cells.append(f"**{text}**" if m == best else text)
-        picks = stats["default"]["pick"].value_counts().sort("count", descending=True)
-        picked = ", ".join(f"{p} {c}" for p, c in picks.iter_rows())
+        picks = (
+            stats["default"]["pick"].value_counts().sort("count", descending=True)
+            if "default" in stats
+            else None
+        )
+        picked = ", ".join(f"{p} {c}" for p, c in picks.iter_rows()) if picks is not None else ""
         lines.append(f"| {cut} | {target} | " + " | ".join(cells) + f" | {picked} |")
     return "\n".join(lines)
 
