@@ -63,7 +63,7 @@ def best_measured(rows: pl.DataFrame, domains: Domains, minimize: bool) -> np.nd
 @asset(
     **ROUND_ASSET,
     deps=["search_targets"],
-    code_version="3",
+    code_version="4",
     description="Round 0: Dirichlet mixtures around the token prior; later rounds: the surrogate's best of "
     "a large pool by a "
     "confidence bound, spread by k-means, plus local steps around the best measured mixture. Bounded at "
