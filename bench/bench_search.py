@@ -352,11 +352,16 @@ def markdown(table: pl.DataFrame) -> str:
     for (cut, target), g in table.group_by("cut", "target", maintain_order=True):
         stats = {m: g.filter(pl.col("method") == m) for m in methods + extra}
         ranked = {
-            m: d["eval_loss"].mean() for m, d in stats.items() if m in methods and d["within_bound"].all()
+            m: d["eval_loss"].mean()
+            for m, d in stats.items()
+            if m in methods and d.height and d["within_bound"].all()
         }
         best = min(ranked, key=ranked.get)
         cells = []
         for m, d in stats.items():
+            if not d.height:  # a table put together from runs of different --methods
+                cells.append("not run")
+                continue
             v = d["eval_loss"]
             text = f"{v.mean():.3f}" + (f" ± {v.std() / len(v) ** 0.5:.3f}" if v.n_unique() > 1 else "")
             text += "" if d["within_bound"].all() else " (breaks bound)"
