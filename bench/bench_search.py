@@ -45,7 +45,7 @@ from mix_assets.core import merge, mixtures, predictor, surrogate, targets, veri
 from mix_assets.core.proxies import bpe, ngram, sampling
 from mix_assets.core.proxies.corpus import ProxyCorpus
 from mix_assets.core.storage import load_npy, read_parquet
-from mix_assets.resources import ProjectStorage, Warehouse
+from mix_assets.resources import ProjectStorage, SearchSettings, Warehouse
 
 WORK = Path("data/work")
 BUDGET, MAX_EPOCHS, POOL, REPLICATES, OFFSET = 1_000_000, 15.0, 100_000, 3, 99_991
@@ -56,7 +56,7 @@ JUDGE_TOKENS = 2 * BUDGET
 POOL_SHARE = BUDGET / JUDGE_TOKENS
 Z = 2.0  # the pipeline's default margin (FinalMixtureConfig.se_multiplier)
 SEARCHES = ("random", "regmix", "climb", "default")  # --methods runs a subset
-FIRST_ROUND_PER_DOMAIN = 5  # the pipeline's default (SearchSettings.first_round_per_domain)
+FIRST_ROUND_PER_DOMAIN = SearchSettings.model_fields["first_round_per_domain"].default  # the pipeline's
 OBJECTIVES = {
     "mathematics": {"mathematics": 1.0},
     "all_domains": {"all_domains": 1.0},
@@ -344,7 +344,7 @@ def markdown(table: pl.DataFrame) -> str:
     in bold (the choice-rule ablations are shown, not ranked); then what the default picked."""
     ran = set(table["method"])
     methods = [m for m in ("natural", "uniform", "random", "regmix", "climb", "default") if m in ran]
-    extra = [m for m in ("default_best", "default_z1") if m in set(table["method"])]
+    extra = [m for m in ("default_best", "default_z1") if m in ran]
     lines = [
         "| cut | target | " + " | ".join(methods + extra) + " | default picked |",
         "|---" * (len(methods + extra) + 3) + "|",
@@ -366,12 +366,10 @@ def markdown(table: pl.DataFrame) -> str:
             text = f"{v.mean():.3f}" + (f" ± {v.std() / len(v) ** 0.5:.3f}" if v.n_unique() > 1 else "")
             text += "" if d["within_bound"].all() else " (breaks bound)"
             cells.append(f"**{text}**" if m == best else text)
-        picks = (
-            stats["default"]["pick"].value_counts().sort("count", descending=True)
-            if "default" in stats
-            else None
-        )
-        picked = ", ".join(f"{p} {c}" for p, c in picks.iter_rows()) if picks is not None else ""
+        picked = ""
+        if "default" in stats:
+            picks = stats["default"]["pick"].value_counts().sort("count", descending=True)
+            picked = ", ".join(f"{p} {c}" for p, c in picks.iter_rows())
         lines.append(f"| {cut} | {target} | " + " | ".join(cells) + f" | {picked} |")
     return "\n".join(lines)
 
