@@ -7,9 +7,10 @@ Each target is split as the pipeline splits it (core.targets.split, seed 42): th
 search part with the proxy (trigram Kneser-Ney on proxy-BPE tokens, 1M tokens, replicate seed =
 search seed, common random numbers); the final mixture of every method is judged on the
 evaluation part by a word-level 4-gram Kneser-Ney model trained on 2M proxy tokens of the mixture,
-mean of 3 judge samples (the same 3 for every method). That 2M-token run is the run the mixtures
-are for: it bounds the weights (target_tokens), and the proxies draw from half of each domain so
-that they repeat it as that run does (repeat_as_run; --no-repeat-as-run for the old proxy).
+mean of 3 judge samples (the same 3 for every method; their standard error is column judge_se).
+That 2M-token run is the run the mixtures are for: it bounds the weights (target_tokens), and the
+proxies draw from half of each domain so that they repeat it as that run does (repeat_as_run;
+--no-repeat-as-run for the old proxy).
 
 Methods, each spending at most --budget proxy trials (default 112):
 - natural, uniform: no trials;
@@ -29,114 +30,31 @@ Methods, each spending at most --budget proxy trials (default 112):
 """
 
 import argparse
-import dataclasses
-import re
 import time
-from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import polars as pl
-from tokenizers import Tokenizer
+import search_cuts
+from search_cuts import (  # noqa: F401 (re-exported: the companion benches read them as bs.*)
+    BUDGET,
+    JUDGE_TOKENS,
+    MAX_EPOCHS,
+    OBJECTIVES,
+    OFFSET,
+    POOL,
+    REPLICATES,
+    Bench,
+    objective,
+)
 
-from mix_assets.assets.documents import kept_documents, super_cluster_of
-from mix_assets.core import merge, mixtures, predictor, surrogate, targets, verify
-from mix_assets.core.proxies import bpe, ngram, sampling
-from mix_assets.core.proxies.corpus import ProxyCorpus
-from mix_assets.core.storage import load_npy, read_parquet
-from mix_assets.resources import ProjectStorage, SearchSettings, Warehouse
+from mix_assets.core import mixtures, predictor, surrogate, verify
+from mix_assets.resources import SearchSettings
 
-WORK = Path("data/work")
-BUDGET, MAX_EPOCHS, POOL, REPLICATES, OFFSET = 1_000_000, 15.0, 100_000, 3, 99_991
-# The run each mixture is for is the judge's: 2M tokens. It bounds the weights (target_tokens) and,
-# unless --no-repeat-as-run, proxies draw from BUDGET / JUDGE_TOKENS of each domain so that they
-# repeat a domain as often as the judge's run does (SearchSettings.repeat_as_run).
-JUDGE_TOKENS = 2 * BUDGET
-POOL_SHARE = BUDGET / JUDGE_TOKENS
 Z = 2.0  # the pipeline's default margin (FinalMixtureConfig.se_multiplier)
 SEARCHES = ("random", "regmix", "climb", "default")  # --methods runs a subset
 FIRST_ROUND_PER_DOMAIN = SearchSettings.model_fields["first_round_per_domain"].default  # the pipeline's
-OBJECTIVES = {
-    "mathematics": {"mathematics": 1.0},
-    "all_domains": {"all_domains": 1.0},
-    "mix": {"mathematics": 0.5, "all_domains": 0.5},
-}
-WORDS = re.compile(r"\w+|[^\w\s]")
-
-
-class Bench:
-    """One clustering cut: the proxy corpus with its domains, the targets' two parts, the judge."""
-
-    def __init__(self, cut: str, n_fine: int):
-        base = ProxyCorpus.load(WORK / "proxy_corpus", WORK / "search_targets" / "demo")
-        docs = read_parquet(WORK / "search_targets" / "demo" / "documents.parquet")
-        warehouse = Warehouse(database=str(WORK.parent / "warehouse.duckdb"))
-        kept = pl.concat(kept_documents(ProjectStorage(work_dir=str(WORK)), warehouse, ["text"])).select(
-            "doc_id", "cluster", "text"
-        )
-        texts = pl.DataFrame({"doc_id": docs["doc_id"]}).join(
-            kept, on="doc_id", how="left", maintain_order="left"
-        )
-        domains = docs["super_cluster"].to_numpy()
-        if cut == "fine":
-            mapping = super_cluster_of(warehouse)
-            cents = load_npy(WORK / "centroids" / "all.npy")
-            fine = merge.merge(cents[mapping["cluster"].to_numpy()], "ward", n_super=n_fine)
-            domains = np.array(
-                [dict(zip(mapping["cluster"], fine))[c] for c in texts["cluster"]], dtype=np.int64
-            )
-        self.n = int(domains.max()) + 1
-        tok = Tokenizer.from_file(str(WORK / "proxy_tokenizer" / "tokenizer.json"))
-        search, held = {}, {}
-        for name in ("mathematics", "all_domains"):
-            t = pl.read_parquet(f"data/targets/{name}.parquet")["text"].to_list()
-            s_rows, e_rows = targets.split(t, 0.5, 42)
-            search[name] = bpe.split(*bpe.encode(tok, [t[i] for i in s_rows]))
-            held[name] = [t[i] for i in e_rows]
-        self.corpus = dataclasses.replace(
-            base, domains=domains, targets=search, target_weights={}, eval_targets=None
-        )
-        self.tokens = self.corpus.domain_tokens(self.n)
-        # the judge: words, not the proxy's BPE; its own vocabulary (30k most frequent, rest unknown)
-        words = [WORDS.findall(x.lower()) for x in texts["text"]]
-        vocab = {w: i for i, (w, _) in enumerate(Counter(w for ws in words for w in ws).most_common(30_000))}
-        unk = len(vocab)
-        self.judge_docs = [np.array([vocab.get(w, unk) for w in ws], dtype=np.int64) for ws in words]
-        self.judge_eval = {
-            k: [np.array([vocab.get(w, unk) for w in WORDS.findall(x.lower())], dtype=np.int64) for x in v]
-            for k, v in held.items()
-        }
-        self.judge_vocab = unk + 1
-        self.trials, self.judged, self.used = {}, {}, 0
-
-    def proxy(self, w: np.ndarray, seed: int) -> dict:
-        key = (mixtures.mixture_id(w), seed)
-        if key not in self.trials:
-            train = self.corpus.sample(w, BUDGET, seed, MAX_EPOCHS, POOL_SHARE)
-            docs = ngram.document_losses(train, self.corpus.targets, self.corpus.vocab_size, 3)
-            self.trials[key] = {
-                **{k: float(nll.sum() / n.sum()) for k, (nll, n) in docs.items()},
-                "documents": {k: {"nll": nll, "tokens": n} for k, (nll, n) in docs.items()},
-            }
-        self.used += 1
-        return self.trials[key]
-
-    def judge(self, w: np.ndarray) -> dict:
-        key = mixtures.mixture_id(w)
-        if key not in self.judged:
-            runs = []
-            for i in range(3):
-                rows = sampling.draw(self.corpus.domains, self.corpus.lengths, w, JUDGE_TOKENS, 10_000 + i)
-                lm = ngram.KneserNey(self.judge_vocab, 4).fit([self.judge_docs[r] for r in rows])
-                scored = {k: lm.log_prob(v) for k, v in self.judge_eval.items()}
-                runs.append({k: -lp / n for k, (lp, n) in scored.items()})
-            self.judged[key] = {k: float(np.mean([r[k] for r in runs])) for k in self.judge_eval}
-        return self.judged[key]
-
-
-def objective(metrics: dict, weights: dict) -> float:
-    return sum(metrics[k] * v for k, v in weights.items()) / sum(weights.values())
 
 
 def run_rounds(
@@ -295,6 +213,7 @@ def task(args) -> list[dict]:
                     "pick": picks.get(method, ""),
                     "within_bound": bool((w <= bound + 2e-4).all()),
                     "eval_loss": objective(b.judge(w), obj),
+                    "judge_se": b.judge_se(w, obj),
                     "weights": " ".join(f"{x:.3f}" for x in w),
                 }
             )
@@ -316,8 +235,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     if args.no_repeat_as_run:
-        global POOL_SHARE  # the workers are forked after this, so they see it
-        POOL_SHARE = 1.0
+        search_cuts.POOL_SHARE = 1.0  # the workers are forked after this, so they see it
     jobs = [(c, s, args.fine, args.budget, frozenset(args.methods)) for c in args.cuts for s in args.seeds]
     with ProcessPoolExecutor(args.workers) as pool:
         rows = [r for rs in pool.map(task, jobs) for r in rs]
@@ -341,7 +259,8 @@ def main() -> None:
 
 def markdown(table: pl.DataFrame) -> str:
     """The README table: mean ± standard error over seeds per method, best of the compared methods
-    in bold (the choice-rule ablations are shown, not ranked); then what the default picked."""
+    in bold (the choice-rule ablations are shown, not ranked); then what the default picked. A cell
+    that is the same in every seed (natural, uniform) shows the judge's own standard error instead."""
     ran = set(table["method"])
     methods = [m for m in ("natural", "uniform", "random", "regmix", "climb", "default") if m in ran]
     extra = [m for m in ("default_best", "default_z1") if m in ran]
@@ -364,6 +283,8 @@ def markdown(table: pl.DataFrame) -> str:
                 continue
             v = d["eval_loss"]
             text = f"{v.mean():.3f}" + (f" ± {v.std() / len(v) ** 0.5:.3f}" if v.n_unique() > 1 else "")
+            if v.n_unique() == 1 and "judge_se" in d.columns:  # no spread over seeds: the judge's own
+                text += f" [judge ± {d['judge_se'].mean():.3f}]"
             text += "" if d["within_bound"].all() else " (breaks bound)"
             cells.append(f"**{text}**" if m == best else text)
         picked = ""

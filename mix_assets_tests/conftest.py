@@ -56,6 +56,20 @@ def write_shards(docs: pl.DataFrame, folder: Path, n_shards: int, prefix: str = 
     return keys
 
 
+def metadata(result, asset: str) -> dict:
+    """The metadata values of one asset's single materialization in a run's result."""
+    [mat] = result.asset_materializations_for_node(asset)
+    return {k: v.value for k, v in mat.metadata.items()}
+
+
+def round_scores(project: "Project", key: str = "demo-r0000") -> dict[str, float]:
+    """mixture_id -> objective of a round's successful trials, as the warehouse holds them."""
+    t = project.warehouse.query(
+        "SELECT mixture_id, m_objective FROM mix.proxy_scores WHERE round = ? AND status = 'ok'", [key]
+    )
+    return dict(zip(t["mixture_id"], t["m_objective"]))
+
+
 class Project:
     """One isolated project: input folder, artifact root, warehouse and a real Dagster instance, with
     one search named `demo` (its rounds: demo-r0000, ...)."""

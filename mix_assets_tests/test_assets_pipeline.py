@@ -9,7 +9,7 @@ from dagster import AssetKey
 
 from mix_assets.assets.documents import duplicate_ids
 from mix_assets.core.storage import read_npy
-from mix_assets_tests.conftest import CLUSTER_STAGES, SHARD_STAGES, corpus_sample, write_shards
+from mix_assets_tests.conftest import CLUSTER_STAGES, SHARD_STAGES, corpus_sample, metadata, write_shards
 
 SMALL = {"centroids": {"config": {"n_clusters": 12}}, "merged_clusters": {"config": {"distance": 0.8}}}
 
@@ -17,11 +17,6 @@ SMALL = {"centroids": {"config": {"n_clusters": 12}}, "merged_clusters": {"confi
 def materialized_partitions(instance, asset: str) -> list[str]:
     records = instance.fetch_materializations(AssetKey(asset), limit=1000).records
     return sorted(r.partition_key for r in records)
-
-
-def metadata(result, asset: str) -> dict:
-    [mat] = result.asset_materializations_for_node(asset)
-    return {k: v.value for k, v in mat.metadata.items()}
 
 
 @pytest.fixture
