@@ -255,6 +255,7 @@ def main() -> None:
     with pl.Config(tbl_rows=100):
         print(summary)
     print(markdown(table))
+    print(gaps(table))
 
 
 def markdown(table: pl.DataFrame) -> str:
@@ -297,3 +298,22 @@ def markdown(table: pl.DataFrame) -> str:
 
 if __name__ == "__main__":
     main()
+
+
+def gaps(table: pl.DataFrame) -> str:
+    """The default minus every other method, paired by seed: mean ± standard error over seeds (for
+    natural and uniform, which no seed moves, the error is the default's alone)."""
+    lines = []
+    for (cut, target), g in table.group_by("cut", "target", maintain_order=True):
+        d = g.filter(pl.col("method") == "default").select("seed", pl.col("eval_loss").alias("d"))
+        if not d.height:
+            continue
+        cells = []
+        for m in ("natural", "uniform", "random", "regmix", "climb"):
+            o = g.filter(pl.col("method") == m).select("seed", "eval_loss")
+            if not o.height:
+                continue
+            diff = d.join(o, on="seed").select(pl.col("d") - pl.col("eval_loss"))[:, 0]
+            cells.append(f"{m} {diff.mean():+.3f} ± {diff.std() / diff.len() ** 0.5:.3f}")
+        lines.append(f"{cut} {target}: default minus " + ", ".join(cells))
+    return "\n".join(lines)
