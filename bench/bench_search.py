@@ -28,6 +28,7 @@ Methods, each spending at most --budget proxy trials (default 112):
   surrogate's, whichever measured better).
     python bench/bench_search.py [--seeds 0 1 2 3 4] [--workers 2] [--cuts demo fine]
         [--methods random regmix climb default] [--out bench/results/search.csv]
+        [--replicates 3] [--default-rounds 52 24 13]  (the default's verification and rounds)
 """
 
 import argparse
@@ -55,6 +56,7 @@ from mix_assets.resources import SearchSettings
 
 Z = 2.0  # the pipeline's default margin (FinalMixtureConfig.se_multiplier)
 SEARCHES = ("random", "regmix", "climb", "default")  # --methods runs a subset
+DEFAULT_ROUNDS = [52, 24, 13]  # --default-rounds; with --replicates, trials move between the two
 FIRST_ROUND_PER_DOMAIN = SearchSettings.model_fields["first_round_per_domain"].default  # the pipeline's
 
 
@@ -113,7 +115,7 @@ def measured_best(
 def default_schedule(n_domains: int) -> list[int]:
     """52/24/13 as the pipeline runs it over n_domains (SearchSettings.first_round_per_domain's
     default): unchanged at 6 domains, one round of 89 at 18."""
-    return mixtures.round_schedule([52, 24, 13], n_domains, FIRST_ROUND_PER_DOMAIN)
+    return mixtures.round_schedule(DEFAULT_ROUNDS, n_domains, FIRST_ROUND_PER_DOMAIN)
 
 
 def default_shortlist(
@@ -228,6 +230,7 @@ def task(args) -> list[dict]:
 
 
 def main() -> None:
+    global REPLICATES, DEFAULT_ROUNDS  # set from the flags; the workers are forked after, so see them
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--cuts", nargs="+", default=["demo", "fine"])
@@ -236,10 +239,15 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--methods", nargs="+", choices=SEARCHES, default=list(SEARCHES), help="searches to run")
     ap.add_argument("--out", default="bench/results/search.csv")
+    ap.add_argument("--replicates", type=int, default=REPLICATES, help="verification replicates")
+    ap.add_argument(
+        "--default-rounds", type=int, nargs="+", default=DEFAULT_ROUNDS, help="before round_schedule"
+    )
     ap.add_argument(
         "--no-repeat-as-run", action="store_true", help="proxies draw from all of each domain (the old proxy)"
     )
     args = ap.parse_args()
+    REPLICATES, DEFAULT_ROUNDS = args.replicates, args.default_rounds
     if args.no_repeat_as_run:
         search_cuts.POOL_SHARE = 1.0  # the workers are forked after this, so they see it
     jobs = [(c, s, args.fine, args.budget, frozenset(args.methods)) for c in args.cuts for s in args.seeds]
