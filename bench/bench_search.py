@@ -56,7 +56,7 @@ from mix_assets.resources import SearchSettings
 
 Z = 2.0  # the pipeline's default margin (FinalMixtureConfig.se_multiplier)
 SEARCHES = ("random", "regmix", "climb", "default")  # --methods runs a subset
-DEFAULT_ROUNDS = [52, 24, 13]  # --default-rounds; with --replicates, trials move between the two
+DEFAULT_ROUNDS = [52, 24, 13]  # --default-rounds; with --replicates it moves trials to or from verification
 FIRST_ROUND_PER_DOMAIN = SearchSettings.model_fields["first_round_per_domain"].default  # the pipeline's
 
 
@@ -113,8 +113,9 @@ def measured_best(
 
 
 def default_schedule(n_domains: int) -> list[int]:
-    """52/24/13 as the pipeline runs it over n_domains (SearchSettings.first_round_per_domain's
-    default): unchanged at 6 domains, one round of 89 at 18."""
+    """DEFAULT_ROUNDS (52/24/13 unless --default-rounds) as the pipeline runs them over n_domains
+    (SearchSettings.first_round_per_domain's default): 52/24/13 is unchanged at 6 domains and one
+    round of 89 at 18."""
     return mixtures.round_schedule(DEFAULT_ROUNDS, n_domains, FIRST_ROUND_PER_DOMAIN)
 
 
