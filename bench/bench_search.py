@@ -29,6 +29,7 @@ Methods, each spending at most --budget proxy trials (default 112):
     python bench/bench_search.py [--seeds 0 1 2 3 4] [--workers 2] [--cuts demo fine]
         [--methods random regmix climb default] [--out bench/results/search.csv]
         [--replicates 3] [--default-rounds 52 24 13]  (the default's verification and rounds)
+    python bench/bench_search.py --tables a.csv b.csv  (earlier runs' tables, read as one run)
 """
 
 import argparse
@@ -247,7 +248,14 @@ def main() -> None:
     ap.add_argument(
         "--no-repeat-as-run", action="store_true", help="proxies draw from all of each domain (the old proxy)"
     )
+    ap.add_argument(
+        "--tables", nargs="+", metavar="CSV", help="print the tables of earlier runs together (no trials)"
+    )
     args = ap.parse_args()
+    if args.tables:  # e.g. seeds 0-4 and 5-9 run separately, read as one run of 10 seeds
+        table = pl.concat([pl.read_csv(f) for f in args.tables], how="diagonal_relaxed")
+        print(markdown(table), gaps(table), sep="\n\n")
+        return
     REPLICATES, DEFAULT_ROUNDS = args.replicates, args.default_rounds
     if args.no_repeat_as_run:
         search_cuts.POOL_SHARE = 1.0  # the workers are forked after this, so they see it
