@@ -7,7 +7,8 @@ Each target is split as the pipeline splits it (core.targets.split, seed 42): th
 search part with the proxy (trigram Kneser-Ney on proxy-BPE tokens, 1M tokens, replicate seed =
 search seed, common random numbers); the final mixture of every method is judged on the
 evaluation part by a word-level 4-gram Kneser-Ney model trained on 2M proxy tokens of the mixture,
-mean of 3 judge samples (the same 3 for every method; their standard error is column judge_se).
+mean of 60 judge samples (search_cuts.JUDGE_SAMPLES; the same draws for every method; their
+standard error is column judge_se; runs recorded through 2026-12-02 used 3, see bench_rejudge.py).
 That 2M-token run is the run the mixtures are for: it bounds the weights (target_tokens), and the
 proxies draw from half of each domain so that they repeat it as that run does (repeat_as_run;
 --no-repeat-as-run for the old proxy).
@@ -224,7 +225,7 @@ def task(args) -> list[dict]:
                     "within_bound": bool((w <= bound + 2e-4).all()),
                     "eval_loss": objective(b.judge(w), obj),
                     "judge_se": b.judge_se(w, obj),
-                    "weights": " ".join(f"{x:.3f}" for x in w),
+                    "weights": " ".join(f"{x:.6f}" for x in w),  # bench_rejudge re-scores from these
                 }
             )
     print(f"{cut} seed {seed}: {time.perf_counter() - start:.0f}s", flush=True)
@@ -333,9 +334,8 @@ def gaps(table: pl.DataFrame) -> str:
         for m in others:
             diff = d.join(g.filter(pl.col("method") == m).select("seed", "eval_loss"), on="seed")
             diff = diff.select(pl.col("d") - pl.col("eval_loss"))[:, 0]
-            cells.append(
-                f"{diff.mean():+.3f} ± {diff.std() / diff.len() ** 0.5:.3f}" if diff.len() else "not run"
-            )
+            se = diff.std() / diff.len() ** 0.5 if diff.len() > 1 else float("nan")  # one seed: no spread
+            cells.append(f"{diff.mean():+.3f} ± {se:.3f}" if diff.len() else "not run")
         lines.append(f"| {cut} | {target} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
