@@ -70,6 +70,7 @@ def run_rounds(
     settings: surrogate.SurrogateSettings,
     proposal: str,
     baselines: bool,
+    local_share: float = mixtures.ProposalSettings.local_share,
 ) -> tuple:
     gen, xs, ys, model = mixtures.GeneratorSettings(), [], [], None
     total = float(JUDGE_TOKENS)
@@ -91,7 +92,9 @@ def run_rounds(
             ]
         else:
             best = xs[int(np.argmin(ys))]
-            p = mixtures.ProposalSettings(proposal, POOL, mixtures.round_kappa(1.0, r, len(schedule)))
+            p = mixtures.ProposalSettings(
+                proposal, POOL, mixtures.round_kappa(1.0, r, len(schedule)), local_share=local_share
+            )
             cands = list(
                 mixtures.propose(
                     model.predict, b.tokens, m, total, gen, seed + 1000 * r, p, True, tried, best
@@ -122,12 +125,25 @@ def default_schedule(n_domains: int) -> list[int]:
 
 
 def default_shortlist(
-    b: Bench, obj: dict, seed: int, baselines: dict, schedule: tuple[int, ...] | None = None
+    b: Bench,
+    obj: dict,
+    seed: int,
+    baselines: dict,
+    schedule: tuple[int, ...] | None = None,
+    settings: surrogate.SurrogateSettings | None = None,
+    local_share: float = mixtures.ProposalSettings.local_share,
 ) -> list[verify.Candidate]:
     """The default's rounds, then its short list, as final_mixture makes it."""
     rounds = list(schedule) if schedule else default_schedule(b.n)
     model, xs, ys, gen, total = run_rounds(
-        b, obj, seed, rounds, surrogate.SurrogateSettings(seed=seed), "lcb", baselines=True
+        b,
+        obj,
+        seed,
+        rounds,
+        settings or surrogate.SurrogateSettings(seed=seed),
+        "lcb",
+        baselines=True,
+        local_share=local_share,
     )
     optima = {
         f"surrogate_{k}": mixtures.best_mixture(

@@ -52,6 +52,19 @@ def test_auto_reports_every_candidate_and_keeps_the_best_by_cv(tmp_path):
     np.testing.assert_allclose(again.predict(x[:5])[0], fitted.predict(x[:5])[0])
 
 
+def test_max_mae_ratio_keeps_auto_to_the_models_whose_level_is_right():
+    x, y = landscape(64)
+    y = y + 0.3 * (x[:, 3] > 0.5)  # a step: trees fit its level, smooth models blur it
+    rows = {r["model"]: r for r in sg.fit(x, y, FAST).report}
+    floor = min(r["cv_mae"] for r in rows.values())
+    for ratio in (1.0, 1.3):
+        fitted = sg.fit(x, y, sg.SurrogateSettings(**{**FAST.__dict__, "max_mae_ratio": ratio}))
+        chosen = {r["model"]: r for r in fitted.report}[fitted.name]
+        assert chosen["cv_mae"] <= ratio * floor + 1e-12
+        eligible = [r for r in rows.values() if r["cv_mae"] <= ratio * floor + 1e-12]
+        assert chosen["cv_spearman"] == pytest.approx(max(r["cv_spearman"] for r in eligible), abs=1e-4)
+
+
 def test_ensemble_variance_includes_disagreement_and_bad_input_is_refused():
     class Fixed(sg.Model):
         def __init__(self, m):

@@ -7,7 +7,8 @@ Four models map mixture weights to a predicted score with an uncertainty:
   rank better than trees with a few hundred points);
 - `loglinear`: olmix's default mixing law y = c + s * exp(w . t), bootstrap spread as uncertainty.
 `auto` cross-validates all four and their CV-weighted average on every score so far and keeps the
-best by out-of-fold Spearman (MAE breaks ties). Every candidate's CV figures are returned.
+best by out-of-fold Spearman (MAE breaks ties; `max_mae_ratio` can first drop the models whose
+level is off). Every candidate's CV figures are returned.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ class SurrogateSettings:
     # L-BFGS iterations: measured on RegMix (512 rows), 100 give the Spearman of 15,000 in a sixth of the time
     gp_maxiter: int = 100
     loglinear_restarts: int = 6
+    # auto picks only among models whose CV MAE is at most this times the best CV MAE (None: any):
+    # a model can rank the scores well while its level is off, and proposals use its level
+    max_mae_ratio: float | None = None
     lightgbm: lgbm.PredictorSettings = field(default_factory=lgbm.PredictorSettings)
     seed: int = 42
 
@@ -274,7 +278,15 @@ def fit(x, y, s: SurrogateSettings = SurrogateSettings()) -> Fitted:
         rows["ensemble"] = _score(sum(a * oof[n] for n, a in weights.items()), y)
     if weights:
         oof["ensemble"] = sum(a * oof[n] for n, a in weights.items())
-    chosen = s.model if s.model != "auto" else max(rows, key=lambda n: (round(rows[n][0], 4), -rows[n][1]))
+    eligible = rows
+    if s.max_mae_ratio is not None:
+        floor = min(r[1] for r in rows.values())
+        eligible = {n: r for n, r in rows.items() if r[1] <= s.max_mae_ratio * floor}
+    chosen = (
+        s.model
+        if s.model != "auto"
+        else max(eligible, key=lambda n: (round(eligible[n][0], 4), -eligible[n][1]))
+    )
     if chosen == "ensemble":
         model = Ensemble({n: BUILD[n](x, y, s) for n in weights}, weights)
     else:
