@@ -63,6 +63,8 @@ def test_max_mae_ratio_keeps_auto_to_the_models_whose_level_is_right():
         assert chosen["cv_mae"] <= ratio * floor + 1e-12
         eligible = [r for r in rows.values() if r["cv_mae"] <= ratio * floor + 1e-12]
         assert chosen["cv_spearman"] == pytest.approx(max(r["cv_spearman"] for r in eligible), abs=1e-4)
+    with pytest.raises(ValueError, match="max_mae_ratio"):
+        sg.SurrogateSettings(max_mae_ratio=0.5)
 
 
 def test_ensemble_variance_includes_disagreement_and_bad_input_is_refused():

@@ -45,6 +45,10 @@ class SurrogateSettings:
     def __post_init__(self):
         if self.model not in CHOICES:
             raise ValueError(f"surrogate model must be one of {CHOICES}, not {self.model!r}")
+        if self.max_mae_ratio is not None and self.max_mae_ratio < 1:
+            raise ValueError(
+                f"max_mae_ratio must be at least 1 (1: the best MAE only), not {self.max_mae_ratio}"
+            )
 
 
 class Model:
