@@ -107,14 +107,20 @@ def run_rounds(
     return model, np.array(xs), np.array(ys), gen, total
 
 
-def measured_best(
-    b: Bench, obj: dict, cands: list, seed: int, prefer: verify.Preference | None = None
-) -> verify.Candidate:
+def proxy_measure(b: Bench, obj: dict, seed: int):
+    """verify's measure: replicate r of a candidate is the proxy at seed + OFFSET + r (cached)."""
+
     def measure(c, r):
         m = b.proxy(c.weights, seed + OFFSET + r)
         return {"objective": objective(m, obj), "documents": m["documents"]}
 
-    return verify.verify(cands, measure, REPLICATES, True, prefer=prefer).chosen
+    return measure
+
+
+def measured_best(
+    b: Bench, obj: dict, cands: list, seed: int, prefer: verify.Preference | None = None
+) -> verify.Candidate:
+    return verify.verify(cands, proxy_measure(b, obj, seed), REPLICATES, True, prefer=prefer).chosen
 
 
 def default_schedule(n_domains: int) -> list[int]:
@@ -125,26 +131,20 @@ def default_schedule(n_domains: int) -> list[int]:
 
 
 def default_shortlist(
-    b: Bench,
-    obj: dict,
-    seed: int,
-    baselines: dict,
-    schedule: tuple[int, ...] | None = None,
-    settings: surrogate.SurrogateSettings | None = None,
-    local_share: float = mixtures.ProposalSettings.local_share,
+    b: Bench, obj: dict, seed: int, baselines: dict, schedule: tuple[int, ...] | None = None
 ) -> list[verify.Candidate]:
     """The default's rounds, then its short list, as final_mixture makes it."""
     rounds = list(schedule) if schedule else default_schedule(b.n)
     model, xs, ys, gen, total = run_rounds(
-        b,
-        obj,
-        seed,
-        rounds,
-        settings or surrogate.SurrogateSettings(seed=seed),
-        "lcb",
-        baselines=True,
-        local_share=local_share,
+        b, obj, seed, rounds, surrogate.SurrogateSettings(seed=seed), "lcb", baselines=True
     )
+    return shortlist_of(b, seed, baselines, model, xs, ys, gen, total)
+
+
+def shortlist_of(
+    b: Bench, seed: int, baselines: dict, model, xs: np.ndarray, ys: np.ndarray, gen, total: float
+) -> list[verify.Candidate]:
+    """final_mixture's short list from the rounds' trials and the surrogate they ended with."""
     optima = {
         f"surrogate_{k}": mixtures.best_mixture(
             model.mean, b.tokens, total, gen, seed + 7, POOL, True, k, 128

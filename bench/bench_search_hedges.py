@@ -86,9 +86,7 @@ def task(args) -> list[tuple]:
             ),
         }
 
-        def measure(c, r, obj=obj):
-            m = b.proxy(c.weights, seed + bs.OFFSET + r)
-            return {"objective": bs.objective(m, obj), "documents": m["documents"]}
+        measure = bs.proxy_measure(b, obj, seed)
 
         for label, (optima, n_measured, hedge_names) in lists.items():
             short = verify.shortlist(optima, xs, ys, n_measured, True, allowed)

@@ -9,7 +9,7 @@ each guided round's picks drawn around the best measured mixture (ProposalSettin
 default 0.125); column `variant` says which run, --skip-default leaves out the default's.
     python bench/bench_shortlist.py [--cut demo] [--fine 18] [--target mathematics] [--seeds 0 1 2 3 4]
         [--max-mae-ratio 1.5] [--local-share 0.5] [--skip-default] [--out bench/results/shortlist.csv]
-    (after `make run`; about 3.5 min per seed and variant at 6 domains)
+    (after `make run`; 3–4 min per seed and variant at 6 domains)
 """
 
 import argparse
@@ -17,7 +17,7 @@ import argparse
 import bench_search as bs
 import numpy as np
 import polars as pl
-from search_cuts import OBJECTIVES, OFFSET, REPLICATES, Bench, objective
+from search_cuts import OBJECTIVES, REPLICATES, Bench, objective
 
 from mix_assets.core import mixtures, surrogate, verify
 
@@ -25,18 +25,14 @@ from mix_assets.core import mixtures, surrogate, verify
 def one_seed(b: Bench, obj: dict, seed: int, variant: str, ratio, share) -> list[dict]:
     base = {"natural": b.tokens / b.tokens.sum(), "uniform": np.full(b.n, 1 / b.n)}
     settings = surrogate.SurrogateSettings(seed=seed, max_mae_ratio=ratio)
-    short = bs.default_shortlist(b, obj, seed, base, settings=settings, local_share=share)
-    # the rounds again (cached trials) for the surrogate they ended with
-    model, xs, ys, *_ = bs.run_rounds(
+    model, xs, ys, gen, total = bs.run_rounds(
         b, obj, seed, bs.default_schedule(b.n), settings, "lcb", True, local_share=share
     )
+    short = bs.shortlist_of(b, seed, base, model, xs, ys, gen, total)
     cv = {r["model"]: (r["cv_spearman"], r["cv_mae"]) for r in model.report}
-
-    def measure(c, r):
-        m = b.proxy(c.weights, seed + OFFSET + r)
-        return {"objective": objective(m, obj), "documents": m["documents"]}
-
-    v = verify.verify(short, measure, REPLICATES, True, prefer=verify.Preference(obj, z=bs.Z))
+    v = verify.verify(
+        short, bs.proxy_measure(b, obj, seed), REPLICATES, True, prefer=verify.Preference(obj, z=bs.Z)
+    )
     means = v.summary("objective")
     print(f"seed {seed} {variant}: chose {v.chosen.name}, surrogate {model.name}", flush=True)
     return [
