@@ -7,7 +7,7 @@ from dagster import Definitions
 from mix_assets.assets import all_assets
 from mix_assets.checks import all_checks
 from mix_assets.jobs import all_jobs
-from mix_assets.profiles import executor
+from mix_assets.profiles import executor, workers
 from mix_assets.resources import ClusteringSettings, EmbeddingModel, ProjectStorage, Searches, Warehouse
 from mix_assets.schedules import weekly_cluster_refresh
 from mix_assets.sensors import (
@@ -30,5 +30,6 @@ defs = Definitions(
         "embedder": EmbeddingModel(),
         "clustering": ClusteringSettings(),
         "searches": Searches(),
+        "workers": workers(),
     },
 )

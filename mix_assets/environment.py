@@ -18,7 +18,12 @@ VARIABLES = {
     "MIX_ASSETS_INPUT": ("", "input shards (default: the project file's input.path)"),
     "MIX_ASSETS_WORK": ("", "artifact root (default: the project file's work)"),
     "MIX_ASSETS_WAREHOUSE": ("", "the DuckDB file of small tables (default: the project file's warehouse)"),
-    "MIX_ASSETS_PROFILE": ("local", "deployment profile: local or cluster"),
+    "MIX_ASSETS_PROFILE": ("local", "deployment profile: local, ray or cluster"),
+    "MIX_ASSETS_WORKERS": ("", "local worker processes for shards and trials (default: the machine's cores)"),
+    "MIX_ASSETS_RAY_ADDRESS": ("", "ray: the head (host:6379, ray://host:10001) or `local` to start one"),
+    "MIX_ASSETS_RAY_GPUS": ("0", "ray: GPUs each gpt trial and each embedding actor asks for (0: CPUs only)"),
+    "MIX_ASSETS_RAY_EMBED_ACTORS": ("", "ray: embedding actors (default: one per GPU, else one per node)"),
+    "MIX_ASSETS_RAY_RUNTIME_ENV": ("", "ray: runtime_env as JSON (working_dir, pip, ...) for the workers"),
     "MIX_ASSETS_GPUS_PER_STEP": ("1", "cluster: GPUs a GPU step's pod requests"),
     "MIX_ASSETS_K8S_NAMESPACE": ("dagster", "cluster: namespace of the step pods"),
     "MIX_ASSETS_MAX_PODS": ("64", "cluster: step pods at once"),
@@ -26,6 +31,7 @@ VARIABLES = {
     "MIX_ASSETS_CACHE": ("", "local copies of remote files (default: the system temp folder)"),
     "MIX_ASSETS_PAUSE_AT": ("", "crash tests: a named point where the step sleeps, to be killed there"),
     "MIX_ASSETS_FAIL_ONCE": ("", "retry tests: <point>:<marker file>, the step raises there once"),
+    "MIX_ASSETS_KILL_ONCE": ("", "fault tests: <point>:<marker file>, the worker there is killed once"),
 }
 # what each step pod needs to see the same project the launching process sees
 FORWARDED = [
@@ -49,6 +55,23 @@ def fail_point(name: str) -> None:
     if point == name and marker and not Path(marker).exists():
         Path(marker).write_text(name)
         raise OSError(f"injected failure at {name} (MIX_ASSETS_FAIL_ONCE)")
+
+
+def kill_point(name: str) -> None:
+    """Where a fault test kills a worker: with MIX_ASSETS_KILL_ONCE=<name>:<marker> the process that
+    reaches it first (and leaves the marker) dies at once, as a worker lost to a node or the OOM
+    killer does. Only for workers: in the step itself it would kill the step."""
+    point, _, marker = get("MIX_ASSETS_KILL_ONCE").partition(":")
+    if point == name and marker:
+        try:
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # one worker wins, even in a race
+        except FileExistsError:
+            return
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def pause_point(name: str, log=print) -> None:
@@ -107,6 +130,21 @@ def cluster_limits() -> dict[str, str]:
             "MIX_ASSETS_MAX_GPU_PODS",
         )
     }
+
+
+def workers() -> int:
+    """Local worker processes: MIX_ASSETS_WORKERS, else the cores this process may use."""
+    given = get("MIX_ASSETS_WORKERS")
+    if given:
+        return int(given)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def worker_env() -> dict[str, str | None]:
+    """What a worker must see as this process does: the project's variables (unset ones as None) and
+    the offline flags. Sent with every unit of work, so a worker kept between runs never uses stale ones."""
+    names = [*VARIABLES, "HF_HUB_OFFLINE", "TOKENIZERS_PARALLELISM"]
+    return {n: os.environ.get(n) for n in names}
 
 
 def cache_dir() -> Path:

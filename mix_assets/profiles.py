@@ -2,6 +2,10 @@
 
 - local (default): the instance in dagster.yaml (sqlite under data/dagster), Dagster's default
   multiprocess executor, artifacts under data/work.
+- ray: steps run as locally, and the shard stages and proxy trials inside them fan out over a Ray
+  cluster (MIX_ASSETS_RAY_ADDRESS) through dagster-ray: Ray tasks per shard and per trial, Ray
+  actors for embeddings. Artifacts must be where every Ray worker reads them (a shared folder or
+  object storage).
 - cluster: every step in its own Kubernetes pod (dagster-k8s `k8s_job_executor`), GPU steps asking
   for `nvidia.com/gpu` through their op tags, instance storage in Postgres (deploy/cluster/dagster.yaml
   with dagster-postgres), input and artifacts on object storage (MIX_ASSETS_INPUT / MIX_ASSETS_WORK
@@ -10,7 +14,7 @@
 
 from mix_assets import environment
 
-PROFILES = ("local", "cluster")
+PROFILES = ("local", "ray", "cluster")
 
 
 def profile() -> str:
@@ -30,6 +34,13 @@ def gpu_op_tags() -> dict:
         "gpu": "required",
         "dagster-k8s/config": {"container_config": {"resources": {"limits": {"nvidia.com/gpu": gpus}}}},
     }
+
+
+def workers():
+    """Where shard stages and trials fan out: local processes, or the Ray cluster of the ray profile."""
+    from mix_assets.workers import RayCluster, Workers
+
+    return Workers(ray=RayCluster()) if profile() == "ray" else Workers()
 
 
 def executor():

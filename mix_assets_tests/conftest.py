@@ -1,6 +1,10 @@
 """Small real corpora cut from the embedded corpus, and helpers that materialize through a real instance."""
 
 import os
+
+# Ray started by the tests binds to loopback, as every service a test starts does (read when ray is
+# imported, so before anything imports it)
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 from pathlib import Path
 
 import polars as pl
@@ -19,6 +23,7 @@ from mix_assets.resources import (
     SearchSettings,
     Warehouse,
 )
+from mix_assets.workers import Workers
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,6 +108,7 @@ class Project:
             "embedder": EmbeddingModel(),
             "clustering": ClusteringSettings(**ClusteringSpec().model_dump()),  # the published defaults
             "searches": Searches(searches={self.name: self.search}),
+            "workers": Workers(),  # the machine's cores, as a user's default
         }
 
     def key(self, r: int) -> str:
@@ -201,9 +207,10 @@ SMALL_CLUSTERS = {
 }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def clustered(tmp_path_factory):
-    """A small corpus taken through every foundation stage and proxy_corpus, once per module."""
+    """A small corpus taken through every foundation stage and proxy_corpus, once per test session:
+    tests read it or copy it (`searcher`), never change it."""
     from dagster import instance_for_test
 
     base = tmp_path_factory.mktemp("clustered")
@@ -238,7 +245,7 @@ def searcher(clustered, tmp_path):
         for key in keys:
             instance.report_runless_asset_event(
                 AssetMaterialization(
-                    "proxy_corpus", partition=key, description="copied from the module's project"
+                    "proxy_corpus", partition=key, description="copied from the session's clustered project"
                 )
             )
         yield lambda **search: Project(tmp_path, instance, **search)

@@ -179,7 +179,10 @@ def test_an_unknown_profile_is_refused(tmp_path):
         text=True,
         timeout=300,
     )
-    assert out.returncode != 0 and "MIX_ASSETS_PROFILE='clutser': choose one of local, cluster" in out.stderr
+    assert (
+        out.returncode != 0
+        and "MIX_ASSETS_PROFILE='clutser': choose one of local, ray, cluster" in out.stderr
+    )
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from mix_assets.assets.shared import (
     ASSIGNMENTS_VERSION,
     SHARD_ASSET,
     assignment_version,
+    each_shard,
     materialized,
     materialized_shards,
 )
@@ -38,6 +39,7 @@ from mix_assets.core.storage import (
 )
 from mix_assets.profiles import gpu_op_tags
 from mix_assets.resources import ClusteringSettings, EmbeddingModel, ProjectStorage, Warehouse
+from mix_assets.workers import Workers
 
 GROUP = "clusters"
 
@@ -125,6 +127,32 @@ def _faiss_has_gpu() -> bool:
     return hasattr(faiss, "get_num_gpus") and faiss.get_num_gpus() > 0
 
 
+def assign_shard(key: str, storage: dict) -> dict:
+    """One shard's nearest centroids, on whichever worker (reused when already made from these
+    centroids and embeddings)."""
+    store = ProjectStorage(**storage)
+    cents = load_npy(store.path("centroids", "all", ".npy"))
+    version = assignment_version(store.version("centroids"), store.version("embeddings", key))
+    ids = read_parquet(store.path("raw_shards", key), columns=["doc_id"])["doc_id"]
+    reused = store.is_current("cluster_assignments", key, ".parquet", version)
+    if reused:
+        out = read_parquet(store.path("cluster_assignments", key))
+    else:
+        cluster, dist = kmeans.assign(read_npy(store.path("embeddings", key, ".npy")), cents)
+        out = pl.DataFrame({"doc_id": ids, "cluster": cluster, "distance": dist})
+    problems = assignment_problems(ids, out, len(cents))
+    if not reused:
+        write_parquet(out, store.path("cluster_assignments", key))
+        store.mark_current("cluster_assignments", key, version)
+    return {
+        "reused": reused,
+        "documents": out.height,
+        "problems": problems,
+        "counts": np.bincount(out["cluster"].to_numpy(), minlength=len(cents)),
+        "mean_distance": float(out["distance"].mean() or 0.0),
+    }
+
+
 @asset(
     **{**SHARD_ASSET, "group_name": GROUP},
     deps=["centroids", "embeddings"],
@@ -137,6 +165,7 @@ def cluster_assignments(
     storage: ProjectStorage,
     warehouse: Warehouse,
     clustering: ClusteringSettings,
+    workers: Workers,
 ) -> MaterializeResult:
     began = time.perf_counter()
     cents = load_npy(storage.path("centroids", "all", ".npy"))
@@ -146,26 +175,15 @@ def cluster_assignments(
     )  # centroids from before drift was tracked
     problems, counts, reused, drift = [], np.zeros(len(cents), np.int64), 0, {}
     current = storage.version("centroids")
-    for key in context.partition_keys:
-        version = assignment_version(current, storage.version("embeddings", key))
-        if storage.is_current("cluster_assignments", key, ".parquet", version):
-            out = read_parquet(storage.path("cluster_assignments", key))
-            ids = read_parquet(storage.path("raw_shards", key), columns=["doc_id"])["doc_id"]
-            problems += [
-                f"{key}: {p}" for p in assignment_problems(ids, out, len(cents))
-            ]  # the check covers reused shards too
-            reused += 1
-        else:
-            ids = read_parquet(storage.path("raw_shards", key), columns=["doc_id"])["doc_id"]
-            cluster, dist = kmeans.assign(read_npy(storage.path("embeddings", key, ".npy")), cents)
-            out = pl.DataFrame({"doc_id": ids, "cluster": cluster, "distance": dist})
-            problems += [f"{key}: {p}" for p in assignment_problems(ids, out, len(cents))]
-            write_parquet(out, storage.path("cluster_assignments", key))
-            storage.mark_current("cluster_assignments", key, version)
-        counts += np.bincount(out["cluster"].to_numpy(), minlength=len(cents))
-        drift[key] = float(out["distance"].mean() or 0.0) / max(baseline, 1e-12)
+    units = {key: (key, storage.model_dump()) for key in context.partition_keys}
+    for key, shard in each_shard(context, workers, storage, assign_shard, units):
+        problems += [f"{key}: {p}" for p in shard["problems"]]  # the check covers reused shards too
+        reused += shard["reused"]
+        counts += shard["counts"]
+        drift[key] = shard["mean_distance"] / max(baseline, 1e-12)
         context.log.info(
-            f"{key}: assigned {out.height} documents, drift {drift[key]:.3f} (mean distance over the fit's)"
+            f"{key}: assigned {shard['documents']} documents, drift {drift[key]:.3f} (mean distance over "
+            f"the fit's)"
         )
     warehouse.replace(
         "assignment_drift",

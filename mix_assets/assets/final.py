@@ -16,11 +16,12 @@ from mix_assets.assets.search_state import (
     scored_rows,
 )
 from mix_assets.assets.shared import GeneratorConfig, materialized
-from mix_assets.assets.trials import ProxyTrialsConfig, run_trial
+from mix_assets.assets.trials import ProxyTrialsConfig, run_trials, trial_job
 from mix_assets.core import mixtures, surrogate, verify
 from mix_assets.core.storage import write_json
 from mix_assets.partitions import parse_round, search_partitions
 from mix_assets.resources import ProjectStorage, Searches, Warehouse
+from mix_assets.workers import Workers
 
 
 class FinalMixtureConfig(Config):
@@ -68,6 +69,7 @@ def final_mixture(
     storage: ProjectStorage,
     warehouse: Warehouse,
     searches: Searches,
+    workers: Workers,
 ) -> MaterializeResult:
     began = time.perf_counter()
     name = context.partition_key
@@ -119,8 +121,9 @@ def final_mixture(
     )
     verify_began = time.perf_counter()
 
-    def measure(c: verify.Candidate, r: int) -> dict:
-        record = run_trial(
+    # every replicate of every candidate is measured whatever the others give: run them side by side
+    jobs = {
+        f"{c.name}/{r}": trial_job(
             context,
             search,
             name,
@@ -131,11 +134,21 @@ def final_mixture(
             seed=search.seed + config.replicate_seed_offset + r,
             evaluate=True,
         )
+        for c in short
+        for r in range(config.replicates)
+    }
+    pool = workers.pool(storage.work_dir, "trial", len(jobs), gpu=search.backend == "gpt")
+    context.log.info(f"verifying {len(short)} candidates x {config.replicates} replicates on {pool.name}")
+    measured = {}
+    for key, record in run_trials(context, pool, jobs):
+        measured[key] = {**record["metrics"], "documents": record.get("documents")}
         context.log.info(
-            f"verify {c.name} replicate {r}: {record['status']} "
+            f"verify {key.replace('/', ' replicate ')}: {record['status']} "
             f"{record['metrics'].get('objective', float('nan')):.4f}"
         )
-        return {**record["metrics"], "documents": record.get("documents")}
+
+    def measure(c: verify.Candidate, r: int) -> dict:
+        return measured[f"{c.name}/{r}"]
 
     if config.choice not in ("se_rule", "best"):
         raise ValueError(f"final_mixture choice must be 'se_rule' or 'best', not {config.choice!r}")

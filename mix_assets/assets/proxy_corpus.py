@@ -11,10 +11,17 @@ import time
 from dagster import AssetExecutionContext, Config, MaterializeResult, asset
 
 from mix_assets.assets.documents import kept_documents, seeded_sample
-from mix_assets.assets.shared import PROXY_CORPUS_VERSION, SHARD_ASSET, load_tokenizer, materialized
+from mix_assets.assets.shared import (
+    PROXY_CORPUS_VERSION,
+    SHARD_ASSET,
+    each_shard,
+    load_tokenizer,
+    materialized,
+)
 from mix_assets.core.proxies import bpe
 from mix_assets.core.storage import atomic_path, read_parquet, version_hash, write_json, write_npy
 from mix_assets.resources import ProjectStorage, Warehouse
+from mix_assets.workers import Workers
 
 
 class ProxyTokenizerConfig(Config):
@@ -52,6 +59,31 @@ def proxy_tokenizer(
     return materialized(began, {"vocab_size": tok.get_vocab_size(), "trained_on": picked.height})
 
 
+def encode_shard(key: str, storage: dict) -> dict:
+    """One shard in the proxies' token ids, on whichever worker (reused when current)."""
+    store = ProjectStorage(**storage)
+    version = version_hash(
+        "proxy_corpus",
+        PROXY_CORPUS_VERSION,
+        store.version("proxy_tokenizer"),
+        store.version("raw_shards", key),
+    )
+    if store.is_current("proxy_corpus", key, ".npy", version):
+        return {"reused": True, "documents": 0, "tokens": 0, "seconds": 0.0}
+    start = time.perf_counter()
+    texts = read_parquet(store.path("raw_shards", key), ["text"])["text"].to_list()
+    flat, offsets = bpe.encode(load_tokenizer(store), texts)
+    write_npy(offsets, store.path("proxy_corpus", key, ".offsets.npy"))
+    write_npy(flat, store.path("proxy_corpus", key, ".npy"))
+    store.mark_current("proxy_corpus", key, version)
+    return {
+        "reused": False,
+        "documents": len(texts),
+        "tokens": len(flat),
+        "seconds": time.perf_counter() - start,
+    }
+
+
 @asset(
     **{**SHARD_ASSET, "group_name": "search"},
     deps=["proxy_tokenizer", "raw_shards"],
@@ -59,27 +91,20 @@ def proxy_tokenizer(
     description="Every document of a shard in the proxies' token ids (uint16) with its offsets, row-aligned "
     "with raw_shards: trials memory-map them and read only the documents they sample.",
 )
-def proxy_corpus(context: AssetExecutionContext, storage: ProjectStorage) -> MaterializeResult:
+def proxy_corpus(
+    context: AssetExecutionContext, storage: ProjectStorage, workers: Workers
+) -> MaterializeResult:
     began = time.perf_counter()
-    tok, vocab = load_tokenizer(storage), storage.version("proxy_tokenizer")
+    load_tokenizer(storage)  # no vocabulary: one clear error, not one per shard
     documents, tokens, reused = 0, 0, 0
-    for key in context.partition_keys:
-        version = version_hash(
-            "proxy_corpus", PROXY_CORPUS_VERSION, vocab, storage.version("raw_shards", key)
-        )
-        if storage.is_current("proxy_corpus", key, ".npy", version):
-            reused += 1
-            continue
-        start = time.perf_counter()
-        texts = read_parquet(storage.path("raw_shards", key), ["text"])["text"].to_list()
-        flat, offsets = bpe.encode(tok, texts)
-        write_npy(offsets, storage.path("proxy_corpus", key, ".offsets.npy"))
-        write_npy(flat, storage.path("proxy_corpus", key, ".npy"))
-        storage.mark_current("proxy_corpus", key, version)
-        documents, tokens = documents + len(texts), tokens + len(flat)
-        context.log.info(
-            f"{key}: {len(texts)} documents, {len(flat)} tokens in {time.perf_counter() - start:.1f}s"
-        )
+    units = {key: (key, storage.model_dump()) for key in context.partition_keys}
+    for key, shard in each_shard(context, workers, storage, encode_shard, units):
+        reused += shard["reused"]
+        documents, tokens = documents + shard["documents"], tokens + shard["tokens"]
+        if not shard["reused"]:
+            context.log.info(
+                f"{key}: {shard['documents']} documents, {shard['tokens']} tokens in {shard['seconds']:.1f}s"
+            )
     return materialized(
         began,
         {

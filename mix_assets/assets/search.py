@@ -26,13 +26,13 @@ from mix_assets.assets.search_state import (
     weights_by_round,
 )
 from mix_assets.assets.shared import ROUND_ASSET, GeneratorConfig, materialized, settings_config, settings_of
-from mix_assets.assets.trials import ProxyTrialsConfig, load_corpus, run_trial, trial_path
+from mix_assets.assets.trials import ProxyTrialsConfig, load_corpus, run_trials, trial_job, trial_path
 from mix_assets.core import mixtures, surrogate
 from mix_assets.core.mixture import Domains
-from mix_assets.core.storage import atomic_path
 from mix_assets.partitions import parse_round, round_key, search_of
 from mix_assets.profiles import gpu_op_tags
 from mix_assets.resources import ProjectStorage, Searches, Warehouse
+from mix_assets.workers import Workers
 
 GROUP = "search"
 
@@ -167,8 +167,8 @@ def mixture_candidates(
     pool="proxy",
     retry_policy=RetryPolicy(max_retries=2, delay=5),
     op_tags=gpu_op_tags(),
-    description="One proxy training per candidate, scored on the targets; each trial is saved as it "
-    "finishes, so a rerun does only what is missing.",
+    description="One proxy training per candidate, scored on the targets; trials run side by side (local "
+    "worker processes, or Ray tasks) and each is saved as it finishes, so a rerun does only what is missing.",
 )
 def proxy_trials(
     context: AssetExecutionContext,
@@ -176,6 +176,7 @@ def proxy_trials(
     storage: ProjectStorage,
     warehouse: Warehouse,
     searches: Searches,
+    workers: Workers,
 ) -> MaterializeResult:
     search = searches.get(search_of(context.partition_key))
     environment.fail_point("proxy_trials")
@@ -183,30 +184,31 @@ def proxy_trials(
     weights = domains(storage, search_of(context.partition_key)).weights(
         candidates, f"mix.mixture_candidates (round {context.partition_key})"
     )
-    done, ran, failed, seconds = 0, 0, 0, 0.0
+    name = search_of(context.partition_key)
+    done, jobs, kinds = 0, {}, {}
     for row, w in zip(candidates.iter_rows(named=True), weights):
         path = trial_path(storage, context.partition_key, row["mixture_id"])
         if path.exists() and json.loads(path.read_text())["status"] == "ok":
             done += 1
             continue
-        record = run_trial(
-            context,
-            search,
-            search_of(context.partition_key),
-            storage,
-            row["mixture_id"],
-            w,
-            config,
+        jobs[row["mixture_id"]] = trial_job(
+            context, search, name, storage, row["mixture_id"], w, config, path=path
         )
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(record))
+        kinds[row["mixture_id"]] = row["kind"]
+    pool = workers.pool(storage.work_dir, "trial", len(jobs), gpu=search.backend == "gpt")
+    context.log.info(
+        f"{len(jobs)} trials to run ({done} already done) on {pool.name}, {pool.workers} at a time"
+    )
+    ran, failed, seconds, began = 0, 0, 0.0, time.perf_counter()
+    for mixture_id, record in run_trials(context, pool, jobs):
         ran += 1
         failed += record["status"] != "ok"
         seconds += record["seconds"]
         context.log.info(
-            f"trial {ran + done}/{candidates.height} {row['mixture_id']} ({row['kind']}): {record['status']} "
+            f"trial {ran + done}/{candidates.height} {mixture_id} ({kinds[mixture_id]}): {record['status']} "
             f"objective={record['metrics'].get('objective', float('nan')):.4f} in {record['seconds']:.1f}s"
         )
+    wall = time.perf_counter() - began
     if failed and context.retry_number < config.trial_retries:
         context.log.warning(
             f"{failed} trials failed; retrying them (attempt {context.retry_number + 2} of "
@@ -232,8 +234,11 @@ def proxy_trials(
             "failed": failed,
             "attempt": context.retry_number + 1,
             "seconds": round(seconds, 2),
+            "wall_seconds": round(wall, 2),
+            "workers": pool.workers,
+            "pool": pool.name,
             "backend": search.backend,
             **pooled,
-            "trials_per_minute": round(60 * ran / seconds, 1) if seconds else 0.0,
+            "trials_per_minute": round(60 * ran / wall, 1) if wall else 0.0,
         }
     )

@@ -7,6 +7,8 @@ other; lineage is declared by key."""
 import dataclasses
 import time
 import typing
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 from dagster import AssetExecutionContext, BackfillPolicy, Config, MaterializeResult
@@ -16,6 +18,7 @@ from mix_assets.core import mixtures
 from mix_assets.core.storage import load_npy, version_hash
 from mix_assets.partitions import round_partitions, shard_partitions
 from mix_assets.resources import ProjectStorage
+from mix_assets.workers import Workers
 
 
 def materialized(began: float, metadata: dict, **result) -> MaterializeResult:
@@ -121,3 +124,37 @@ def proxy_lengths(storage: ProjectStorage, key: str) -> np.ndarray:
             f"materialize proxy_corpus --partition {key}"
         )
     return np.diff(load_npy(storage.path("proxy_corpus", key, ".offsets.npy")))
+
+
+class ShardsFailed(RuntimeError):
+    pass
+
+
+def each_shard(
+    context: AssetExecutionContext,
+    workers: Workers,
+    storage: ProjectStorage,
+    fn: Callable,
+    units: dict[str, tuple],
+    kind: str = "cpu",
+    **setup,
+) -> Iterator[tuple[str, Any]]:
+    """(shard, fn's value) for every shard as it finishes, fanned out over the workers. A shard that
+    fails does not stop the others: its error is logged, and once every shard has finished the step
+    fails naming each bad one (after the caller has recorded the good ones)."""
+    pool = workers.pool(storage.work_dir, kind, len(units), **setup)
+    asset = context.assets_def.key.to_user_string() if context.has_assets_def else fn.__name__
+    context.log.info(f"{asset}: {len(units)} shards on {pool.name}, {pool.workers} at a time")
+    failed = {}
+    for outcome in pool.run(fn, units):
+        if outcome.ok:
+            yield outcome.key, outcome.value
+        else:
+            failed[outcome.key] = outcome.error
+            context.log.error(f"{asset}: shard {outcome.key} failed; the others go on\n{outcome.error}")
+    if failed:
+        lines = [f"  {key}: {error.strip().splitlines()[-1]}" for key, error in sorted(failed.items())]
+        raise ShardsFailed(
+            f"{asset}: {len(failed)} of {len(units)} shards failed (the other {len(units) - len(failed)} "
+            f"finished and are kept; a rerun skips them):\n" + "\n".join(lines)
+        )

@@ -1,9 +1,11 @@
-"""Proxy backends behind one call: run_trial(...) -> a record saved as `proxy_trials/<round>/<id>.json`."""
+"""Proxy backends behind one call: trial_record(job) -> a record saved as
+`proxy_trials/<round>/<id>.json`, run in the step or on a worker (run_trials fans jobs out)."""
 
 import json
 import math
 import time
 import traceback
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -11,11 +13,12 @@ import numpy as np
 import polars as pl
 from dagster import AssetExecutionContext, Config, PipesSubprocessClient
 
+from mix_assets import environment
 from mix_assets.assets.shared import settings_config, settings_of
-from mix_assets.core import mixture
+from mix_assets.core import fanout, mixture
 from mix_assets.core.proxies.corpus import ProxyCorpus, add_objectives, ngram_trial_documents
 from mix_assets.core.proxies.gpt import GPTSettings, gpt_trial
-from mix_assets.core.storage import is_local, read_json
+from mix_assets.core.storage import atomic_path, is_local, read_json
 from mix_assets.resources import ProjectStorage, SearchSettings
 
 BACKENDS = ("ngram", "gpt", "external", "import")
@@ -65,7 +68,7 @@ def load_corpus(storage: ProjectStorage, search_name: str) -> ProxyCorpus:
     return _corpus(str(folder), str(tfolder), f"{meta.stat().st_mtime}|{meta.read_text()}|{shards}")
 
 
-def run_trial(
+def trial_job(
     context: AssetExecutionContext,
     search: SearchSettings,
     search_name: str,
@@ -75,23 +78,56 @@ def run_trial(
     proxy: ProxyTrialsConfig,
     seed: int | None = None,
     evaluate: bool = False,
+    path: Path | None = None,
 ) -> dict:
-    """Never raises for a trial's own failure: the record says `failed` and why, so the round goes on.
+    """Everything a worker needs to run one trial, as plain data: its result depends on this alone."""
+    if search.backend not in BACKENDS:
+        raise ValueError(f"unknown proxy backend {search.backend!r}; choose one of {BACKENDS}")
+    return {
+        "storage": storage.model_dump(),
+        "search": search.model_dump(),
+        "search_name": search_name,
+        "proxy": proxy.model_dump(),
+        "mixture_id": mixture_id,
+        "weights": [float(w) for w in weights],
+        "seed": search.seed if seed is None else seed,
+        "evaluate": evaluate,
+        "round": context.partition_key if context.has_partition_key else "final",
+        "path": None if path is None else str(path),
+    }
 
-    `seed` is the replicate seed (the search's own by default): every mixture trained at one seed
-    reads each domain's documents in the same order. `evaluate` also scores the targets'
+
+def _log_failure(context: AssetExecutionContext, record: dict) -> None:
+    trace = record.pop("traceback", "")
+    if record["status"] != "ok":
+        context.log.warning(f"trial {record['mixture_id']} {record['status']}: {record['reason']}\n{trace}")
+
+
+def trial_record(job: dict, context: AssetExecutionContext | None = None) -> dict:
+    """Run the trial `job` describes (trial_job) wherever this is called: the step, a worker process
+    or a Ray task. With a `path`, the record is written there atomically before it is returned, so a
+    trial that finished is kept whatever happens to the step that asked for it.
+
+    Never raises for a trial's own failure: the record says `failed` and why, so the round goes on.
+    The job's `seed` is the replicate seed (the search's own by default): every mixture trained at
+    one seed reads each domain's documents in the same order. `evaluate` also scores the targets'
     evaluation parts (eval_<target>, eval_objective): only the final verification asks for that.
     The ngram backend, and an external command that reports them, also record each search part's
     per-document losses (`documents`), from which the final choice takes its standard error."""
-    if search.backend not in BACKENDS:
-        raise ValueError(f"unknown proxy backend {search.backend!r}; choose one of {BACKENDS}")
-    seed = search.seed if seed is None else seed
+    storage, search = ProjectStorage(**job["storage"]), SearchSettings(**job["search"])
+    proxy = ProxyTrialsConfig(**job["proxy"])
+    search_name, mixture_id, seed, evaluate = (
+        job["search_name"],
+        job["mixture_id"],
+        job["seed"],
+        job["evaluate"],
+    )
+    weights = np.asarray(job["weights"])
     start = time.perf_counter()
-    round_label = context.partition_key if context.has_partition_key else "final"
     record = {
         "mixture_id": mixture_id,
-        "round": round_label,
-        "weights": [float(w) for w in weights],
+        "round": job["round"],
+        "weights": job["weights"],
         "seed": seed,
         "backend": search.backend,
         "status": "ok",
@@ -99,6 +135,8 @@ def run_trial(
         "metrics": {},
     }
     try:
+        environment.fail_point("trial")
+        environment.kill_point("trial")
         if search.backend in ("ngram", "gpt"):
             corpus = load_corpus(storage, search_name)
             corpus_tokens = float(corpus.lengths.sum())
@@ -128,6 +166,8 @@ def run_trial(
             )
             add_objectives(metrics, corpus.target_weights)
         elif search.backend == "external":
+            if context is None:
+                raise ValueError("backend=external runs in the step: its Pipes session needs the context")
             metrics, documents = external_trial(
                 context,
                 search,
@@ -151,10 +191,53 @@ def run_trial(
             ("missing" if isinstance(e, NotInResults) else "failed"),
             f"{type(e).__name__}: {e}",
         )
-        context.log.warning(
-            f"trial {mixture_id} {record['status']}: {record['reason']}\n{traceback.format_exc(limit=3)}"
-        )
+        record["traceback"] = traceback.format_exc(limit=3)
     record["seconds"] = time.perf_counter() - start
+    if job["path"]:
+        saved = {k: v for k, v in record.items() if k != "traceback"}
+        with atomic_path(job["path"]) as tmp:
+            tmp.write_text(json.dumps(saved))
+    return record
+
+
+def run_trials(
+    context: AssetExecutionContext, pool: fanout.Pool, jobs: dict[str, dict]
+) -> Iterator[tuple[str, dict]]:
+    """(key, record) for every job as it finishes: fanned out over `pool`, or in this process for the
+    external backend. A worker that died more often than its pool retries is a failed trial."""
+    external = {k: j for k, j in jobs.items() if j["search"]["backend"] == "external"}
+    for key, job in external.items():
+        yield key, run_trial_job(context, job)
+    rest = {k: (j,) for k, j in jobs.items() if k not in external}
+    for outcome in pool.run(trial_record, rest) if rest else ():
+        record = outcome.value if outcome.ok else _lost(rest[outcome.key][0], outcome.error)
+        _log_failure(context, record)
+        yield outcome.key, record
+
+
+def run_trial_job(context: AssetExecutionContext, job: dict) -> dict:
+    record = trial_record(job, context)
+    _log_failure(context, record)
+    return record
+
+
+def _lost(job: dict, error: str) -> dict:
+    """The record of a trial whose worker never returned: failed (and saved where the trial would
+    have saved it), so the step's retry runs it again."""
+    record = {
+        "mixture_id": job["mixture_id"],
+        "round": job["round"],
+        "weights": job["weights"],
+        "seed": job["seed"],
+        "backend": job["search"]["backend"],
+        "status": "failed",
+        "reason": f"worker lost: {error.splitlines()[-1] if error else ''}",
+        "metrics": {},
+        "seconds": 0.0,
+    }
+    if job["path"]:
+        with atomic_path(job["path"]) as tmp:
+            tmp.write_text(json.dumps(record))
     return record
 
 
