@@ -31,7 +31,7 @@ VARIABLES = {
     "MIX_ASSETS_CACHE": ("", "local copies of remote files (default: the system temp folder)"),
     "MIX_ASSETS_PAUSE_AT": ("", "crash tests: a named point where the step sleeps, to be killed there"),
     "MIX_ASSETS_FAIL_ONCE": ("", "retry tests: <point>:<marker file>, the step raises there once"),
-    "MIX_ASSETS_KILL_ONCE": ("", "fault tests: <point>:<marker file>, the worker there is killed once"),
+    "MIX_ASSETS_KILL_ONCE": ("", "fault tests: <function>:<marker file>, a worker running it is killed once"),
 }
 # what each step pod needs to see the same project the launching process sees
 FORWARDED = [
@@ -55,23 +55,6 @@ def fail_point(name: str) -> None:
     if point == name and marker and not Path(marker).exists():
         Path(marker).write_text(name)
         raise OSError(f"injected failure at {name} (MIX_ASSETS_FAIL_ONCE)")
-
-
-def kill_point(name: str) -> None:
-    """Where a fault test kills a worker: with MIX_ASSETS_KILL_ONCE=<name>:<marker> the process that
-    reaches it first (and leaves the marker) dies at once, as a worker lost to a node or the OOM
-    killer does. Only for workers: in the step itself it would kill the step."""
-    point, _, marker = get("MIX_ASSETS_KILL_ONCE").partition(":")
-    if point == name and marker:
-        try:
-            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # one worker wins, even in a race
-        except FileExistsError:
-            return
-        os.write(fd, str(os.getpid()).encode())
-        os.close(fd)
-        import signal
-
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def pause_point(name: str, log=print) -> None:

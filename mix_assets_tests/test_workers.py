@@ -144,7 +144,7 @@ def test_a_worker_killed_mid_round_loses_and_doubles_no_trial(searcher, tmp_path
         cluster.add_node(num_cpus=1)  # two nodes on this host: Ray's own multi-node test cluster
         cluster.wait_for_nodes()
         marker = tmp_path / "killed"
-        monkeypatch.setenv("MIX_ASSETS_KILL_ONCE", f"trial:{marker}")
+        monkeypatch.setenv("MIX_ASSETS_KILL_ONCE", f"run_trial:{marker}")
         on_ray(p, cluster.address)
         result = p.run_round("demo-r0000", stages=["proxy_trials", "proxy_scores"])
     finally:

@@ -140,7 +140,7 @@ def final_mixture(
     pool = workers.pool(storage.work_dir, "trial", len(jobs), gpu=search.backend == "gpt")
     context.log.info(f"verifying {len(short)} candidates x {config.replicates} replicates on {pool.name}")
     measured = {}
-    for key, record in run_trials(context, pool, jobs):
+    for key, record in run_trials(context, pool, jobs, search, name, storage):
         measured[key] = {**record["metrics"], "documents": record.get("documents")}
         context.log.info(
             f"verify {key.replace('/', ' replicate ')}: {record['status']} "

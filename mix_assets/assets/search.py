@@ -200,7 +200,7 @@ def proxy_trials(
         f"{len(jobs)} trials to run ({done} already done) on {pool.name}, {pool.workers} at a time"
     )
     ran, failed, seconds, began = 0, 0, 0.0, time.perf_counter()
-    for mixture_id, record in run_trials(context, pool, jobs):
+    for mixture_id, record in run_trials(context, pool, jobs, search, name, storage):
         ran += 1
         failed += record["status"] != "ok"
         seconds += record["seconds"]

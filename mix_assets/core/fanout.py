@@ -32,16 +32,39 @@ class Outcome:
         return self.error is None
 
 
-def call_with_env(env: dict[str, str | None], fn: Callable, args: tuple) -> Any:
-    """Run fn(*args) with the caller's view of the variables in `env` (None: unset), so a worker
-    that outlives one run, or runs on another machine, sees the run's project, fail points and
-    offline flags."""
+def _apply(env: dict[str, str | None]) -> None:
     for name, value in env.items():
         if value is None:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+def call_with_env(env: dict[str, str | None], fn: Callable, args: tuple) -> Any:
+    """Run fn(*args) on a worker with the caller's view of the variables in `env` (None: unset), so
+    a worker that outlives one run, or runs on another machine, sees the run's project, fail points
+    and offline flags."""
+    _apply(env)
+    _kill_point(fn)
     return fn(*args)
+
+
+def _kill_point(fn: Callable) -> None:
+    """Fault tests: with MIX_ASSETS_KILL_ONCE=<function name>:<marker file>, the first worker to start
+    a unit of that function (the one that creates the marker) dies at once, as a worker lost to a
+    node or the OOM killer does. Never in the calling process: InProcess does not come here."""
+    point, _, marker = os.environ.get("MIX_ASSETS_KILL_ONCE", "").partition(":")
+    if point != getattr(fn, "__name__", None) or not marker:
+        return
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # one worker wins, even in a race
+    except FileExistsError:
+        return
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _described(e: BaseException) -> str:
@@ -57,9 +80,10 @@ class InProcess:
     name: str = "in-process"
 
     def run(self, fn: Callable, units: dict[str, tuple]) -> Iterator[Outcome]:
+        _apply(self.env)
         for key, args in units.items():
             try:
-                yield Outcome(key, call_with_env(self.env, fn, args))
+                yield Outcome(key, fn(*args))
             except Exception as e:  # noqa: BLE001 - one unit's failure is its outcome, the others go on
                 yield Outcome(key, error=_described(e))
 
