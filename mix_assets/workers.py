@@ -103,12 +103,14 @@ class Workers(ConfigurableResource):
         """A pool for `units` units: `kind` cpu (a shard stage), trial (`gpu=True` for the gpt proxy)
         or embed (`setup=fn, setup_args=(...)` loads the model once per worker)."""
         env = environment.worker_env()
-        # other processes cannot see this one's memory:// files, and one unit needs no pool
-        if work_dir.startswith("memory://") or units < 2:
+        # other processes cannot see this one's memory:// files, and one unit needs no local pool
+        # (on Ray it still goes where the GPUs are)
+        if work_dir.startswith("memory://") or (units < 2 and self.ray is None):
             return fanout.InProcess(env)
         if self.ray is None:
-            if kind == "embed" or self.processes < 2:
-                # torch already spreads one model over every core; a second copy would only compete
+            if kind == "embed" or setup.get("gpu") or self.processes < 2:
+                # torch already spreads one model over every core (or holds the one GPU); a second
+                # process would hold a second copy and compete for the same cores or card
                 return fanout.InProcess(env)
             return fanout.Processes(min(self.processes, units), env, self.task_retries)
         if kind == "embed":

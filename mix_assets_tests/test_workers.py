@@ -181,11 +181,13 @@ def test_each_kind_of_work_gets_the_pool_the_profile_says():
     assert isinstance(local.pool("/work", "trial", 16), fanout.Processes)
     assert local.pool("/work", "trial", 3).workers == 3  # never more processes than units
     assert isinstance(local.pool("/work", "embed", 16), fanout.InProcess)  # torch already uses every core
+    assert isinstance(local.pool("/work", "trial", 16, gpu=True), fanout.InProcess)  # so does the gpt proxy
     assert isinstance(
         local.pool("memory://w", "trial", 16), fanout.InProcess
     )  # other processes see no memory://
     assert isinstance(local.pool("/work", "trial", 1), fanout.InProcess)
     assert ray.pool("/work", "trial", 16, gpu=True).gpus == 1  # the gpt proxy asks for a GPU
     assert ray.pool("/work", "trial", 16).gpus == 0
+    assert isinstance(ray.pool("/work", "trial", 1), fanout.RayTasks)  # one unit still goes to the cluster
     actors = ray.pool("/work", "embed", 16, setup=print)
     assert isinstance(actors, fanout.RayActors) and actors.gpus == 1 and actors.setup is print
