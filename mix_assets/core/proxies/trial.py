@@ -43,16 +43,7 @@ def run_trial(job: dict, external: Callable[[], tuple[dict, dict | None]] | None
     written there atomically before it is returned, so a finished trial is kept whatever happens
     to the step that asked for it. `external` runs the user's trainer (only in the step)."""
     start = time.perf_counter()
-    record = {
-        "mixture_id": job["mixture_id"],
-        "round": job["round"],
-        "weights": job["weights"],
-        "seed": job["seed"],
-        "backend": job["backend"],
-        "status": "ok",
-        "reason": "",
-        "metrics": {},
-    }
+    record = _record(job, "ok", "")
     try:
         metrics, documents = _metrics(job, external)
         if documents:
@@ -72,19 +63,15 @@ def run_trial(job: dict, external: Callable[[], tuple[dict, dict | None]] | None
 
 def lost(job: dict, error: str) -> dict:
     """The record of a trial whose worker never came back: failed (and saved), so a retry runs it."""
-    record = {
-        "mixture_id": job["mixture_id"],
-        "round": job["round"],
-        "weights": job["weights"],
-        "seed": job["seed"],
-        "backend": job["backend"],
-        "status": "failed",
-        "reason": f"worker lost: {error.strip().splitlines()[-1] if error.strip() else ''}",
-        "metrics": {},
-        "seconds": 0.0,
-    }
+    record = _record(job, "failed", f"worker lost: {error.strip().splitlines()[-1] if error.strip() else ''}")
+    record["seconds"] = 0.0
     save(record, job)
     return record
+
+
+def _record(job: dict, status: str, reason: str) -> dict:
+    keys = ("mixture_id", "round", "weights", "seed", "backend")
+    return {**{k: job[k] for k in keys}, "status": status, "reason": reason, "metrics": {}}
 
 
 def save(record: dict, job: dict) -> None:
