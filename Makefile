@@ -15,20 +15,29 @@ DAGSTER := $(BIN)/dagster asset materialize -m mix_assets.definitions
 
 .PHONY: install run materialize search test lint ui clean
 
-$(VENV)/.installed: pyproject.toml
+# `make run` needs the package only; `make test` adds the dev extras (Ray, Kubernetes, ONNX, pytest)
+$(VENV)/.core: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.core
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $@
 
 install: $(VENV)/.installed
 
-run: install materialize search
+# The pipeline in one process (`mix-assets run`): shards to super-clusters, then every search of the
+# project file to its final mixture and run report; each stage is a run on the instance, as below.
+run: $(VENV)/.core
+	$(BIN)/mix-assets run
 
-# The pipeline through the Dagster CLI, stage by stage (shard stages take the whole partition range
-# in one run). The project file (mix_assets.yaml, or MIX_ASSETS_CONFIG) says what it runs on;
-# CLUSTER_CONFIG passes run config (JSON) to the cluster-table step.
+# The same pipeline through the Dagster CLI, stage by stage, as users' CI and schedules run it
+# (shard stages take the whole partition range in one run). The project file (mix_assets.yaml, or
+# MIX_ASSETS_CONFIG) says what it runs on; CLUSTER_CONFIG passes run config (JSON) to the
+# cluster-table step.
 materialize:
 	RANGE=$$($(BIN)/mix-assets shards) && echo "shards: $$RANGE" && \
 	$(DAGSTER) --select raw_shards,quality_signals,embeddings --partition-range $$RANGE && \
@@ -51,8 +60,10 @@ search:
 	  echo "report: $$($(BIN)/python -c 'from mix_assets import environment as e; print(e.work_dir())')/run_report/$$S/index.html" || exit 1; \
 	done
 
+# one worker per core, a test file per worker at a time: a file's fixtures stay in one process
+TEST_WORKERS ?= auto
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # ruff's formatter and linter, configured in pyproject.toml
 lint: install

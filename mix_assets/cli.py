@@ -60,6 +60,46 @@ def add_next_round(name: str | None) -> str | None:
     return key
 
 
+def run_pipeline(args) -> int:
+    """`make run` in one process: shards to super-clusters, then each search to its final mixture."""
+    import time
+
+    from mix_assets import environment, profiles
+    from mix_assets.runner import Runner, StageFailed
+
+    if profiles.profile() == "cluster":
+        raise SystemExit(
+            "mix-assets run runs every step in this process; under the cluster profile launch runs "
+            "from the UI or with `dagster asset materialize`, which start a pod per step"
+        )
+    keys = register_shards()
+    if not keys:
+        raise SystemExit(f"no shard files found in {environment.input_dir()}")
+    names = register_searches()
+    if args.search:
+        unknown = sorted(set(args.search) - set(names))
+        if unknown:
+            raise SystemExit(f"no search {', '.join(unknown)} in the project file; it has {', '.join(names)}")
+        names = args.search
+    began = time.perf_counter()
+    runner = Runner()
+    print(f"shards: {keys[0]}...{keys[-1]} ({len(keys)})", flush=True)
+    try:
+        if args.stages in ("all", "foundation"):
+            runner.foundation(keys)
+        if args.stages in ("all", "search"):
+            runner.proxy_corpus(keys)
+            for name in names:
+                runner.search(name, add_next_round)
+                print(f"report: {environment.work_dir()}/run_report/{name}/index.html", flush=True)
+    except StageFailed as e:
+        print(e, file=sys.stderr)
+        return 1
+    total = time.perf_counter() - began
+    print(json.dumps({"seconds": round(total, 1), "stages": runner.seconds}, indent=1))
+    return 0
+
+
 def init_project(args) -> int:
     """Write a commented project file for a folder of shards, with the columns it finds there."""
     from pathlib import Path
@@ -193,6 +233,13 @@ def main(argv: list[str] | None = None) -> int:
     rd.add_argument("action", choices=["next"])
     rd.add_argument("--search", help="which search (may be left out when the project file has one)")
     sub.add_parser("searches", help="register the project file's searches as partitions; print their names")
+    rn = sub.add_parser(
+        "run",
+        help="the pipeline in one process (what `make run` does): shards to super-clusters, then each "
+        "search's rounds, final mixture and report; runs are recorded on the instance as the CLI's are",
+    )
+    rn.add_argument("--search", action="append", help="only this search (repeat for more)")
+    rn.add_argument("--stages", choices=["all", "foundation", "search"], default="all")
     it = sub.add_parser("init", help="write a commented project file for a folder of shards")
     it.add_argument("input", help="the folder of parquet / JSONL shards")
     it.add_argument("--out", default="mix_assets.yaml", help="where to write it (default: ./mix_assets.yaml)")
@@ -246,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
         return init_project(args)
     if args.command == "validate":
         return validate_project(args.file)
+    if args.command == "run":
+        return run_pipeline(args)
     if args.command == "searches":
         print("\n".join(register_searches()))
         return 0

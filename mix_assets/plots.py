@@ -5,24 +5,30 @@ from __future__ import annotations
 import base64
 import io
 
-import matplotlib
+from dagster import MetadataValue
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from dagster import MetadataValue  # noqa: E402
+
+def _pyplot():
+    # imported on first use: matplotlib costs every process that loads the code location ~0.4 s
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def to_markdown(fig) -> MetadataValue:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
-    plt.close(fig)
+    _pyplot().close(fig)
     return MetadataValue.md(f"![chart](data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()})")
 
 
 def barh(
     labels: list[str], values: list[float], title: str, xlabel: str, colors: list[str] | None = None
 ) -> MetadataValue:
-    fig, ax = plt.subplots(figsize=(7, 0.22 * len(labels) + 1))
+    fig, ax = _pyplot().subplots(figsize=(7, 0.22 * len(labels) + 1))
     ax.barh(range(len(labels)), values, color=colors)
     ax.set_yticks(range(len(labels)), [s[:48] for s in labels], fontsize=7)
     ax.invert_yaxis()
@@ -43,7 +49,7 @@ def md_table(df) -> MetadataValue:
 
 
 def scatter(x, y, title: str, xlabel: str, ylabel: str) -> MetadataValue:
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    fig, ax = _pyplot().subplots(figsize=(4.5, 4.5))
     ax.scatter(x, y, s=12, alpha=0.7)
     lo, hi = min(min(x), min(y)), max(max(x), max(y))
     ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8)
@@ -56,7 +62,7 @@ def scatter(x, y, title: str, xlabel: str, ylabel: str) -> MetadataValue:
 def grouped_barh(labels: list[str], series: dict[str, list[float]], title: str) -> MetadataValue:
     import numpy as np
 
-    fig, ax = plt.subplots(figsize=(7, 0.45 * len(labels) + 1))
+    fig, ax = _pyplot().subplots(figsize=(7, 0.45 * len(labels) + 1))
     h = 0.8 / len(series)
     for i, (name, values) in enumerate(series.items()):
         ax.barh(np.arange(len(labels)) + i * h, values, height=h, label=name)
@@ -68,7 +74,7 @@ def grouped_barh(labels: list[str], series: dict[str, list[float]], title: str) 
 
 
 def histogram(values, title: str) -> MetadataValue:
-    fig, ax = plt.subplots(figsize=(5, 2.5))
+    fig, ax = _pyplot().subplots(figsize=(5, 2.5))
     ax.hist(values, bins=40)
     ax.set_title(title, fontsize=9)
     return to_markdown(fig)
@@ -79,10 +85,10 @@ def cluster_map(xy, sizes, groups, labels: dict[int, str], title: str) -> Metada
     super-cluster; group -1 (pruned) in grey."""
     import numpy as np
 
-    fig, ax = plt.subplots(figsize=(6.5, 5))
+    fig, ax = _pyplot().subplots(figsize=(6.5, 5))
     sizes = np.asarray(sizes, dtype=float)
     area = 20 + 600 * sizes / max(sizes.max(initial=0), 1)
-    cmap = plt.get_cmap("tab20")
+    cmap = _pyplot().get_cmap("tab20")
     for g in sorted(set(groups)):
         mask = np.asarray(groups) == g
         color = "lightgrey" if g < 0 else cmap(g % 20)
@@ -107,7 +113,7 @@ def heatmap(rows: list[str], columns: list[str], values, title: str) -> Metadata
     import numpy as np
 
     values = np.asarray(values, dtype=float)
-    fig, ax = plt.subplots(figsize=(0.5 * len(columns) + 2.5, 0.35 * len(rows) + 1.5))
+    fig, ax = _pyplot().subplots(figsize=(0.5 * len(columns) + 2.5, 0.35 * len(rows) + 1.5))
     im = ax.imshow(values, cmap="viridis", aspect="auto")
     ax.set_xticks(range(len(columns)), columns, fontsize=7)
     ax.set_yticks(range(len(rows)), rows, fontsize=7)
@@ -127,7 +133,7 @@ def heatmap(rows: list[str], columns: list[str], values, title: str) -> Metadata
 
 
 def line(x, series: dict[str, list[float]], title: str, xlabel: str, ylabel: str) -> MetadataValue:
-    fig, ax = plt.subplots(figsize=(5, 3))
+    fig, ax = _pyplot().subplots(figsize=(5, 3))
     for name, y in series.items():
         ax.plot(x, y, marker="o", label=name)
     ax.set_xlabel(xlabel)

@@ -60,6 +60,21 @@ def test_dagster_cli_validates_the_workspace_with_the_demo_project_file(tmp_path
     assert "Validation successful for code location mix_assets" in out.stderr + out.stdout
 
 
+def test_loading_the_code_location_imports_no_heavy_library():
+    # every step of the multiprocess executor, and every CLI run, loads the code location first
+    probe = "import sys, mix_assets.definitions; print(sorted(m for m in HEAVY if m in sys.modules))"
+    heavy = ["torch", "sklearn", "matplotlib", "transformers", "sentence_transformers", "lightgbm", "faiss"]
+    out = subprocess.run(
+        [sys.executable, "-c", f"HEAVY = {heavy!r}; {probe}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
+
+
 def test_shard_sensor_adds_new_shards_once(tmp_path):
     keys = write_shards(corpus_sample(2), tmp_path, 2)
     with instance_for_test() as instance:

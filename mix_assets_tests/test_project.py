@@ -6,18 +6,17 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import duckdb
 import polars as pl
 import pytest
 import yaml
-from dagster import instance_for_test
+from dagster import DagsterInstance, DagsterRunStatus
 
 from mix_assets import environment
 from mix_assets.project import ProjectFileError, load, parse
-from mix_assets.resources import ClusteringSettings, ProjectStorage, Warehouse
-from mix_assets_tests.conftest import ROOT, Project, corpus_sample
+from mix_assets.resources import ProjectStorage
+from mix_assets_tests.conftest import ROOT, corpus_sample
 
 
 def problems(text: str) -> str:
@@ -55,7 +54,7 @@ def test_paths_are_relative_to_the_file_and_the_environment_overrides_only_locat
     monkeypatch.setenv("MIX_ASSETS_WORK", str(tmp_path / "elsewhere"))
     assert environment.input_dir() == str(path.parent / "shards")
     assert environment.work_dir() == str(tmp_path / "elsewhere")
-    from mix_assets.resources import ProjectStorage, Searches
+    from mix_assets.resources import Searches
 
     assert ProjectStorage().id_column == "id" and Searches().get("news").proxies_per_round == [8, 4]
     with pytest.raises(KeyError, match="no search named 'code'.*searches: news"):
@@ -69,9 +68,9 @@ def run(args: list[str], env: dict, timeout: int = 900) -> str:
 
 
 def test_a_new_user_runs_two_searches_from_a_project_file(tmp_path):
-    """`mix-assets init`, `validate`, `dagster definitions validate`, then the corpus stages (in
-    process, to keep the suite short: `.ci/run` takes `make materialize` through the CLI on a
-    project file) and `make search` for both searches through the Dagster CLI."""
+    """`mix-assets init`, `validate`, `dagster definitions validate`, then `mix-assets run` (what
+    `make run` calls) for the corpus stages and both searches. `.ci/run` takes the same kind of
+    project file through `make materialize` and `make search`, the Dagster CLI path."""
     # the user's data: JSONL shards with an `id` column, and two target files of their own
     shards = tmp_path / "shards"
     shards.mkdir()
@@ -107,16 +106,13 @@ def test_a_new_user_runs_two_searches_from_a_project_file(tmp_path):
     assert "valid; searches math, spread" in run([*cli, "validate"], env)
     run([sys.executable, "-m", "dagster", "definitions", "validate", "-m", "mix_assets.definitions"], env)
 
-    with instance_for_test() as instance, pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MIX_ASSETS_CONFIG", str(config))
-        p = Project(tmp_path, instance)  # the corpus stages, with the storage the project file names
-        p.storage, p.warehouse = ProjectStorage(), Warehouse()
-        p.resources |= {"storage": p.storage, "warehouse": p.warehouse, "clustering": ClusteringSettings()}
-        keys = sorted(p.storage.shard_files())
-        p.add_shards(keys)
-        p.run_all(keys)
-    log = run(["make", "-s", f"BIN={Path(sys.executable).parent}", "search"], env)
-    assert log.count("round: math-r") == 1 and log.count("round: spread-r") == 1
+    # then the first command a new user runs, `make run`'s: every stage and both searches
+    log = run([*cli, "run"], env)
+    assert log.count("round math-r") == 1 and log.count("round spread-r") == 1
+    # each stage was a run on the project's instance, as the Dagster CLI's are: the UI shows them
+    runs = DagsterInstance.from_config(str(home)).get_runs()
+    assert len(runs) == 14  # 4 corpus stages, tokenizer, proxy corpus, 3 per search (targets, round, final)
+    assert all(r.status == DagsterRunStatus.SUCCESS for r in runs)
 
     con = duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True)
     scores = con.sql(
@@ -134,3 +130,8 @@ def test_a_new_user_runs_two_searches_from_a_project_file(tmp_path):
         "SELECT search, w0 + w1 + w2 FROM mix.final_mixture WHERE kind = 'final' ORDER BY 1"
     ).fetchall()
     assert [s for s, _ in table] == ["math", "spread"] and all(abs(t - 1) < 1e-9 for _, t in table)
+    con.close()
+    # run again: the schedules are complete, so no round is added and no proxy trains again
+    again = run([*cli, "run", "--stages", "search"], env)
+    assert "round " not in again and again.count("final mixture: done") == 2
+    assert len(DagsterInstance.from_config(str(home)).get_dynamic_partitions("rounds")) == 2

@@ -25,15 +25,16 @@ EMBEDDINGS_VERSION = "1"
 def load_embedder(model: dict) -> None:
     """An embedding worker's setup: the model loaded once, for every shard it embeds."""
     m = EmbeddingModel(**model)
-    embed.load_model(m.model, embed.resolve_device(m.device), m.max_seq_length)
+    embed.load_model(m.model, m.resolved_device(), m.max_seq_length, m.resolved_backend(), m.precision)
 
 
 def embed_shard(key: str, storage: dict, config: dict, model: dict, on_progress=None) -> dict:
     """One shard's embeddings, on whichever worker: written and stamped, or checked when an earlier
     run finished it from the same documents and model."""
     store, embedder = ProjectStorage(**storage), EmbeddingModel(**model)
-    # neither the device nor the batch size changes the vectors beyond bf16 noise
-    settings = embedder.model_dump(exclude={"device", "batch_size"})
+    # neither the device, the batch size nor the runtime changes the vectors beyond bf16 noise
+    # (bench/README.md: cosine 0.9999 between torch and OpenVINO)
+    settings = embedder.model_dump(exclude={"device", "batch_size", "backend"})
     version = version_hash(
         "embeddings", EMBEDDINGS_VERSION, config, settings, store.version("raw_shards", key)
     )
@@ -53,6 +54,7 @@ def embed_shard(key: str, storage: dict, config: dict, model: dict, on_progress=
         "seconds": seconds,
         "problems": embeddings_problems(emb, len(texts)),
         "device": embedder.resolved_device(),
+        "backend": embedder.resolved_backend(),
     }
 
 
@@ -75,21 +77,27 @@ def embeddings(
 ) -> MaterializeResult:
     device = embedder.resolved_device()
     n_docs, seconds, problems, reused = 0, 0.0, [], 0
-    model = embedder.model_dump()
+    # `auto` is measured here, once per machine, and recorded, so that the shards of a range embed
+    # with one runtime; a worker reads the record of its own machine (measured there if it has none;
+    # a GPU worker: torch)
+    first = storage.path("raw_shards", context.partition_keys[0])
+    sample = read_parquet(first, columns=["text"])["text"].head(128).to_list() if first.exists() else None
+    backend = embedder.resolved_backend(sample)
     units: dict[str, tuple] = {}
     in_process = isinstance(workers.pool(storage.work_dir, "embed", len(context.partition_keys)), InProcess)
+    model = {**embedder.model_dump(), **({"backend": backend} if in_process else {})}
     for key in context.partition_keys:
 
         def progress(done: int, total: int, elapsed: float, key: str = key) -> None:
             context.log.info(
                 f"{key}: embedded {done}/{total} documents ({done / max(elapsed, 1e-9):.1f} docs/s on "
-                f"{device})"
+                f"{device}, {backend})"
             )
 
         # progress per batch where the step itself embeds; a worker's shards report as they finish
         extra = (progress,) if in_process else ()
         units[key] = (key, storage.model_dump(), config.model_dump(), model, *extra)
-    workers_used = set()
+    workers_used, backends = set(), set()
     for key, shard in each_shard(
         context, workers, storage, embed_shard, units, "embed", setup=load_embedder, setup_args=(model,)
     ):
@@ -98,6 +106,7 @@ def embeddings(
         n_docs, seconds = n_docs + shard["documents"], seconds + shard["seconds"]
         if not shard["reused"]:
             workers_used.add(shard["device"])
+            backends.add(shard["backend"])
             context.log.info(
                 f"{key}: {shard['documents']} documents in {shard['seconds']:.1f}s on {shard['device']}"
             )
@@ -109,6 +118,7 @@ def embeddings(
             "docs_per_second": round(n_docs / max(seconds, 1e-9), 1),
             "device": ", ".join(sorted(workers_used)) or device,
             "model": embedder.model,
+            "backend": ", ".join(sorted(backends)) or backend,
             "dtype": config.dtype,
         },
         check_results=[

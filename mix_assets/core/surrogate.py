@@ -52,13 +52,18 @@ class SurrogateSettings:
 
 
 class Model:
-    """predict(x) -> (mean, std) in the units of the scores."""
+    """predict(x) -> (mean, std) in the units of the scores. A model built with `start` (its fit on
+    every row, `start()`) begins its optimisation there: the cross-validation folds do, which then
+    need no restarts of their own."""
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
     def mean(self, x: np.ndarray) -> np.ndarray:
         return self.predict(x)[0]
+
+    def start(self) -> np.ndarray | None:
+        return None
 
 
 def _z(y: np.ndarray) -> tuple[np.ndarray, float, float]:
@@ -72,7 +77,7 @@ def _boot(n: int, k: int, seed: int) -> list[np.ndarray]:
 
 
 class LightGBM(Model):
-    def __init__(self, x, y, s: SurrogateSettings):
+    def __init__(self, x, y, s: SurrogateSettings, start=None):
         base = lgbm.PredictorSettings(**{**s.lightgbm.__dict__, "min_rows": 2})
         self.main = lgbm.fit(x, y, base)
         self.boot = (
@@ -106,7 +111,7 @@ class LBFGS:
 
 
 class GP(Model):
-    def __init__(self, x, y, s: SurrogateSettings):
+    def __init__(self, x, y, s: SurrogateSettings, start: np.ndarray | None = None):
         import warnings
 
         from sklearn.exceptions import ConvergenceWarning
@@ -117,6 +122,8 @@ class GP(Model):
             np.full(x.shape[1], 0.3), (1e-2, 1e3), nu=2.5
         ) + WhiteKernel(0.1, (1e-6, 10.0))
         restarts = s.gp_restarts if len(y) <= 200 else 0
+        if start is not None:  # a fold starts where the fit on every row ended: no restarts needed
+            kernel, restarts = kernel.clone_with_theta(start), 0
         with warnings.catch_warnings():  # a length scale at its bound only means that domain hardly matters
             warnings.simplefilter("ignore", ConvergenceWarning)
             self.gp = GaussianProcessRegressor(
@@ -131,6 +138,9 @@ class GP(Model):
         mean, std = self.gp.predict(np.atleast_2d(x), return_std=True)
         return mean, std
 
+    def start(self) -> np.ndarray:
+        return self.gp.kernel_.theta
+
 
 def quadratic_features(x: np.ndarray) -> np.ndarray:
     x = np.atleast_2d(np.asarray(x, dtype=np.float64))
@@ -139,7 +149,7 @@ def quadratic_features(x: np.ndarray) -> np.ndarray:
 
 
 class Quadratic(Model):
-    def __init__(self, x, y, s: SurrogateSettings):
+    def __init__(self, x, y, s: SurrogateSettings, start=None):
         from sklearn.linear_model import BayesianRidge
 
         f = quadratic_features(x)
@@ -152,35 +162,56 @@ class Quadratic(Model):
         return mean * self.ysd + self.ymu, std * self.ysd
 
 
-def _loglinear_fit(x: np.ndarray, z: np.ndarray, restarts: int, seed: int) -> np.ndarray:
-    """Parameters [c, s, t_1..t_d] of z = c + s * exp(x . t), the best of several starts and both signs."""
+def _loglinear_fit(
+    x: np.ndarray, z: np.ndarray, restarts: int, seed: int, start: np.ndarray | None = None
+) -> np.ndarray:
+    """Parameters [c, s, t_1..t_d] of z = c + s * exp(x . t): the best of several starts and both
+    signs, or one descent from `start` (a fit on more rows of the same data)."""
     rng, d, best = np.random.default_rng(seed), x.shape[1], None
 
-    for sign in (1.0, -1.0):
-
-        def resid(p, sign=sign):
+    def residuals(sign):
+        def resid(p):
             return p[0] + sign * np.exp(np.clip(x @ p[1:], -30, 30)) - z
 
-        for c0 in np.linspace(z.min() - 1, z.max(), restarts):
-            p0 = np.concatenate([[c0], rng.normal(0, 0.5, d)])
-            fit = least_squares(resid, p0, loss="huber", f_scale=0.1, max_nfev=200 * (d + 1))
-            if best is None or fit.cost < best[0]:
-                best = (fit.cost, np.concatenate([[fit.x[0], sign], fit.x[1:]]))
+        def jac(p):  # exact, so each step costs one evaluation instead of d + 1
+            u = x @ p[1:]
+            e = sign * np.exp(np.clip(u, -30, 30)) * ((u > -30) & (u < 30))
+            return np.hstack([np.ones((len(z), 1)), e[:, None] * x])
+
+        return resid, jac
+
+    starts = (
+        [(float(start[1]), np.concatenate([[start[0]], start[2:]]))]
+        if start is not None
+        else [
+            (sign, np.concatenate([[c0], rng.normal(0, 0.5, d)]))
+            for sign in (1.0, -1.0)
+            for c0 in np.linspace(z.min() - 1, z.max(), restarts)
+        ]
+    )
+    for sign, p0 in starts:
+        resid, jac = residuals(sign)
+        fit = least_squares(resid, p0, jac=jac, loss="huber", f_scale=0.1, max_nfev=200 * (d + 1))
+        if best is None or fit.cost < best[0]:
+            best = (fit.cost, np.concatenate([[fit.x[0], sign], fit.x[1:]]))
     return best[1]
 
 
 class LogLinear(Model):
-    def __init__(self, x, y, s: SurrogateSettings):
+    def __init__(self, x, y, s: SurrogateSettings, start: np.ndarray | None = None):
         z, self.mu, self.sd = _z(y)
-        self.params = _loglinear_fit(x, z, s.loglinear_restarts, s.seed)
+        self.params = _loglinear_fit(x, z, s.loglinear_restarts, s.seed, start)
         self.boot = (
             [
-                _loglinear_fit(x[i], z[i], 2, s.seed + k)
+                _loglinear_fit(x[i], z[i], 2, s.seed + k, self.params)
                 for k, i in enumerate(_boot(len(y), s.bootstrap, s.seed))
             ]
             if s.bootstrap > 1
             else []
         )
+
+    def start(self) -> np.ndarray:
+        return self.params
 
     @staticmethod
     def _f(p, x):
@@ -230,7 +261,7 @@ def _check(x, y, s: SurrogateSettings) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def out_of_fold(x, y, name: str, s: SurrogateSettings) -> np.ndarray:
+def out_of_fold(x, y, name: str, s: SurrogateSettings, start: np.ndarray | None = None) -> np.ndarray:
     """Out-of-fold mean predictions of one model (no bootstrap: only the mean is scored)."""
     inner = SurrogateSettings(**{**s.__dict__, "bootstrap": 0})
     order = np.random.default_rng(s.seed).permutation(len(y))
@@ -238,7 +269,7 @@ def out_of_fold(x, y, name: str, s: SurrogateSettings) -> np.ndarray:
     for k in range(s.folds):
         test = order[k :: s.folds]
         train = np.setdiff1d(order, test)
-        oof[test] = BUILD[name](x[train], y[train], inner).mean(x[test])
+        oof[test] = BUILD[name](x[train], y[train], inner, start).mean(x[test])
     return oof
 
 
@@ -273,7 +304,11 @@ class Fitted:
 def fit(x, y, s: SurrogateSettings = SurrogateSettings()) -> Fitted:
     x, y = _check(x, y, s)
     names = list(MODELS) if s.model in ("auto", "ensemble") else [s.model]
-    oof = {n: out_of_fold(x, y, n, s) for n in names}
+    # each model is fitted on every row first (no bootstrap): its folds start from that fit, and the
+    # ones chosen add their bootstraps from it too, so a model left out costs no bootstraps
+    bare = SurrogateSettings(**{**s.__dict__, "bootstrap": 0})
+    full = {n: BUILD[n](x, y, bare) for n in names}
+    oof = {n: out_of_fold(x, y, n, s, full[n].start()) for n in names}
     rows = {n: _score(o, y) for n, o in oof.items()}
     weights = {}
     if len(names) > 1:  # inverse out-of-fold MSE among the models that rank at all
@@ -291,10 +326,11 @@ def fit(x, y, s: SurrogateSettings = SurrogateSettings()) -> Fitted:
         if s.model != "auto"
         else max(eligible, key=lambda n: (round(eligible[n][0], 4), -eligible[n][1]))
     )
-    if chosen == "ensemble":
-        model = Ensemble({n: BUILD[n](x, y, s) for n in weights}, weights)
-    else:
-        model = BUILD[chosen](x, y, s)
+
+    def final(n: str) -> Model:
+        return BUILD[n](x, y, s, full[n].start()) if s.bootstrap > 1 else full[n]
+
+    model = Ensemble({n: final(n) for n in weights}, weights) if chosen == "ensemble" else final(chosen)
     report = [
         {
             "model": n,
