@@ -4,7 +4,8 @@ The same assets, resources and instance as `dagster asset materialize`, run stag
 order of the Makefile's CLI path, and each run is recorded on the instance as the CLI's are (the UI
 shows them, sensors see them). What it saves is start-up: the CLI path starts a process per run and,
 under the multiprocess executor, one more per step, each importing the code location (and torch
-where a step embeds); a search of three rounds is twenty such starts (bench/README.md).
+where a step embeds); a search of three rounds pays over twenty such starts (bench/README.md,
+"First run").
 """
 
 from __future__ import annotations
