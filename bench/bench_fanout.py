@@ -32,7 +32,6 @@ from mix_assets.core import fanout  # noqa: E402
 if __name__ == "__main__":
     import polars as pl
     from dagster import AssetSelection, instance_for_test, materialize
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     from mix_assets.assets import all_assets
     from mix_assets.core.storage import read_npy
@@ -44,6 +43,7 @@ if __name__ == "__main__":
         SearchSettings,
         Warehouse,
     )
+    from mix_assets.runner import range_tags
     from mix_assets.workers import RayCluster, Workers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,18 +74,13 @@ class Bench:
         }
 
     def run(self, assets: str, workers: Workers | None = None, keys=None, partition=None, config=None):
-        tags = (
-            {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
-            if keys
-            else None
-        )
         began = time.perf_counter()
         result = materialize(
             all_assets,
             instance=self.instance,
             resources={**self.resources, **({"workers": workers} if workers else {})},
             selection=AssetSelection.assets(*assets.split(",")),
-            tags=tags,
+            tags=range_tags(keys),
             partition_key=partition,
             run_config={"ops": config or {}},
         )

@@ -22,6 +22,13 @@ ROUND_STAGES = ["mixture_candidates", "proxy_trials", "proxy_scores", "predictor
 FINAL_STAGES = ["final_mixture", "run_report"]
 
 
+def range_tags(keys: list[str] | None) -> dict | None:
+    """The run tags that make one run of a partition range (a shard stage's single-run backfill)."""
+    return (
+        {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]} if keys else None
+    )
+
+
 class StageFailed(RuntimeError):
     pass
 
@@ -48,11 +55,6 @@ class Runner:
         self.seconds: dict[str, float] = {}
 
     def stage(self, label: str, selection: list[str], partition: str | None = None, keys=None) -> None:
-        tags = (
-            {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
-            if keys
-            else None
-        )
         began = time.perf_counter()
         result = materialize(
             self.assets,
@@ -60,7 +62,7 @@ class Runner:
             resources=self.resources,
             selection=AssetSelection.assets(*selection),
             partition_key=partition,
-            tags=tags,
+            tags=range_tags(keys),
             raise_on_error=False,
         )
         self.seconds[label] = round(time.perf_counter() - began, 1)

@@ -10,7 +10,6 @@ from pathlib import Path
 import polars as pl
 import pytest
 from dagster import AssetMaterialization, AssetSelection, DagsterInstance, materialize
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from mix_assets.assets import all_assets
 from mix_assets.checks import all_checks
@@ -23,6 +22,7 @@ from mix_assets.resources import (
     SearchSettings,
     Warehouse,
 )
+from mix_assets.runner import CLUSTER_STAGES, ROUND_STAGES, SHARD_STAGES, range_tags
 from mix_assets.workers import Workers
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -33,9 +33,6 @@ TARGETS = {
     str(ROOT / "data" / "targets" / "mathematics.parquet"): 0.5,
     str(ROOT / "data" / "targets" / "all_domains.parquet"): 0.5,
 }
-ROUND_STAGES = ["mixture_candidates", "proxy_trials", "proxy_scores", "predictor"]
-SHARD_STAGES = ["raw_shards", "quality_signals", "embeddings"]
-CLUSTER_STAGES = ["unique_ids", "cluster_stats", "pruned_clusters", "merged_clusters"]
 
 
 def corpus_sample(per_domain: int, seed: int = 0) -> pl.DataFrame:
@@ -164,17 +161,12 @@ class Project:
         config: dict | None = None,
         raise_on_error: bool = True,
     ):
-        tags = (
-            {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
-            if keys
-            else None
-        )
         return materialize(
             [*all_assets, *all_checks],
             instance=self.instance,
             resources=self.resources,
             selection=AssetSelection.assets(*selection),
-            tags=tags,
+            tags=range_tags(keys),
             run_config={"ops": config or {}},
             raise_on_error=raise_on_error,
         )

@@ -88,8 +88,9 @@ def resolve_backend(
     if not device.startswith("cpu") or not embed_runtime.available("openvino"):
         return "torch"
     key = embed_runtime.choice_key(model_name, max_seq_length, precision)
-    if choices is not None and key in embed_runtime.read_choices(choices):
-        return embed_runtime.read_choices(choices)[key]["backend"]
+    recorded = embed_runtime.read_choices(choices).get(key) if choices is not None else None
+    if recorded is not None:
+        return recorded["backend"]
     if not sample or len(sample) < 64:
         return "torch"
 
