@@ -13,7 +13,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 DAGSTER := $(BIN)/dagster asset materialize -m mix_assets.definitions
 
-.PHONY: install run materialize search test lint ui clean
+.PHONY: install run materialize search test lint typecheck ui clean
 
 # `make run` needs the package only; `make test` adds the dev extras (Ray, Kubernetes, ONNX, pytest)
 $(VENV)/.core: pyproject.toml
@@ -68,6 +68,11 @@ test: install
 # ruff's formatter and linter, configured in pyproject.toml
 lint: install
 	$(BIN)/ruff format --check . && $(BIN)/ruff check .
+
+# mypy over mix_assets/core ([tool.mypy]), and Dagster's own check of the code location
+typecheck: install
+	$(BIN)/mypy
+	$(BIN)/dg check defs
 
 ui: install
 	$(BIN)/dagster dev -w workspace.yaml

@@ -62,7 +62,7 @@ class Bench:
         self.tmp, self.instance = tmp, instance
         self.storage = ProjectStorage(input_dir=str(tmp / "input"), work_dir=str(tmp / "work"))
         search = SearchSettings(
-            targets=TARGETS, proxies_per_round=[trials - 2], first_round_per_domain=0, token_budget=budget
+            targets=TARGETS, rounds=[trials - 2], first_round_per_domain=0, token_budget=budget
         )
         self.resources = {
             "storage": self.storage,

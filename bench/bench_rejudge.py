@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 from search_cuts import JUDGE_SAMPLES, OBJECTIVES, Bench, objective
 
-from mix_assets.core import mixtures
+from mix_assets.core import generator
 
 
 def judge_chunk(args) -> list[tuple[str, str, list[dict]]]:
@@ -35,7 +35,7 @@ def judge_chunk(args) -> list[tuple[str, str, list[dict]]]:
         w = np.array([float(x) for x in text.split()])
         w /= w.sum()  # the CSV's weights are rounded to 3 decimals
         b.judge(w)
-        out.append((cut, text, b.judged[mixtures.mixture_id(w)]))
+        out.append((cut, text, b.judged[generator.mixture_id(w)]))
     print(f"{cut}: {len(weights)} mixtures in {time.perf_counter() - start:.0f}s", flush=True)
     return out
 

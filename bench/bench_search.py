@@ -20,7 +20,7 @@ Methods, each spending at most --budget proxy trials (default 112):
 - climb: CLIMB as published, rounds 64/32/16, LightGBM (CLIMB preset), random pick among the
   predicted best, the predictor's argmax;
 - default: mix_assets' default, rounds 52/24/13 with round 0 at least 5 trials per domain (one round
-  of 89 at 18 domains: core.mixtures.round_schedule) + natural and uniform, surrogate chosen by CV,
+  of 89 at 18 domains: core.generator.round_schedule) + natural and uniform, surrogate chosen by CV,
   LCB proposals spread by k-means plus local steps, verified short list (the surrogate's argmax and
   top-128 mean, LightGBM's top-128 mean, the 2 best measured, natural, uniform; 3 replicates),
   the standard-error rule with a margin of 2 (the best baseline, then the better measured top-k
@@ -36,6 +36,7 @@ Methods, each spending at most --budget proxy trials (default 112):
 import argparse
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -53,13 +54,13 @@ from search_cuts import (  # noqa: F401 (re-exported: the companion benches read
     objective,
 )
 
-from mix_assets.core import mixtures, predictor, surrogate, verify
-from mix_assets.resources import SearchSettings
+from mix_assets.core import final_choice, generator, predictor, rounds, surrogate, verify
+from mix_assets.project import SearchSpec
 
-Z = 2.0  # the pipeline's default margin (FinalMixtureConfig.se_multiplier)
+FINAL = final_choice.FinalSettings(pool_size=POOL, replicates=REPLICATES, replicate_seed_offset=OFFSET)
 SEARCHES = ("random", "regmix", "climb", "default")  # --methods runs a subset
 DEFAULT_ROUNDS = [52, 24, 13]  # --default-rounds; with --replicates it moves trials to or from verification
-FIRST_ROUND_PER_DOMAIN = SearchSettings.model_fields["first_round_per_domain"].default  # the pipeline's
+FIRST_ROUND_PER_DOMAIN = SearchSpec.model_fields["first_round_per_domain"].default  # the pipeline's
 
 
 def run_rounds(
@@ -70,99 +71,71 @@ def run_rounds(
     settings: surrogate.SurrogateSettings,
     proposal: str,
     baselines: bool,
-    local_share: float = mixtures.ProposalSettings.local_share,
+    local_share: float = generator.ProposalSettings.local_share,
 ) -> tuple:
-    gen, xs, ys, model = mixtures.GeneratorSettings(), [], [], None
-    total = float(JUDGE_TOKENS)
-    bound = mixtures.upper_bounds(b.tokens, total, MAX_EPOCHS)
-    base = (
-        {}
-        if not baselines
-        else {
-            k: w
-            for k, w in (("natural", b.tokens / b.tokens.sum()), ("uniform", np.full(b.n, 1 / b.n)))
-            if (mixtures.to_grid(w[None], gen.grid)[0] <= bound + 1e-12).all()
-        }
-    )  # as the pipeline's round 0
-    for r, m in enumerate(schedule):
-        tried = {mixtures.mixture_id(x) for x in xs}
-        if r == 0:
-            cands = list(mixtures.generate(b.tokens, m, total, gen, seed, tried)) + [
-                mixtures.to_grid(w[None], gen.grid)[0] for w in base.values()
-            ]
-        else:
-            best = xs[int(np.argmin(ys))]
-            p = mixtures.ProposalSettings(
-                proposal, POOL, mixtures.round_kappa(1.0, r, len(schedule)), local_share=local_share
-            )
-            cands = list(
-                mixtures.propose(
-                    model.predict, b.tokens, m, total, gen, seed + 1000 * r, p, True, tried, best
-                )[0]
-            )
-        for w in cands:
-            xs.append(w)
-            ys.append(objective(b.proxy(w, seed), obj))
-        model = surrogate.fit(np.array(xs), np.array(ys), settings)
-    return model, np.array(xs), np.array(ys), gen, total
+    """The search's rounds as the pipeline runs them (core.rounds.propose_round), each trial the
+    bench's proxy at the search's seed."""
+    gen, total = generator.GeneratorSettings(max_epochs=MAX_EPOCHS), float(JUDGE_TOKENS)
+    p = generator.ProposalSettings(proposal, POOL, local_share=local_share)
+    xs, ys, model = np.zeros((0, b.n)), np.zeros(0), None
+    for r in range(len(schedule)):
+        predict = None if model is None else model.predict
+        step = rounds.propose_round(
+            r, schedule, b.tokens, total, gen, seed, p, True, xs, ys, predict, with_baselines=baselines
+        )
+        xs = np.vstack([xs, step.weights])
+        ys = np.append(ys, [objective(b.proxy(w, seed), obj) for w in step.weights])
+        model = surrogate.fit(xs, ys, settings)
+    return model, xs, ys, gen, total
 
 
-def proxy_measure(b: Bench, obj: dict, seed: int):
-    """verify's measure: replicate r of a candidate is the proxy at seed + OFFSET + r (cached)."""
+def proxy_measure(b: Bench, obj: dict, seed: int, s: final_choice.FinalSettings | None = None):
+    """final_choice's measure: replicate r of a candidate is the proxy at its replicate seed (cached)."""
+    seeds = final_choice.replicate_seeds(seed, s or FINAL)
 
     def measure(c, r):
-        m = b.proxy(c.weights, seed + OFFSET + r)
+        m = b.proxy(c.weights, seeds[r])
         return {"objective": objective(m, obj), "documents": m["documents"]}
 
     return measure
 
 
 def measured_best(
-    b: Bench, obj: dict, cands: list, seed: int, prefer: verify.Preference | None = None
+    b: Bench,
+    obj: dict,
+    cands: list,
+    seed: int,
+    s: final_choice.FinalSettings | None = None,
+    hedges: tuple[str, ...] = verify.HEDGES,
 ) -> verify.Candidate:
-    return verify.verify(cands, proxy_measure(b, obj, seed), REPLICATES, True, prefer=prefer).chosen
+    """The final choice among measured candidates, as final_mixture makes it (FINAL unless `s`)."""
+    s = s or FINAL
+    return final_choice.choose(cands, proxy_measure(b, obj, seed, s), True, obj, s, hedges).chosen
 
 
 def default_schedule(n_domains: int) -> list[int]:
     """DEFAULT_ROUNDS (52/24/13 unless --default-rounds) as the pipeline runs them over n_domains
-    (SearchSettings.first_round_per_domain's default): 52/24/13 is unchanged at 6 domains and one
+    (the search's first_round_per_domain default): 52/24/13 is unchanged at 6 domains and one
     round of 89 at 18."""
-    return mixtures.round_schedule(DEFAULT_ROUNDS, n_domains, FIRST_ROUND_PER_DOMAIN)
+    return generator.round_schedule(DEFAULT_ROUNDS, n_domains, FIRST_ROUND_PER_DOMAIN)
 
 
 def default_shortlist(
     b: Bench, obj: dict, seed: int, baselines: dict, schedule: tuple[int, ...] | None = None
 ) -> list[verify.Candidate]:
     """The default's rounds, then its short list, as final_mixture makes it."""
-    rounds = list(schedule) if schedule else default_schedule(b.n)
+    rounds_ = list(schedule) if schedule else default_schedule(b.n)
     model, xs, ys, gen, total = run_rounds(
-        b, obj, seed, rounds, surrogate.SurrogateSettings(seed=seed), "lcb", baselines=True
+        b, obj, seed, rounds_, surrogate.SurrogateSettings(seed=seed), "lcb", baselines=True
     )
-    return shortlist_of(b, seed, baselines, model, xs, ys, gen, total)
-
-
-def shortlist_of(
-    b: Bench, seed: int, baselines: dict, model, xs: np.ndarray, ys: np.ndarray, gen, total: float
-) -> list[verify.Candidate]:
-    """final_mixture's short list from the rounds' trials and the surrogate they ended with."""
-    optima = {
-        f"surrogate_{k}": mixtures.best_mixture(
-            model.mean, b.tokens, total, gen, seed + 7, POOL, True, k, 128
-        )
-        for k in ("argmax", "topk_mean")
-    }
-    optima["lightgbm_topk_mean"] = mixtures.best_mixture(
-        surrogate.regmix(xs, ys, seed).mean, b.tokens, total, gen, seed + 7, POOL, True, "topk_mean", 128
-    )
-    bound = mixtures.upper_bounds(b.tokens, total, MAX_EPOCHS)
+    bound = generator.upper_bounds(b.tokens, total, MAX_EPOCHS)
+    # the bench's baselines as judged (off the grid), where they respect the bound on the grid
     allowed = {
         k: baselines[k]
-        for k in ("natural", "uniform")
-        if (mixtures.to_grid(baselines[k][None], gen.grid)[0] <= bound + 1e-12).all()
+        for k in verify.BASELINES
+        if (generator.to_grid(baselines[k][None], gen.grid)[0] <= bound + 1e-12).all()
     }
-    return verify.shortlist(
-        optima, xs, ys, 2, True, allowed
-    )  # a baseline that breaks the bound is no candidate
+    return final_choice.short_list(model.mean, xs, ys, b.tokens, total, gen, seed, True, allowed, FINAL)
 
 
 def methods(b: Bench, obj: dict, seed: int, budget: int, which: frozenset = frozenset(SEARCHES)) -> dict:
@@ -173,10 +146,14 @@ def methods(b: Bench, obj: dict, seed: int, budget: int, which: frozenset = froz
 
     if "random" in which:
         b.used = 0
-        rand = mixtures.generate(b.tokens, budget - 12, total, mixtures.GeneratorSettings(), seed + 555)
+        rand = generator.generate(b.tokens, budget - 12, total, generator.GeneratorSettings(), seed + 555)
         scores = np.array([objective(b.proxy(w, seed), obj) for w in rand])
         out["random"] = measured_best(
-            b, obj, [verify.Candidate(f"r{i}", rand[i]) for i in np.argsort(scores)[:4]], seed
+            b,
+            obj,
+            [verify.Candidate(f"r{i}", rand[i]) for i in np.argsort(scores)[:4]],
+            seed,
+            replace(FINAL, choice="best"),
         ).weights
         used["random"] = b.used
 
@@ -186,8 +163,8 @@ def methods(b: Bench, obj: dict, seed: int, budget: int, which: frozenset = froz
             "lightgbm", bootstrap=0, lightgbm=predictor.PredictorSettings.regmix(seed=seed), seed=seed
         )
         model, *_ = run_rounds(b, obj, seed, [budget], lgb_regmix, "climb", baselines=False)
-        out["regmix"] = mixtures.best_mixture(
-            model.mean, b.tokens, total, mixtures.GeneratorSettings(), seed + 7, POOL, True, "topk_mean", 128
+        out["regmix"] = generator.best_mixture(
+            model.mean, b.tokens, total, generator.GeneratorSettings(), seed + 7, POOL, True, "topk_mean", 128
         )
         used["regmix"] = b.used
 
@@ -197,8 +174,8 @@ def methods(b: Bench, obj: dict, seed: int, budget: int, which: frozenset = froz
             "lightgbm", bootstrap=0, lightgbm=predictor.PredictorSettings(seed=seed), seed=seed
         )
         model, *_ = run_rounds(b, obj, seed, [64, 32, 16], lgb_climb, "climb", baselines=False)
-        out["climb"] = mixtures.best_mixture(
-            model.mean, b.tokens, total, mixtures.GeneratorSettings(), seed + 7, POOL, True, "argmax"
+        out["climb"] = generator.best_mixture(
+            model.mean, b.tokens, total, generator.GeneratorSettings(), seed + 7, POOL, True, "argmax"
         )
         used["climb"] = b.used
 
@@ -206,15 +183,15 @@ def methods(b: Bench, obj: dict, seed: int, budget: int, which: frozenset = froz
         return out, used, {}
     b.used = 0
     short = default_shortlist(b, obj, seed, out)
-    picks = {"default": measured_best(b, obj, short, seed, verify.Preference(obj, z=Z))}
+    picks = {"default": measured_best(b, obj, short, seed)}
     used["default"] = b.used
     # the same verification trials (cached), other final choices: the plain best mean, a narrower margin
-    picks["default_best"] = measured_best(b, obj, short, seed)
-    picks["default_z1"] = measured_best(b, obj, short, seed, verify.Preference(obj, z=1.0))
+    picks["default_best"] = measured_best(b, obj, short, seed, replace(FINAL, choice="best"))
+    picks["default_z1"] = measured_best(b, obj, short, seed, replace(FINAL, se_multiplier=1.0))
     # LightGBM's top-k mean (RegMix's published pick) before the surrogate's, whichever measured better
-    lgb = measured_best(b, obj, short, seed, verify.Preference(obj, hedges=("lightgbm_topk_mean",), z=Z))
-    if lgb.name not in ("natural", "uniform", "lightgbm_topk_mean"):
-        lgb = measured_best(b, obj, short, seed, verify.Preference(obj, hedges=("surrogate_topk_mean",), z=Z))
+    lgb = measured_best(b, obj, short, seed, hedges=(verify.LIGHTGBM_TOPK,))
+    if lgb.name not in (*verify.BASELINES, verify.LIGHTGBM_TOPK):
+        lgb = measured_best(b, obj, short, seed, hedges=(verify.SURROGATE_TOPK,))
     picks["default_lgb_first"] = lgb
     for k, c in picks.items():
         out[k], used[k] = c.weights, used["default"]
@@ -228,7 +205,7 @@ def task(args) -> list[dict]:
     rows = []
     for name, obj in OBJECTIVES.items():
         finals, used, picks = methods(b, obj, seed, budget, which)
-        bound = mixtures.upper_bounds(b.tokens, float(JUDGE_TOKENS), MAX_EPOCHS)
+        bound = generator.upper_bounds(b.tokens, float(JUDGE_TOKENS), MAX_EPOCHS)
         for method, w in finals.items():
             rows.append(
                 {
@@ -249,7 +226,7 @@ def task(args) -> list[dict]:
 
 
 def main() -> None:
-    global REPLICATES, DEFAULT_ROUNDS  # set from the flags; the workers are forked after, so see them
+    global FINAL, DEFAULT_ROUNDS  # set from the flags; the workers are forked after, so see them
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--cuts", nargs="+", default=["demo", "fine"])
@@ -273,7 +250,7 @@ def main() -> None:
         table = pl.concat([pl.read_csv(f) for f in args.tables], how="diagonal_relaxed")
         print(markdown(table), gaps(table), sep="\n\n")
         return
-    REPLICATES, DEFAULT_ROUNDS = args.replicates, args.default_rounds
+    FINAL, DEFAULT_ROUNDS = replace(FINAL, replicates=args.replicates), args.default_rounds
     if args.no_repeat_as_run:
         search_cuts.POOL_SHARE = 1.0  # the workers are forked after this, so they see it
     jobs = [(c, s, args.fine, args.budget, frozenset(args.methods)) for c in args.cuts for s in args.seeds]

@@ -22,14 +22,14 @@ import bench_search as bs
 import numpy as np
 import polars as pl
 
-from mix_assets.core import mixtures, surrogate, verify
+from mix_assets.core import generator, surrogate, verify
 
 
 def pessimistic_topk(model, tokens, total, gen, seed, kappa=1.0, k=128) -> np.ndarray:
-    pool = np.unique(mixtures.sample_pool(tokens, bs.POOL, total, gen, seed), axis=0)
+    pool = np.unique(generator.sample_pool(tokens, bs.POOL, total, gen, seed), axis=0)
     mean, std = model.predict(pool)
     w = pool[np.argsort(mean + kappa * std, kind="stable")[:k]].mean(axis=0)
-    return mixtures.to_grid(w[None], gen.grid)[0]
+    return generator.to_grid(w[None], gen.grid)[0]
 
 
 def hedge_first(short, runs, gaps, hedges, z=2.0):
@@ -56,7 +56,7 @@ def task(args) -> list[tuple]:
         )
 
         def topk(m, how, total=total, gen=gen):
-            return mixtures.best_mixture(m.mean, b.tokens, total, gen, seed + 7, bs.POOL, True, how, 128)
+            return generator.best_mixture(m.mean, b.tokens, total, gen, seed + 7, bs.POOL, True, how, 128)
 
         hedges = {
             "surrogate_argmax": topk(model, "argmax"),
@@ -66,9 +66,9 @@ def task(args) -> list[tuple]:
         }
         for k, w in hedges.items():
             rows.append((cut, name, seed, f"judge_{k}", bs.objective(b.judge(w), obj), ""))
-        bound = mixtures.upper_bounds(b.tokens, total, bs.MAX_EPOCHS)
+        bound = generator.upper_bounds(b.tokens, total, bs.MAX_EPOCHS)
         allowed = {
-            k: v for k, v in base.items() if (mixtures.to_grid(v[None], gen.grid)[0] <= bound + 1e-12).all()
+            k: v for k, v in base.items() if (generator.to_grid(v[None], gen.grid)[0] <= bound + 1e-12).all()
         }
         pick2 = ("surrogate_argmax", "surrogate_topk_mean")
         pick3 = (*pick2, "lightgbm_topk_mean")

@@ -22,7 +22,7 @@ import bench_search as bs
 import numpy as np
 import polars as pl
 
-from mix_assets.core import mixtures, predictor, surrogate
+from mix_assets.core import generator, predictor, surrogate
 
 
 def task(args) -> list[tuple]:
@@ -45,7 +45,7 @@ def task(args) -> list[tuple]:
         }
         for k, m in fits.items():
             for how in ("topk_mean", "argmax"):
-                w = mixtures.best_mixture(m.mean, b.tokens, total, gen, seed + 7, bs.POOL, True, how, 128)
+                w = generator.best_mixture(m.mean, b.tokens, total, gen, seed + 7, bs.POOL, True, how, 128)
                 rows.append((cut, name, seed, f"{k}_{how}", bs.objective(b.judge(w), obj)))
         best = xs[int(np.argmin(ys))]
         rows.append((cut, name, seed, "best_measured_once", bs.objective(b.judge(best), obj)))

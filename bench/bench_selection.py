@@ -18,7 +18,7 @@ import polars as pl
 from tokenizers import Tokenizer
 
 from mix_assets.assets.search_state import domains, final_mixture_of
-from mix_assets.core import clusterclip, selection, smart
+from mix_assets.core import clusterclip, domain_selection, smart
 from mix_assets.core.embed import encode
 from mix_assets.core.proxies import bpe, ngram
 from mix_assets.core.proxies.corpus import ProxyCorpus
@@ -67,16 +67,16 @@ def main() -> None:
     rng = np.random.default_rng(0)
     rows["random"] = take_until(rng.permutation(len(seqs)), lengths, args.budget)
     start = time.perf_counter()
-    s = selection.classifier_scores(x, encode(sample_txt))
+    s = domain_selection.classifier_scores(x, encode(sample_txt))
     rows["classifier"] = take_until(np.argsort(-s, kind="stable"), lengths, args.budget)
     t_cls = time.perf_counter() - start
     start = time.perf_counter()
-    s = selection.contrastive_scores(seqs, sample_seq, corpus.vocab_size)
+    s = domain_selection.contrastive_scores(seqs, sample_seq, corpus.vocab_size)
     rows["contrastive"] = take_until(np.argsort(-s, kind="stable"), lengths, args.budget)
     t_con = time.perf_counter() - start
     start = time.perf_counter()
-    s = selection.dsir_scores(docs["text"].to_list(), sample_txt)
-    rows["dsir"] = take_until(selection.gumbel_order(s, seed=0), lengths, args.budget)
+    s = domain_selection.dsir_scores(docs["text"].to_list(), sample_txt)
+    rows["dsir"] = take_until(domain_selection.gumbel_order(s, seed=0), lengths, args.budget)
     t_dsir = time.perf_counter() - start
     storage = ProjectStorage(work_dir=WORK)
     w = final_mixture_of(

@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 from search_cuts import OBJECTIVES, REPLICATES, Bench, objective
 
-from mix_assets.core import mixtures, surrogate, verify
+from mix_assets.core import generator, surrogate, verify
 
 
 def one_seed(b: Bench, obj: dict, seed: int, variant: str, ratio, share) -> list[dict]:
@@ -66,7 +66,7 @@ def main() -> None:
     ap.add_argument("--out", default="bench/results/shortlist.csv")
     args = ap.parse_args()
     b, obj, rows = Bench(args.cut, args.fine), OBJECTIVES[args.target], []
-    share = mixtures.ProposalSettings.local_share
+    share = generator.ProposalSettings.local_share
     variants = (
         ({} if args.skip_default else {"default": (None, share)})
         | {f"max_mae_ratio={r:g}": (r, share) for r in args.max_mae_ratio}

@@ -13,7 +13,7 @@ import polars as pl
 from tokenizers import Tokenizer
 
 from mix_assets.assets.documents import kept_documents, super_cluster_of
-from mix_assets.core import merge, mixtures, targets
+from mix_assets.core import generator, merge, targets
 from mix_assets.core.proxies import bpe, ngram, sampling
 from mix_assets.core.proxies.corpus import ProxyCorpus
 from mix_assets.core.storage import load_npy, read_parquet
@@ -85,7 +85,7 @@ class Bench:
         self.trials, self.judged, self.used = {}, {}, 0
 
     def proxy(self, w: np.ndarray, seed: int) -> dict:
-        key = (mixtures.mixture_id(w), seed)
+        key = (generator.mixture_id(w), seed)
         if key not in self.trials:
             train = self.corpus.sample(w, BUDGET, seed, MAX_EPOCHS, POOL_SHARE)
             docs = ngram.document_losses(train, self.corpus.targets, self.corpus.vocab_size, 3)
@@ -97,7 +97,7 @@ class Bench:
         return self.trials[key]
 
     def judge(self, w: np.ndarray) -> dict:
-        key = mixtures.mixture_id(w)
+        key = generator.mixture_id(w)
         if key not in self.judged:
             runs = []
             for i in range(self.judge_samples):  # draw i is the same whatever judge_samples is
@@ -112,7 +112,7 @@ class Bench:
         """The judge's own noise: the standard error over its samples of the objective. Natural and
         uniform have no spread over search seeds, so this is the only error their rows carry."""
         self.judge(w)
-        v = [objective(r, obj) for r in self.judged[mixtures.mixture_id(w)]]
+        v = [objective(r, obj) for r in self.judged[generator.mixture_id(w)]]
         return float(np.std(v, ddof=1) / np.sqrt(len(v)))
 
 

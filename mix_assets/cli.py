@@ -163,7 +163,7 @@ def fit_results(args) -> dict:
     """Fit the surrogate on a results table, report held-out quality and propose a mixture."""
     import numpy as np
 
-    from mix_assets.core import mixtures, predictor, results, surrogate
+    from mix_assets.core import generator, predictor, results, surrogate
 
     train = results.load(args.mixtures, args.results, args.id_column)
     x, y, dropped = results.finite_rows(train, args.metric)
@@ -200,8 +200,8 @@ def fit_results(args) -> dict:
         }
     # no token counts for results from elsewhere: the mean training mixture is the prior, no epoch bound
     prior_tokens = x.mean(axis=0) + 1e-9
-    gen = mixtures.GeneratorSettings(max_epochs=np.inf)
-    best = mixtures.best_mixture(
+    gen = generator.GeneratorSettings(max_epochs=np.inf)
+    best = generator.best_mixture(
         model.mean,
         prior_tokens,
         1.0,

@@ -1,15 +1,15 @@
-"""The code location: assembles assets, checks, resources, schedules, sensors and jobs for the
+"""The code location: assembles assets, checks, resources, automation, sensors and jobs for the
 deployment profile in MIX_ASSETS_PROFILE (see profiles.py), with the project file's settings as the
 resources' defaults. Nothing else."""
 
 from dagster import Definitions
 
 from mix_assets.assets import all_assets
+from mix_assets.automation import corpus_automation
 from mix_assets.checks import all_checks
 from mix_assets.jobs import all_jobs
 from mix_assets.profiles import executor, workers
 from mix_assets.resources import ClusteringSettings, EmbeddingModel, ProjectStorage, Searches, Warehouse
-from mix_assets.schedules import weekly_cluster_refresh
 from mix_assets.sensors import (
     changed_shards_sensor,
     new_shards_sensor,
@@ -21,8 +21,13 @@ defs = Definitions(
     assets=all_assets,
     asset_checks=all_checks,
     jobs=all_jobs,
-    schedules=[weekly_cluster_refresh],
-    sensors=[new_shards_sensor, changed_shards_sensor, recluster_sensor, search_rounds_sensor],
+    sensors=[
+        corpus_automation,
+        new_shards_sensor,
+        changed_shards_sensor,
+        recluster_sensor,
+        search_rounds_sensor,
+    ],
     executor=executor(),
     resources={
         "storage": ProjectStorage(),

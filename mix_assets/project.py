@@ -8,12 +8,25 @@ overrides any asset per run.
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import typing
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
+
+from mix_assets.core.proxies import backends
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 # a search's name is part of partition keys (news-r0000) and of paths
@@ -40,22 +53,90 @@ class ClusteringSpec(Strict):
     drift_threshold: float = Field(1.25, gt=0, description="assignment drift that refits k-means")
 
 
-class SearchSpec(Strict):
+def block(settings: type, name: str) -> type[Strict]:
+    """A project-file block with a core settings dataclass's fields and defaults."""
+    hints = typing.get_type_hints(settings)
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(settings):
+        default = (
+            f.default if f.default is not dataclasses.MISSING else Field(default_factory=f.default_factory)
+        )
+        fields[f.name] = (hints[f.name], default)
+    return create_model(name, __base__=Strict, __doc__=settings.__doc__, **fields)
+
+
+# one block per registered proxy backend, under the backend's key (`ngram:`, `gpt:`, `external:`,
+# `imported:`): only the block of the search's own backend is read
+BACKEND_BLOCKS = {b.block: block(b.settings, f"{b.block.title()}Block") for b in backends.REGISTERED}
+# keys of earlier project files, read into their blocks
+MOVED = {
+    "external_command": ("external", "command"),
+    "import_results": ("imported", "results"),
+    "import_mixtures": ("imported", "mixtures"),
+}
+
+
+class SearchFields(Strict):
+    """A search: what its mixture is for and how its rounds run. The one definition of a search's
+    fields and defaults: the Dagster resource (resources.SearchSettings) is made from it."""
+
     targets: dict[str, float] = Field(description="target text file (parquet / JSONL) -> objective weight")
-    text_column: str = "text"
-    direction: Literal["minimize", "maximize"] = "minimize"
-    eval_fraction: float = Field(0.5, gt=0, lt=1)
-    rounds: list[int] = Field(default_factory=lambda: [64, 32, 16], min_length=1)
-    first_round_per_domain: int = Field(5, ge=0, description="0: run the rounds as written")
-    backend: Literal["ngram", "gpt", "external", "import"] = "ngram"
-    token_budget: int = Field(1_000_000, ge=1000)
-    target_tokens: int | None = Field(None, ge=1)
-    repeat_as_run: bool = True
-    max_epochs: float = Field(15.0, gt=0)
+    text_column: str = Field("text", description="the targets' text column")
+    direction: Literal["minimize", "maximize"] = Field(
+        "minimize", description="minimize: lower objective is better (losses); maximize: accuracies"
+    )
+    eval_fraction: float = Field(
+        0.5,
+        gt=0,
+        lt=1,
+        description="share of each target's documents held out: proxies never score it, every "
+        "reported comparison does",
+    )
+    rounds: list[int] = Field(
+        default_factory=lambda: [64, 32, 16],
+        min_length=1,
+        description="proxy trainings per bootstrap round, as written (CLIMB's 64/32/16)",
+    )
+    first_round_per_domain: int = Field(
+        5,
+        ge=0,
+        description="round 0 gets at least this many trials per domain, taken from the last rounds "
+        "(core.generator.round_schedule); 0: run the rounds as written",
+    )
+    backend: str = Field("ngram", description=f"the proxy: {' | '.join(backends.NAMES)}")
+    token_budget: int = Field(1_000_000, ge=1000, description="proxy training tokens per trial")
+    target_tokens: int | None = Field(
+        None,
+        ge=1,
+        description="tokens of the run the mixture is for (proxy-tokenizer tokens); bounds each weight "
+        "at max_epochs x domain tokens / target_tokens. null: the kept corpus's tokens",
+    )
+    repeat_as_run: bool = Field(
+        True,
+        description="proxies draw from token_budget / target_tokens of each domain, so a proxy "
+        "repeats a domain as often as the run the mixture is for would",
+    )
+    max_epochs: float = Field(
+        15.0, gt=0, description="no domain repeated more than this many times in the run"
+    )
     seed: int | None = Field(None, description="null: the project's seed")
-    external_command: list[str] = Field(default_factory=list)
-    import_results: str | None = None
-    import_mixtures: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        if isinstance(data, dict) and any(k in data for k in MOVED):
+            data = dict(data)
+            for old, (key, field) in MOVED.items():
+                if old in data:
+                    data[key] = {**(data.get(key) or {}), field: data.pop(old)}
+        return data
+
+    @field_validator("backend")
+    @classmethod
+    def _backend(cls, v: str) -> str:
+        if v not in backends.NAMES:
+            raise ValueError(f"unknown proxy backend {v!r}; choose one of {', '.join(backends.NAMES)}")
+        return v
 
     @field_validator("targets")
     @classmethod
@@ -76,6 +157,14 @@ class SearchSpec(Strict):
         if any(m < 2 for m in v):
             raise ValueError(f"every round needs at least 2 proxies, got {v}")
         return v
+
+
+SearchSpec = create_model(
+    "SearchSpec",
+    __base__=SearchFields,
+    __doc__=SearchFields.__doc__,
+    **{k: (m, Field(default_factory=m, description=m.__doc__)) for k, m in BACKEND_BLOCKS.items()},
+)
 
 
 class DatasetSpec(Strict):
@@ -112,8 +201,9 @@ class ProjectFile(Strict):
             n: s.model_copy(
                 update={
                     "targets": {at(p): w for p, w in s.targets.items()},
-                    "import_results": at(s.import_results),
-                    "import_mixtures": at(s.import_mixtures),
+                    "imported": s.imported.model_copy(
+                        update={"results": at(s.imported.results), "mixtures": at(s.imported.mixtures)}
+                    ),
                 }
             )
             for n, s in self.searches.items()

@@ -3,17 +3,19 @@ and searches: every default comes from the project file (environment.project()).
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
 from dagster import Config, ConfigurableResource
 from dagster_duckdb import DuckDBResource
-from pydantic import Field
+from pydantic import BaseModel, Field, create_model
 
 from mix_assets import environment
 from mix_assets import project as project_file
-from mix_assets.core import embed, mixtures
+from mix_assets.core import embed, generator
 from mix_assets.core.ingest import discover_shards
+from mix_assets.core.proxies import backends
 from mix_assets.core.storage import as_path, read_parquet, write_text
 
 SCHEMA = "mix"  # the file is warehouse.duckdb (catalog "warehouse"): the schema must differ
@@ -154,64 +156,38 @@ class ClusteringSettings(ConfigurableResource):
     drift_threshold: float = Field(default_factory=lambda: environment.project().clustering.drift_threshold)
 
 
-class SearchSettings(Config):
-    """One named search: what the mixture is for and how its bootstrap rounds run."""
+def config_from_model(model: type[BaseModel], name: str, base: type[Config] = Config, **override) -> type:
+    """A Dagster Config with a pydantic model's fields, defaults, descriptions and bounds (nested
+    models become nested Configs), so a schema is written once."""
+    fields: dict[str, Any] = {}
+    for key, f in model.model_fields.items():
+        kind = f.annotation
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            sub = config_from_model(kind, f"{name}{kind.__name__}")
+            fields[key] = (sub, Field(default_factory=sub, description=f.description))
+        else:
+            fields[key] = (kind, f)
+    return create_model(name, __base__=base, __doc__=model.__doc__, **{**fields, **override})
 
-    targets: dict[str, float] = Field(
-        description="target text file (parquet / JSONL with a text column) -> weight in the objective",
-    )
-    target_text_column: str = "text"
-    minimize: bool = Field(
-        default=True, description="True: lower objective is better (losses); False: higher (accuracies)"
-    )
-    proxies_per_round: list[int] = Field(
-        default_factory=lambda: [64, 32, 16],
-        description="CLIMB's 64/32/16 schedule, as written; the rounds run are schedule(n_domains)",
-    )
-    first_round_per_domain: int = Field(
-        default=5,
-        description="round 0 gets at least this many trials per domain, taken from the last rounds "
-        "(core.mixtures.round_schedule); 0 runs proxies_per_round as written",
-    )
-    token_budget: int = Field(
-        default=1_000_000, description="proxy training tokens per trial (proxy BPE tokens)"
-    )
-    max_epochs: float = Field(
-        default=15.0, description="no domain repeated more than this many times in the run the mixture is for"
-    )
-    target_tokens: int | None = Field(
-        default=None,
-        description="tokens of the training run the mixture is for (proxy-tokenizer tokens); bounds each "
-        "weight at max_epochs x domain tokens / target_tokens. None: the kept corpus's tokens",
-    )
-    repeat_as_run: bool = Field(
-        default=True,
-        description="proxies draw from token_budget / target_tokens of each domain's tokens, so a "
-        "proxy repeats a domain as often as the run the mixture is for would",
-    )
-    eval_fraction: float = Field(
-        default=0.5,
-        description="share of each target's documents held out for evaluation: proxies never "
-        "score it, every reported comparison does",
-    )
-    backend: str = Field(default="ngram", description="ngram | gpt | external | import")
-    seed: int = 42
 
-    external_command: list[str] = Field(
-        default_factory=list, description="backend=external: command run per trial through Dagster Pipes"
-    )
-    import_results: str | None = Field(
-        default=None,
-        description="backend=import: results table (mixture_id or w0..wN columns + metric columns)",
-    )
-    import_mixtures: str | None = Field(
-        default=None,
-        description="backend=import, olmix-style pair: ratios.csv beside import_results=metrics.csv",
-    )
+class SearchMethods(Config):
+    """What the search assets ask of a search (the fields are project_file.SearchSpec's)."""
+
+    @property
+    def minimize(self) -> bool:
+        return self.direction == "minimize"
+
+    @property
+    def proxy(self) -> backends.Backend:
+        return backends.get(self.backend)
+
+    def proxy_settings(self) -> Any:
+        """The settings of the search's own backend, from its block (`ngram:`, `gpt:`, ...)."""
+        return self.proxy.settings_of(getattr(self, self.proxy.block).model_dump())
 
     def schedule(self, n_domains: int) -> list[int]:
         """The trials of each round this search runs over `n_domains` domains."""
-        return mixtures.round_schedule(self.proxies_per_round, n_domains, self.first_round_per_domain)
+        return generator.round_schedule(self.rounds, n_domains, self.first_round_per_domain)
 
     def target_names(self) -> list[str]:
         """Targets are named by file stem (mathematics.parquet -> mathematics)."""
@@ -231,7 +207,7 @@ class SearchSettings(Config):
         """The share of each domain a proxy draws from. A run of T tokens repeats a domain of D tokens
         at weight w w*T/D times; a proxy of B tokens over all of it repeats it only w*B/D times, and
         would rank a mixture that leans on a small domain above what the run makes of it
-        (bench/README.md, "Repetition at the run's budget"). Drawing from B/T of each domain makes
+        (docs/DECISIONS.md, "Repetition at the run's budget"). Drawing from B/T of each domain makes
         the proxy repeat as the run does."""
         if not self.repeat_as_run:
             return 1.0
@@ -243,31 +219,24 @@ class SearchSettings(Config):
         return self.max_epochs * max(1.0, self.token_budget / self.run_tokens(corpus_tokens))
 
 
-def search_settings(spec: project_file.SearchSpec, project_seed: int = 42) -> SearchSettings:
-    return SearchSettings(
-        targets=spec.targets,
-        target_text_column=spec.text_column,
-        minimize=spec.direction == "minimize",
-        proxies_per_round=spec.rounds,
-        first_round_per_domain=spec.first_round_per_domain,
-        token_budget=spec.token_budget,
-        max_epochs=spec.max_epochs,
-        target_tokens=spec.target_tokens,
-        repeat_as_run=spec.repeat_as_run,
-        eval_fraction=spec.eval_fraction,
-        backend=spec.backend,
-        seed=project_seed if spec.seed is None else spec.seed,
-        external_command=spec.external_command,
-        import_results=spec.import_results,
-        import_mixtures=spec.import_mixtures,
-    )
+# One named search, as the Dagster resource holds it: the project file's fields, its seed resolved.
+SearchSettings = config_from_model(
+    project_file.SearchSpec,
+    "SearchSettings",
+    SearchMethods,
+    seed=(int, Field(42, description="the search's seed")),
+)
+
+
+def search_settings(spec: project_file.SearchFields, project_seed: int = 42) -> Any:
+    return SearchSettings(**{**spec.model_dump(), "seed": project_seed if spec.seed is None else spec.seed})
 
 
 class Searches(ConfigurableResource):
     """Every named search of the project file. Searches share the corpus stages and nothing else:
     each has its own rounds (partition keys `<search>-r0000`), rows, final mixture and report."""
 
-    searches: dict[str, SearchSettings] = Field(
+    searches: dict[str, SearchSettings] = Field(  # type: ignore[valid-type]
         default_factory=lambda: {
             n: search_settings(s, environment.project().seed)
             for n, s in environment.project().searches.items()

@@ -1,6 +1,7 @@
-"""New shard files -> new partitions, assigned to the existing centroids; drift past a threshold ->
-a k-means refit, then reassignment; an edited shard -> that shard again; a finished round -> the next
-round. All off by default."""
+"""What Dagster cannot see on its own, all off by default: new shard files -> new partitions; an
+edited shard -> that shard read again; drift past a threshold -> a k-means refit, then every shard
+reassigned; a finished round -> the next round. What follows a new or edited shard (its stages, its
+assignments) and the weekly cluster tables are declarative automation (automation.py)."""
 
 from dagster import (
     AssetKey,
@@ -26,35 +27,26 @@ from mix_assets.partitions import (
 )
 from mix_assets.resources import ClusteringSettings, ProjectStorage, Searches, SearchSettings, Warehouse
 
-SHARD_STAGES = AssetSelection.assets("raw_shards", "quality_signals", "embeddings")
-
 
 @sensor(
-    asset_selection=SHARD_STAGES | AssetSelection.assets("cluster_assignments"),
     minimum_interval_seconds=60,
     default_status=DefaultSensorStatus.STOPPED,
-    description="Adds a shard partition for every new file in the input folder and materializes its shard "
-    "stages, "
-    "and its assignments to the existing centroids once there are centroids.",
+    description="Adds a shard partition for every new file in the input folder; corpus_automation then "
+    "runs its shard stages, and its assignments once there are centroids.",
 )
 def new_shards_sensor(context: SensorEvaluationContext, storage: ProjectStorage) -> SensorResult:
     known = set(context.instance.get_dynamic_partitions(shard_partitions.name))
     new = [k for k in storage.shard_files() if k not in known]
-    stages = [AssetKey(a) for a in ("raw_shards", "quality_signals", "embeddings")]
-    if storage.version("centroids") is not None:
-        stages.append(AssetKey("cluster_assignments"))  # new shards join the existing clusters; no refit
-    return SensorResult(
-        run_requests=[RunRequest(partition_key=k, run_key=f"shard-{k}", asset_selection=stages) for k in new],
-        dynamic_partitions_requests=[shard_partitions.build_add_request(new)] if new else [],
-    )
+    return SensorResult(dynamic_partitions_requests=[shard_partitions.build_add_request(new)] if new else [])
 
 
 @sensor(
     asset_selection=AssetSelection.assets("centroids", "cluster_assignments"),
     minimum_interval_seconds=300,
     default_status=DefaultSensorStatus.STOPPED,
-    description="Refits k-means when a shard's assignment drift passes the project file's "
-    "clustering.drift_threshold, then reassigns every shard whose assignments predate the current centroids.",
+    description="Refits k-means when a shard the fit never saw drifts past the project file's "
+    "clustering.drift_threshold, then reassigns every shard whose assignments predate the current "
+    "centroids (the stamps in the artifacts say which: state Dagster does not hold).",
 )
 def recluster_sensor(
     context: SensorEvaluationContext,
@@ -135,20 +127,21 @@ def changed_shards(instance, storage: ProjectStorage, warehouse: Warehouse) -> d
 
 
 @sensor(
-    asset_selection=SHARD_STAGES | AssetSelection.assets("cluster_assignments"),
+    asset_selection=AssetSelection.assets("raw_shards"),
     minimum_interval_seconds=120,
     default_status=DefaultSensorStatus.STOPPED,
-    description="A shard file edited in place (new content hash) re-materializes that shard's stages and "
-    "assignments, nothing else.",
+    description="A shard file edited in place (new content hash) is read again; corpus_automation then "
+    "re-materializes that shard's stages and assignments, nothing else.",
 )
 def changed_shards_sensor(
     context: SensorEvaluationContext, storage: ProjectStorage, warehouse: Warehouse
 ) -> SensorResult:
     changed = changed_shards(context.instance, storage, warehouse)
-    selection = [AssetKey(a) for a in ("raw_shards", "quality_signals", "embeddings", "cluster_assignments")]
     return SensorResult(
         run_requests=[
-            RunRequest(partition_key=k, run_key=f"changed-{k}-{sha[:16]}", asset_selection=selection)
+            RunRequest(
+                partition_key=k, run_key=f"changed-{k}-{sha[:16]}", asset_selection=[AssetKey("raw_shards")]
+            )
             for k, sha in sorted(changed.items())
         ]
     )

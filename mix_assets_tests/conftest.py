@@ -92,7 +92,7 @@ class Project:
         self.search = SearchSettings(
             **{
                 "targets": TARGETS,
-                "proxies_per_round": [16, 8, 8],
+                "rounds": [16, 8, 8],
                 "first_round_per_domain": 0,  # the schedule as written: tests count its rounds
                 "token_budget": 150_000,
                 **search,
@@ -256,11 +256,11 @@ def project_file(project: "Project", path: Path, **search) -> Path:
         "searches": {
             project.name: {
                 "targets": s.targets,
-                "rounds": s.proxies_per_round,
+                "rounds": s.rounds,
                 "first_round_per_domain": s.first_round_per_domain,
                 "token_budget": s.token_budget,
                 "backend": s.backend,
-                "direction": "minimize" if s.minimize else "maximize",
+                "direction": s.direction,
             }
         },
     }

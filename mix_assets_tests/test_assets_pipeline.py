@@ -1,5 +1,6 @@
 """The whole foundation pipeline through a real Dagster instance and a real DuckDB warehouse."""
 
+import datetime
 import json
 
 import numpy as np
@@ -17,6 +18,31 @@ SMALL = {"centroids": {"config": {"n_clusters": 12}}, "merged_clusters": {"confi
 def materialized_partitions(instance, asset: str) -> list[str]:
     records = instance.fetch_materializations(AssetKey(asset), limit=1000).records
     return sorted(r.partition_key for r in records)
+
+
+class Automation:
+    """corpus_automation's conditions evaluated on a project's instance, tick after tick (one cursor),
+    at `when` (default: a Wednesday noon, no weekly tick): {asset: requested partitions}."""
+
+    def __init__(self, instance):
+        self.instance, self.cursor = instance, None
+        self.tick()  # the first evaluation only records what exists
+
+    def tick(self, when: datetime.datetime = datetime.datetime(2026, 12, 2, 12, 0)) -> dict[str, list]:
+        from dagster import AssetSelection, evaluate_automation_conditions
+
+        from mix_assets.automation import CONDITIONS
+        from mix_assets.definitions import defs
+
+        result = evaluate_automation_conditions(
+            defs, self.instance, AssetSelection.assets(*CONDITIONS), evaluation_time=when, cursor=self.cursor
+        )
+        self.cursor = result.cursor
+        return {
+            a: sorted(result.get_requested_partitions(AssetKey(a)), key=str)
+            for a in CONDITIONS
+            if result.get_num_requested(AssetKey(a))
+        }
 
 
 @pytest.fixture
@@ -184,6 +210,7 @@ def test_editing_a_shard_in_place_rematerializes_only_that_shard(small):
 
     project, keys = small
     storage = project.storage
+    automation = Automation(project.instance)
 
     def tick():
         return changed_shards_sensor(
@@ -192,7 +219,7 @@ def test_editing_a_shard_in_place_rematerializes_only_that_shard(small):
             )
         )
 
-    assert tick().run_requests == []  # nothing changed yet
+    assert tick().run_requests == [] and automation.tick() == {}  # nothing changed yet
     untouched = {
         a: storage.path(a, keys[0], s).stat().st_mtime_ns
         for a, s in [("raw_shards", ".parquet"), ("embeddings", ".npy"), ("cluster_assignments", ".parquet")]
@@ -201,14 +228,15 @@ def test_editing_a_shard_in_place_rematerializes_only_that_shard(small):
     pl.read_parquet(edited).head(30).write_parquet(edited)  # same path, new content
     [request] = tick().run_requests
     assert request.partition_key == keys[1]
-    assert {k.to_user_string() for k in request.asset_selection} == {
-        "raw_shards",
-        "quality_signals",
-        "embeddings",
-        "cluster_assignments",
-    }
-    project.run(["raw_shards", "quality_signals", "embeddings"], [keys[1]])
+    assert [k.to_user_string() for k in request.asset_selection] == ["raw_shards"]
+    project.run(["raw_shards"], [keys[1]])
+    # the automation carries the new content through that shard's stages, and only that shard's
+    assert automation.tick() == dict.fromkeys(
+        ["quality_signals", "embeddings", "cluster_assignments"], [keys[1]]
+    )
+    project.run(["quality_signals", "embeddings"], [keys[1]])
     project.run(["cluster_assignments"], [keys[1]])
+    assert automation.tick() == {}
     assert {
         a: storage.path(a, keys[0], s).stat().st_mtime_ns
         for a, s in [("raw_shards", ".parquet"), ("embeddings", ".npy"), ("cluster_assignments", ".parquet")]
@@ -234,6 +262,8 @@ def test_new_shards_join_the_clusters_and_drift_calls_for_one_refit(small):
     def tick(sensor):
         return sensor(build_sensor_context(instance=project.instance, resources=resources))
 
+    automation = Automation(project.instance)
+
     # a shard like the others: embedded and assigned to the existing centroids, no refit
     like = (
         corpus_sample(12, seed=2)
@@ -242,9 +272,11 @@ def test_new_shards_join_the_clusters_and_drift_calls_for_one_refit(small):
     )
     write_shards(like, project.input, 1, prefix="like")
     result = tick(new_shards_sensor)
-    [request] = result.run_requests
-    assert {k.to_user_string() for k in request.asset_selection} == {*SHARD_STAGES, "cluster_assignments"}
+    [add] = result.dynamic_partitions_requests
+    assert list(add.partition_keys) == ["like-00"] and result.run_requests == []
     project.add_shards(["like-00"])
+    # the new partition runs through every shard stage and joins the existing clusters
+    assert automation.tick() == dict.fromkeys([*SHARD_STAGES, "cluster_assignments"], ["like-00"])
     project.run(SHARD_STAGES, ["like-00"])
     project.run(["cluster_assignments"], ["like-00"])
     drift = dict(project.table("assignment_drift").select("shard", "drift").iter_rows())
@@ -261,6 +293,7 @@ def test_new_shards_join_the_clusters_and_drift_calls_for_one_refit(small):
     )
     write_shards(odd, project.input, 1, prefix="odd")
     project.add_shards(["odd-00"])
+    assert automation.tick() == dict.fromkeys([*SHARD_STAGES, "cluster_assignments"], ["odd-00"])
     project.run(SHARD_STAGES, ["odd-00"])
     result = project.run(["cluster_assignments"], ["odd-00"])
     [check] = [c for c in result.get_asset_check_evaluations() if c.check_name == "assignment_drift"]
@@ -273,9 +306,11 @@ def test_new_shards_join_the_clusters_and_drift_calls_for_one_refit(small):
     # every shard's assignments now predate the centroids: one reassignment each, then quiet
     stale = tick(recluster_sensor).run_requests
     assert sorted(r.partition_key for r in stale) == sorted([*keys, "like-00", "odd-00"])
+    assert automation.tick() == {}  # the automation leaves refits to the sensor: no second request
     for r in stale:
         project.run(["cluster_assignments"], [r.partition_key])
     assert isinstance(tick(recluster_sensor), SkipReason)
+    assert automation.tick() == {}
 
 
 def test_an_id_in_two_shards_is_kept_by_the_first_shard_whatever_order_they_ran(project):
@@ -325,23 +360,19 @@ def test_an_id_in_two_shards_is_kept_by_the_first_shard_whatever_order_they_ran(
 
 
 def test_weekly_refresh_rebuilds_the_cluster_tables_only_after_new_assignments(small):
-    from dagster import RunRequest, SkipReason, build_schedule_context
-
-    from mix_assets.definitions import defs
-    from mix_assets.schedules import weekly_cluster_refresh
+    from mix_assets.automation import CLUSTER_TABLES, CONDITIONS, WEEKLY_CRON
 
     project, keys = small
-    schedule = defs.get_schedule_def("weekly_cluster_refresh")
-    assert schedule.cron_schedule == "0 3 * * 0" and schedule.job.name == "summarize_clusters"
-    job_assets = {k.to_user_string() for k in schedule.job.selection.resolve(defs.resolve_asset_graph())}
-    assert job_assets == {"unique_ids", "cluster_stats", "pruned_clusters", "merged_clusters"}
-
-    def tick():
-        return weekly_cluster_refresh(build_schedule_context(instance=project.instance))
-
-    assert isinstance(tick(), SkipReason)  # the tables are newer than every assignment
+    assert WEEKLY_CRON == "0 3 * * 0" and set(CLUSTER_TABLES) <= set(CONDITIONS)
+    sunday, week = datetime.datetime(2026, 12, 6, 3, 1), datetime.timedelta(days=7)
+    automation = Automation(project.instance)
+    assert automation.tick(sunday) == {}  # the tables are newer than every assignment
     project.run(["cluster_assignments"], keys[:1])
-    request = tick()
-    assert isinstance(request, RunRequest)
-    project.run(CLUSTER_STAGES, config={"merged_clusters": SMALL["merged_clusters"]})
-    assert isinstance(tick(), SkipReason)
+    assert automation.tick(sunday + datetime.timedelta(days=1)) == {}  # assigned, but not the week's tick
+    assert automation.tick(sunday + week) == {"cluster_stats": [None]}  # no shard was read again
+    project.run(["cluster_stats"])
+    assert automation.tick(sunday + week + datetime.timedelta(minutes=1)) == {"pruned_clusters": [None]}
+    project.run(["pruned_clusters"])
+    assert automation.tick(sunday + week + datetime.timedelta(minutes=2)) == {"merged_clusters": [None]}
+    project.run(["merged_clusters"], config={"merged_clusters": SMALL["merged_clusters"]})
+    assert automation.tick(sunday + 2 * week) == {}  # an idle week costs nothing

@@ -10,7 +10,7 @@ from dagster import build_sensor_context
 
 from mix_assets.assets.final import FinalMixtureConfig
 from mix_assets.core import results
-from mix_assets.core.mixture import mixture_id, weight_columns
+from mix_assets.core.domains import mixture_id, weight_columns
 from mix_assets.definitions import defs
 from mix_assets.sensors import search_rounds_sensor
 from mix_assets_tests.conftest import TARGETS, metadata
@@ -129,7 +129,7 @@ def test_full_search_driven_by_the_sensor_beats_natural_and_uniform(searcher):
 def test_round_zero_takes_the_later_rounds_when_the_domains_need_more_spread_out_trials(searcher):
     # 100 per domain is more than the whole budget for any clustering: the sensor runs one round of
     # 6 + 4 and then asks for the final mixture
-    p = searcher(proxies_per_round=[6, 4], first_round_per_domain=100)
+    p = searcher(rounds=[6, 4], first_round_per_domain=100)
     p.run(["proxy_corpus"], p.shard_keys())  # the sensor waits for it in this instance
     p.run_search(["search_targets"])
     p.targets_ready = True
@@ -154,7 +154,7 @@ def test_bound_at_target_tokens_holds_everywhere_and_the_unbounded_optimum_is_sh
     )
     # a run 10x the corpus: no domain may take more than 1.5x its token share (15 passes / 10)
     p = searcher(
-        proxies_per_round=[12],
+        rounds=[12],
         target_tokens=10 * corpus_tokens,
         targets={TARGETS_BY_NAME["mathematics"]: 1.0},
     )

@@ -10,13 +10,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-from mix_assets.core.mixture import mixture_id
+from mix_assets.core.domains import mixture_id
 from mix_assets.core.proxies.corpus import ProxyCorpus, ngram_trial
 from mix_assets_tests.conftest import metadata, round_scores
 
 
 def test_rerun_of_a_round_trains_only_missing_trials(searcher):
-    p = searcher(proxies_per_round=[10])
+    p = searcher(rounds=[10])
     p.run_round("demo-r0000")
     before = round_scores(p)
     trials = sorted((p.work / "proxy_trials" / "demo-r0000").glob("*.json"))
@@ -33,7 +33,7 @@ def test_rerun_of_a_round_trains_only_missing_trials(searcher):
 
 def test_external_backend_through_pipes_with_retries(searcher, monkeypatch, tmp_path):
     script = Path(__file__).with_name("external_proxy.py")
-    p = searcher(backend="external", external_command=[sys.executable, str(script)], proxies_per_round=[5])
+    p = searcher(backend="external", external={"command": [sys.executable, str(script)]}, rounds=[5])
     p.run_round("demo-r0000", stages=["mixture_candidates"])
     cands = p.warehouse.query(
         "SELECT * FROM mix.mixture_candidates WHERE round = 'demo-r0000' ORDER BY position"
@@ -71,7 +71,7 @@ def test_external_backend_through_pipes_with_retries(searcher, monkeypatch, tmp_
 
 
 def test_import_backend_joins_shuffled_results_by_id(searcher, tmp_path):
-    p = searcher(proxies_per_round=[8])
+    p = searcher(rounds=[8])
     p.run_round("demo-r0000")
     measured = p.warehouse.query("SELECT * FROM mix.proxy_scores WHERE round = 'demo-r0000'")
     wcols = [c for c in measured.columns if c.startswith("w") and c[1:].isdigit()]
@@ -97,7 +97,7 @@ def test_import_backend_joins_shuffled_results_by_id(searcher, tmp_path):
     assert mixture_id(np.array([stranger[c] for c in wcols])) not in set(measured["mixture_id"])
     pl.concat([exported, pl.DataFrame([stranger])]).write_csv(tmp_path / "results.csv")
     shutil.rmtree(p.work / "proxy_trials" / "demo-r0000")
-    imp = searcher(backend="import", import_results=str(tmp_path / "results.csv"), proxies_per_round=[8])
+    imp = searcher(backend="import", imported={"results": str(tmp_path / "results.csv")}, rounds=[8])
     imp.run_round("demo-r0000", stages=["proxy_trials", "proxy_scores"])
     table = imp.warehouse.query(
         "SELECT mixture_id, status, m_objective FROM mix.proxy_scores WHERE round = 'demo-r0000'"
@@ -115,7 +115,7 @@ def test_import_backend_joins_shuffled_results_by_id(searcher, tmp_path):
     # a table without a column for one of the targets fails every trial, saying which column
     pl.read_csv(tmp_path / "results.csv").drop("all_domains").write_csv(tmp_path / "no_target.csv")
     shutil.rmtree(p.work / "proxy_trials" / "demo-r0000")
-    bad = searcher(backend="import", import_results=str(tmp_path / "no_target.csv"), proxies_per_round=[8])
+    bad = searcher(backend="import", imported={"results": str(tmp_path / "no_target.csv")}, rounds=[8])
     bad.run_round("demo-r0000", stages=["proxy_trials"], raise_on_error=False)
     reasons = {
         json.loads(f.read_text())["reason"] for f in (p.work / "proxy_trials" / "demo-r0000").glob("*.json")
@@ -124,13 +124,9 @@ def test_import_backend_joins_shuffled_results_by_id(searcher, tmp_path):
 
 
 def test_gpt_backend_round(searcher):
-    p = searcher(backend="gpt", proxies_per_round=[3], token_budget=8_000)
-    small = {
-        "proxy_trials": {"config": {"gpt": {"n_layer": 1, "n_embd": 32, "seq_len": 32, "batch_size": 8}}}
-    }
-    result = p.run_round(
-        "demo-r0000", config=small, stages=["mixture_candidates", "proxy_trials", "proxy_scores"]
-    )
+    small = {"n_layer": 1, "n_embd": 32, "seq_len": 32, "batch_size": 8}  # the search's gpt block
+    p = searcher(backend="gpt", rounds=[3], token_budget=8_000, gpt=small)
+    result = p.run_round("demo-r0000", stages=["mixture_candidates", "proxy_trials", "proxy_scores"])
     assert metadata(result, "proxy_trials")["backend"] == "gpt"
     table = p.warehouse.query("SELECT * FROM mix.proxy_scores WHERE round = 'demo-r0000'")
     assert table.height == 5 and set(table["status"]) == {"ok"} and set(table["backend"]) == {"gpt"}
@@ -139,7 +135,7 @@ def test_gpt_backend_round(searcher):
 
 
 def test_import_backend_reads_an_olmix_style_pair(searcher, tmp_path):
-    p = searcher(proxies_per_round=[6])
+    p = searcher(rounds=[6])
     p.run_round("demo-r0000")
     measured = p.warehouse.query("SELECT * FROM mix.proxy_scores WHERE round = 'demo-r0000'")
     wcols = [c for c in measured.columns if c.startswith("w") and c[1:].isdigit()]
@@ -153,9 +149,8 @@ def test_import_backend_reads_an_olmix_style_pair(searcher, tmp_path):
     shutil.rmtree(p.work / "proxy_trials" / "demo-r0000")
     imp = searcher(
         backend="import",
-        import_mixtures=str(tmp_path / "ratios.csv"),
-        import_results=str(tmp_path / "metrics.csv"),
-        proxies_per_round=[6],
+        imported={"mixtures": str(tmp_path / "ratios.csv"), "results": str(tmp_path / "metrics.csv")},
+        rounds=[6],
     )
     imp.run_round("demo-r0000", stages=["proxy_trials", "proxy_scores"])
     table = imp.warehouse.query(
@@ -168,7 +163,7 @@ def test_import_backend_reads_an_olmix_style_pair(searcher, tmp_path):
 
 
 def test_a_step_that_dies_is_retried_by_its_retry_policy(searcher, tmp_path, monkeypatch):
-    p = searcher(proxies_per_round=[8])
+    p = searcher(rounds=[8])
     p.run_round("demo-r0000", stages=["mixture_candidates"])
     marker = tmp_path / "died-once"
     monkeypatch.setenv("MIX_ASSETS_FAIL_ONCE", f"proxy_trials:{marker}")

@@ -89,7 +89,7 @@ def test_ensemble_variance_includes_disagreement_and_bad_input_is_refused():
 
 
 def test_regmix_is_lightgbm_with_regmix_settings_and_its_top_k_mean_finds_the_low_region():
-    from mix_assets.core import mixtures
+    from mix_assets.core import generator
 
     x, y = landscape(96)
     fitted = sg.regmix(x, y, seed=3)
@@ -97,7 +97,7 @@ def test_regmix_is_lightgbm_with_regmix_settings_and_its_top_k_mean_finds_the_lo
     tx, ty = landscape(200, seed=1)
     assert sg.spearmanr(fitted.mean(tx), ty).statistic > 0.8
     tokens = np.array([400.0, 300.0, 200.0, 100.0])
-    w = mixtures.best_mixture(fitted.mean, tokens, 1000.0, seed=0, pool_size=5000, method="topk_mean")
+    w = generator.best_mixture(fitted.mean, tokens, 1000.0, seed=0, pool_size=5000, method="topk_mean")
     natural = tokens / tokens.sum()
     truth = lambda v: 3.0 - 0.8 * v[0] - 0.4 * np.sqrt(v[2]) + 0.5 * v[1] ** 2  # noqa: E731
     assert truth(w) < truth(natural) - 0.1  # more of domain 0, less of domain 1

@@ -34,7 +34,7 @@ def cli(args: list[str], env: dict, **kw):
 
 def test_killed_round_resumes_with_only_missing_trials(searcher, tmp_path):
     p = searcher()
-    env = cli_env(p, tmp_path, search={"proxies_per_round": [60]})
+    env = cli_env(p, tmp_path, search={"rounds": [60]})
     p.run_search(["search_targets"])
     nxt = cli(["mix_assets.cli", "rounds", "next", "--search", "demo"], env)
     assert nxt.communicate(timeout=120)[0].strip().splitlines()[-1] == "demo-r0000"

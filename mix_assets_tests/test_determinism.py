@@ -17,7 +17,7 @@ def clone(clustered, dest):
 
 def run_everything(base, seed: int) -> dict:
     with instance_for_test() as instance:
-        p = Project(base, instance, proxies_per_round=[8, 4], seed=seed)
+        p = Project(base, instance, rounds=[8, 4], seed=seed)
         p.add_shards(sorted(f.stem for f in p.input.iterdir()))
         keys = sorted(f.stem for f in p.input.iterdir())
         p.run(["centroids"], config={"centroids": {"config": {"n_clusters": 16}}})

@@ -47,7 +47,7 @@ def test_every_artifact_goes_through_the_storage_uri(project, tmp_path, scheme):
     root = f"memory://mix-{tmp_path.name}" if scheme == "memory" else f"file://{tmp_path}/bucket"
     p = project
     p.storage = ProjectStorage(input_dir=f"{root}/input", work_dir=f"{root}/work")
-    p.search = p.search.model_copy(update={"proxies_per_round": [8], "token_budget": 20_000})
+    p.search = p.search.model_copy(update={"rounds": [8], "token_budget": 20_000})
     p.resources = {**p.resources, "storage": p.storage, "searches": Searches(searches={"demo": p.search})}
     docs = corpus_sample(10, seed=4)
     fs, base = fsspec.core.url_to_fs(f"{root}/input")

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -56,7 +57,7 @@ def test_paths_are_relative_to_the_file_and_the_environment_overrides_only_locat
     assert environment.work_dir() == str(tmp_path / "elsewhere")
     from mix_assets.resources import Searches
 
-    assert ProjectStorage().id_column == "id" and Searches().get("news").proxies_per_round == [8, 4]
+    assert ProjectStorage().id_column == "id" and Searches().get("news").rounds == [8, 4]
     with pytest.raises(KeyError, match="no search named 'code'.*searches: news"):
         Searches().get("code")
 
@@ -105,6 +106,8 @@ def test_a_new_user_runs_two_searches_from_a_project_file(tmp_path):
     config.write_text(yaml.safe_dump(body))
     assert "valid; searches math, spread" in run([*cli, "validate"], env)
     run([sys.executable, "-m", "dagster", "definitions", "validate", "-m", "mix_assets.definitions"], env)
+    dg = str(Path(sys.executable).with_name("dg"))  # Dagster's own CLI reads [tool.dg] of pyproject.toml
+    assert "All definitions loaded successfully" in run([dg, "check", "defs"], env)
 
     # then the first command a new user runs, `make run`'s: every stage and both searches
     stages = [line.split(":")[0] for line in run([*cli, "run"], env).splitlines() if ": done in" in line]
@@ -143,3 +146,7 @@ def test_a_new_user_runs_two_searches_from_a_project_file(tmp_path):
         "spread: final mixture",
     ]
     assert len(DagsterInstance.from_config(str(home)).get_dynamic_partitions("rounds")) == 2
+    # Dagster's `dg launch` on the same project and instance: one more run, the math search's report
+    run([dg, "launch", "--assets", "run_report", "--partition", "math"], env)
+    last = DagsterInstance.from_config(str(home)).get_runs(limit=1)[0]
+    assert last.status == DagsterRunStatus.SUCCESS and last.tags.get("dagster/partition") == "math"

@@ -118,7 +118,7 @@ def test_the_ray_profile_fans_the_cli_out_over_the_cluster(project, ray_head, tm
 
 
 def test_a_round_on_ray_scores_every_trial_as_in_process(searcher, ray_head):
-    p = searcher(proxies_per_round=[8])
+    p = searcher(rounds=[8])
     in_process(p)
     p.run_round("demo-r0000")
     reference = round_scores(p)
@@ -133,7 +133,7 @@ def test_a_round_on_ray_scores_every_trial_as_in_process(searcher, ray_head):
 def test_a_worker_killed_mid_round_loses_and_doubles_no_trial(searcher, tmp_path, monkeypatch):
     from ray.cluster_utils import Cluster
 
-    p = searcher(proxies_per_round=[8])
+    p = searcher(rounds=[8])
     in_process(p)
     p.run_round("demo-r0000")
     reference = round_scores(p)

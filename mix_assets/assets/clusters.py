@@ -24,6 +24,7 @@ from mix_assets.assets.shared import (
     materialized,
     materialized_shards,
 )
+from mix_assets.automation import CONDITIONS
 from mix_assets.checks import assignment_problems, assignments_check_spec, drift_check_spec
 from mix_assets.core import kmeans, labels
 from mix_assets.core.storage import (
@@ -154,6 +155,7 @@ def assign_shard(key: str, storage: dict) -> dict:
 
 
 @asset(
+    automation_condition=CONDITIONS["cluster_assignments"],
     **{**SHARD_ASSET, "group_name": GROUP},
     deps=["centroids", "embeddings"],
     code_version=ASSIGNMENTS_VERSION,
@@ -229,6 +231,7 @@ class ClusterStatsConfig(Config):
 
 
 @asset(
+    automation_condition=CONDITIONS["cluster_stats"],
     group_name=GROUP,
     deps=["cluster_assignments", "quality_signals", "raw_shards", "unique_ids"],
     code_version="1",

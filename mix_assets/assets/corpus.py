@@ -8,6 +8,7 @@ import polars as pl
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from mix_assets.assets.shared import SHARD_ASSET, each_shard, materialized
+from mix_assets.automation import CONDITIONS
 from mix_assets.core import quality
 from mix_assets.core.ingest import file_fingerprint, ingest_shard
 from mix_assets.core.storage import read_parquet, version_hash, write_parquet
@@ -73,6 +74,7 @@ def raw_shard(key: str, storage: dict, config: dict) -> dict:
 
 
 @asset(
+    automation_condition=CONDITIONS["raw_shards"],
     **SHARD_ASSET,
     code_version=RAW_SHARDS_VERSION,
     description="Normalized documents of one input shard; refused rows go to raw_shards_quarantine.",
@@ -179,6 +181,7 @@ def quality_shard(key: str, storage: dict, config: dict) -> tuple[bool, np.ndarr
 
 
 @asset(
+    automation_condition=CONDITIONS["quality_signals"],
     **SHARD_ASSET,
     deps=["raw_shards"],
     code_version=QUALITY_VERSION,

@@ -12,7 +12,7 @@ from mix_assets.assets.search_state import domains, final_mixture_of
 from mix_assets.assets.shared import materialized
 from mix_assets.core import clusterclip, export
 from mix_assets.core import parts as parts_io
-from mix_assets.core.mixture import Domains, Mixture
+from mix_assets.core.domains import Domains, Mixture
 from mix_assets.core.parts import read_parts  # noqa: F401 - where readers of the dataset look for it
 from mix_assets.core.storage import (
     read_parquet,

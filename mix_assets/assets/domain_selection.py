@@ -21,7 +21,7 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 
 from mix_assets import environment, plots
 from mix_assets.assets.documents import duplicate_ids, shard_documents, super_cluster_of
-from mix_assets.core import selection
+from mix_assets.core import domain_selection as core_selection
 from mix_assets.core.ingest import ingest_shard
 from mix_assets.core.proxies import bpe
 from mix_assets.core.storage import atomic_path, detached, read_parquet
@@ -44,7 +44,7 @@ def fit_models(
 ):
     """The classifier and generic LM of each half, the in-domain LM and the BPE vocabulary they share
     (trained here on the samples unless given)."""
-    halves = selection.half(sample["doc_id"].to_list())
+    halves = core_selection.half(sample["doc_id"].to_list())
     if not all((halves == h).sum() >= 2 for h in (0, 1)):
         raise ValueError(
             f"the generic sample has {(halves == 0).sum()} and {(halves == 1).sum()} documents in its two "
@@ -57,18 +57,18 @@ def fit_models(
     return {
         "tokenizer": tok,
         "vocab": vocab,
-        "lm_in": selection.fit_ngram(bpe.split(*bpe.encode(tok, in_domain)), vocab, config.ngram_order),
+        "lm_in": core_selection.fit_ngram(bpe.split(*bpe.encode(tok, in_domain)), vocab, config.ngram_order),
         "lm_base": [
-            selection.fit_ngram([s for s, x in zip(seqs, halves) if x == h], vocab, config.ngram_order)
+            core_selection.fit_ngram([s for s, x in zip(seqs, halves) if x == h], vocab, config.ngram_order)
             for h in (0, 1)
         ],
-        "classifier": [selection.fit_classifier(sample_emb[halves == h], in_emb, seed) for h in (0, 1)],
+        "classifier": [core_selection.fit_classifier(sample_emb[halves == h], in_emb, seed) for h in (0, 1)],
     }
 
 
 def score_shard(docs: pl.DataFrame, emb: np.ndarray, models: dict, log_ratio, timings: dict) -> dict:
     """Each document by the models of the other half."""
-    other = 1 - selection.half(docs["doc_id"].to_list())
+    other = 1 - core_selection.half(docs["doc_id"].to_list())
     texts = docs["text"].to_list()
     out = {m: np.empty(docs.height) for m in METHODS}
     start = time.perf_counter()
@@ -81,12 +81,12 @@ def score_shard(docs: pl.DataFrame, emb: np.ndarray, models: dict, log_ratio, ti
     seqs = bpe.split(*bpe.encode(models["tokenizer"], texts))
     for h in (0, 1):
         rows = np.flatnonzero(other == h)
-        out["contrastive"][rows] = selection.cross_entropy_difference(
+        out["contrastive"][rows] = core_selection.cross_entropy_difference(
             models["lm_in"], models["lm_base"][h], [seqs[i] for i in rows]
         )
     timings["contrastive"] += time.perf_counter() - start
     start = time.perf_counter()
-    out["dsir"] = selection.dsir_score(texts, log_ratio)
+    out["dsir"] = core_selection.dsir_score(texts, log_ratio)
     timings["dsir"] += time.perf_counter() - start
     return out
 
@@ -138,7 +138,7 @@ def domain_selection(
     counts, picked, picked_emb = np.zeros(config.dsir_buckets, np.int64), [], []
     for i, key in enumerate(keys):  # pass 1: DSIR's raw counts and the generic sample
         docs, emb = shard_documents(storage, key, mapping, dups)
-        counts += selection.ngram_counts(docs["text"].to_list(), config.dsir_buckets)
+        counts += core_selection.ngram_counts(docs["text"].to_list(), config.dsir_buckets)
         take = np.random.default_rng([storage.seed, i]).random(docs.height) < share
         picked.append(detached(docs.filter(take)))
         picked_emb.append(emb[take])
@@ -147,7 +147,7 @@ def domain_selection(
     models = fit_models(
         sample, np.concatenate(picked_emb), in_domain, embedder.encode(in_domain), config, storage.seed
     )
-    log_ratio = selection.dsir_log_ratio(counts, in_domain, config.dsir_buckets)
+    log_ratio = core_selection.dsir_log_ratio(counts, in_domain, config.dsir_buckets)
     context.log.info(f"fitted on {sample.height} sampled documents in {time.perf_counter() - fit_began:.1f}s")
     timings, scores = dict.fromkeys(METHODS, 0.0), {m: [] for m in METHODS}
     with tempfile.TemporaryDirectory(prefix="domain_selection-", dir=environment.cache_dir()) as scratch:
@@ -167,9 +167,9 @@ def domain_selection(
         n = len(scores["dsir"])
         k = int(round(config.fraction * n))
         chosen = {
-            "classifier": selection.top_fraction(scores["classifier"], config.fraction),
-            "contrastive": selection.top_fraction(scores["contrastive"], config.fraction),
-            "dsir": selection.gumbel_top_k(scores["dsir"], k, storage.seed),
+            "classifier": core_selection.top_fraction(scores["classifier"], config.fraction),
+            "contrastive": core_selection.top_fraction(scores["contrastive"], config.fraction),
+            "dsir": core_selection.gumbel_top_k(scores["dsir"], k, storage.seed),
         }
         selected = {m: np.zeros(n, bool) for m in chosen}
         for m, rows in chosen.items():

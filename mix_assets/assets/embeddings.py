@@ -6,6 +6,7 @@ import numpy as np
 from dagster import AssetCheckResult, AssetExecutionContext, Config, MaterializeResult, asset
 
 from mix_assets.assets.shared import SHARD_ASSET, each_shard
+from mix_assets.automation import CONDITIONS
 from mix_assets.checks import embeddings_check_spec, embeddings_problems
 from mix_assets.core import embed
 from mix_assets.core.fanout import InProcess
@@ -59,6 +60,7 @@ def embed_shard(key: str, storage: dict, config: dict, model: dict, on_progress=
 
 
 @asset(
+    automation_condition=CONDITIONS["embeddings"],
     **{**SHARD_ASSET, "group_name": "embeddings"},
     deps=["raw_shards"],
     code_version=EMBEDDINGS_VERSION,

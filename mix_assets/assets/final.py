@@ -8,40 +8,27 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 
 from mix_assets import plots
 from mix_assets.assets.search_state import (
-    baseline_mixtures,
     domains,
     generator_settings,
     load_meta,
     run_tokens,
     scored_rows,
 )
-from mix_assets.assets.shared import GeneratorConfig, materialized
-from mix_assets.assets.trials import ProxyTrialsConfig, run_trials, trial_job
-from mix_assets.core import mixtures, surrogate, verify
+from mix_assets.assets.shared import GeneratorConfig, materialized, settings_config, settings_of
+from mix_assets.assets.trials import run_trials, trial_job
+from mix_assets.core import final_choice, generator, rounds, surrogate
+from mix_assets.core.domains import Domains
 from mix_assets.core.storage import write_json
+from mix_assets.core.verify import Candidate, Verified
 from mix_assets.partitions import parse_round, search_partitions
 from mix_assets.resources import ProjectStorage, Searches, Warehouse
 from mix_assets.workers import Workers
 
-
-class FinalMixtureConfig(Config):
-    """A short list measured with replicate trials (METHODS §7): the surrogate's optimum (argmax and
-    top-k mean), LightGBM's top-k mean (RegMix's recipe on the search's trials), the best measured
-    mixtures of the search, natural and uniform. `choice`: "se_rule" takes the best baseline, else
-    the better measured top-k mean, when within `se_multiplier` standard errors of the best measured
-    (core.verify); "best" takes the best measured mean."""
-
-    top_k: int = 128  # the top-k mean's k (RegMix)
-    pool_size: int = 100_000
-    n_measured: int = 2  # best measured mixtures of the search on the short list
-    replicates: int = 3  # trials per candidate, each on a fresh sample
-    replicate_seed_offset: int = (
-        99_991  # replicate r trains at seed + offset + r: samples the search never saw
-    )
-    choice: str = "se_rule"  # se_rule | best
-    se_multiplier: float = 2.0
-    proxy: ProxyTrialsConfig = ProxyTrialsConfig()
-    generator: GeneratorConfig = GeneratorConfig()  # the pool's generator: give it the rounds' settings
+# The short list and the choice (core.final_choice.FinalSettings, METHODS §7) and the generator of
+# the optima's pool: give it the rounds' settings. The replicates train the search's own proxy.
+FinalMixtureConfig = settings_config(
+    final_choice.FinalSettings, "FinalMixtureConfig", generator=(GeneratorConfig, GeneratorConfig())
+)
 
 
 def search_cost(warehouse: Warehouse, last: str) -> pl.DataFrame:
@@ -73,72 +60,36 @@ def final_mixture(
 ) -> MaterializeResult:
     began = time.perf_counter()
     name = context.partition_key
-    search = searches.get(name)
-    rounds = sorted(p.name[:-4] for p in storage.folder("predictor").glob(f"{name}-r*.pkl"))
-    if not rounds:
-        raise FileNotFoundError(
-            f"search {name}: no predictor yet; run at least one round "
-            f"(mix-assets rounds next --search {name})"
-        )
-    last = rounds[-1]
+    search, settings = searches.get(name), settings_of(config, final_choice.FinalSettings)
+    last = last_round(storage, name)
     model = surrogate.Fitted.load(storage.path("predictor", last, ".pkl"))
     meta, doms = load_meta(storage, name), domains(storage, name)
-    tokens = doms.token_counts
-    total, gen = run_tokens(meta, search), generator_settings(config.generator, search)
-    bound = mixtures.upper_bounds(tokens, total, search.max_epochs)
-
-    def optimum(method: str, bounded: bool = True, predict=model.mean) -> np.ndarray:
-        return mixtures.best_mixture(
-            predict,
-            tokens,
-            total,
-            gen,
-            search.seed + 7,
-            config.pool_size,
-            search.minimize,
-            method,
-            config.top_k,
-            bounded,
-        )
-
+    tokens, total = doms.token_counts, run_tokens(meta, search)
+    gen = generator_settings(config.generator, search)
+    bound = generator.upper_bounds(tokens, total, search.max_epochs)
     scored = scored_rows(warehouse, last)
     x, y = doms.weights(scored, "mix.proxy_scores"), scored["m_objective"].to_numpy()
-    optima = {
-        "surrogate_argmax": optimum("argmax"),
-        "surrogate_topk_mean": optimum("topk_mean"),
-        "lightgbm_topk_mean": optimum("topk_mean", predict=surrogate.regmix(x, y, search.seed).mean),
-    }
-    unbounded = optimum("argmax", bounded=False)
-    binds = bool((unbounded > bound + 1e-12).any())
-    baselines = baseline_mixtures(doms, bound, context.log)
-    short = verify.shortlist(
-        optima,
-        x,
-        y,
-        config.n_measured,
-        search.minimize,
-        baselines,
+    baselines = rounds.baselines(tokens, bound)
+    for kind in sorted(set(rounds.BASELINES) - set(baselines)):
+        context.log.warning(f"{kind} baseline skipped: it breaks the max-epochs bound")
+    short = final_choice.short_list(
+        model.mean, x, y, tokens, total, gen, search.seed, search.minimize, baselines, settings
+    )
+    unbounded = final_choice.optimum(
+        model.mean, tokens, total, gen, search.seed, search.minimize, settings, bounded=False
     )
     verify_began = time.perf_counter()
-
     # every replicate of every candidate is measured whatever the others give: run them side by side
+    seeds = final_choice.replicate_seeds(search.seed, settings)
     jobs = {
         f"{c.name}/{r}": trial_job(
-            context,
-            search,
-            name,
-            storage,
-            c.mixture_id,
-            c.weights,
-            config.proxy,
-            seed=search.seed + config.replicate_seed_offset + r,
-            evaluate=True,
+            context, search, name, storage, c.mixture_id, c.weights, seed=seed, evaluate=True
         )
         for c in short
-        for r in range(config.replicates)
+        for r, seed in enumerate(seeds)
     }
-    pool = workers.pool(storage.work_dir, "trial", len(jobs), gpu=search.backend == "gpt")
-    context.log.info(f"verifying {len(short)} candidates x {config.replicates} replicates on {pool.name}")
+    pool = workers.pool(storage.work_dir, "trial", len(jobs), gpu=search.proxy.gpu)
+    context.log.info(f"verifying {len(short)} candidates x {len(seeds)} replicates on {pool.name}")
     measured = {}
     for key, record in run_trials(context, pool, jobs, search, name, storage):
         measured[key] = {**record["metrics"], "documents": record.get("documents")}
@@ -146,25 +97,84 @@ def final_mixture(
             f"verify {key.replace('/', ' replicate ')}: {record['status']} "
             f"{record['metrics'].get('objective', float('nan')):.4f}"
         )
-
-    def measure(c: verify.Candidate, r: int) -> dict:
-        return measured[f"{c.name}/{r}"]
-
-    if config.choice not in ("se_rule", "best"):
-        raise ValueError(f"final_mixture choice must be 'se_rule' or 'best', not {config.choice!r}")
-    prefer = (
-        verify.Preference(search.weights_by_name(), z=config.se_multiplier)
-        if config.choice == "se_rule"
-        else None
+    result = final_choice.choose(
+        short, lambda c, r: measured[f"{c.name}/{r}"], search.minimize, search.weights_by_name(), settings
     )
-    result = verify.verify(short, measure, config.replicates, search.minimize, prefer=prefer)
     verify_seconds = time.perf_counter() - verify_began
+    candidates = candidate_table(doms, name, short, result, model)
+    warehouse.replace("final_candidates", candidates, where={"search": name})
+    binds = bool((unbounded > bound + 1e-12).any())
+    kinds = {
+        "final": result.chosen.weights,
+        "natural": doms.natural().weights,
+        "uniform": doms.uniform().weights,
+    }
+    if binds:
+        kinds["unbounded_optimum"] = unbounded
+    table = doms.table(np.stack(list(kinds.values())), search=name, round=last, kind=list(kinds))
+    warehouse.replace("final_mixture", table, where={"search": name})
+    cost = search_cost(warehouse, last)
+    summary = mixture_summary(name, last, model, result, config, total, bound, unbounded, doms, cost)
+    summary["cost"]["verification_seconds"] = round(verify_seconds, 2)
+    write_json(summary, storage.path("final_mixture", name, ".json"))
+    chosen = result.chosen.name
     on_search, on_eval = result.summary("objective"), result.summary("eval_objective")
-    best = result.chosen.weights
-    predicted_mean, predicted_std = (a.tolist() for a in model.predict(np.stack([c.weights for c in short])))
-    gaps = [result.gaps.get(c.name, (None, None)) for c in short]
-    candidates = doms.table(
-        np.stack([c.weights for c in short]),
+    context.log.info(
+        f"final mixture {summary['mixture_id']} ({chosen}): search part {on_search[chosen][0]:.4f}, "
+        f"evaluation part {on_eval[chosen][0]:.4f}"
+    )
+    bars = {k.replace("_", " "): w.tolist() for k, w in kinds.items()}
+    return materialized(
+        began,
+        {
+            **{k: summary[k] for k in ("round", "surrogate", "chosen", "best_measured", "trial_noise")},
+            "predicted_objective": summary["predicted"],
+            **{f"measured_{k}": v[0] for k, v in on_eval.items() if k in rounds.BASELINES},
+            "measured_final": on_eval[chosen][0],
+            "search_part_final": on_search[chosen][0],
+            "bound_binds": binds,
+            "verification_trials": len(jobs),
+            "candidates": plots.md_table(candidates.select(*CANDIDATE_COLUMNS)),
+            "cost": plots.md_table(cost),
+            "weights": plots.grouped_barh(doms.display, bars, "Mixture weight per super-cluster"),
+            "mixture": MetadataValue.json(summary),
+        },
+    )
+
+
+CANDIDATE_COLUMNS = (
+    "candidate",
+    "chosen",
+    "predicted",
+    "search_mean",
+    "search_std",
+    "gap_to_best",
+    "gap_se",
+    "eval_mean",
+    "eval_std",
+)
+
+
+def last_round(storage: ProjectStorage, name: str) -> str:
+    rounds_done = sorted(p.name[:-4] for p in storage.folder("predictor").glob(f"{name}-r*.pkl"))
+    if not rounds_done:
+        raise FileNotFoundError(
+            f"search {name}: no predictor yet; run at least one round "
+            f"(mix-assets rounds next --search {name})"
+        )
+    return rounds_done[-1]
+
+
+def candidate_table(
+    doms: Domains, name: str, short: list[Candidate], result: Verified, model: surrogate.Fitted
+) -> pl.DataFrame:
+    """The short list as measured: predicted, measured on both parts, gap to the best."""
+    on_search, on_eval = result.summary("objective"), result.summary("eval_objective")
+    weights = np.stack([c.weights for c in short])
+    predicted_mean, predicted_std = (a.tolist() for a in model.predict(weights))
+    gaps = [(result.gaps or {}).get(c.name, (None, None)) for c in short]
+    return doms.table(
+        weights,
         search=name,
         candidate=[c.name for c in short],
         chosen=[c.name == result.chosen.name for c in short],
@@ -177,16 +187,24 @@ def final_mixture(
         gap_to_best=pl.Series([g[0] for g in gaps], dtype=pl.Float64),
         gap_se=pl.Series([g[1] for g in gaps], dtype=pl.Float64),
     )
-    warehouse.replace("final_candidates", candidates, where={"search": name})
-    natural, uniform = doms.natural().weights, doms.uniform().weights
-    kinds = {"final": best, "natural": natural, "uniform": uniform}
-    if binds:
-        kinds["unbounded_optimum"] = unbounded
-    table = doms.table(np.stack(list(kinds.values())), search=name, round=last, kind=list(kinds))
-    warehouse.replace("final_mixture", table, where={"search": name})
-    cost = search_cost(warehouse, last)
-    noise = float(np.median([s for _, s in on_search.values()]))
-    summary = {
+
+
+def mixture_summary(
+    name: str,
+    last: str,
+    model: surrogate.Fitted,
+    result: Verified,
+    config: Config,
+    total: float,
+    bound: np.ndarray,
+    unbounded: np.ndarray,
+    doms: Domains,
+    cost: pl.DataFrame,
+) -> dict:
+    """final_mixture/<search>.json: the choice, what every candidate measured, and what it cost."""
+    on_search, on_eval = result.summary("objective"), result.summary("eval_objective")
+    best = result.chosen.weights
+    return {
         "search": name,
         "round": last,
         "surrogate": model.name,
@@ -201,9 +219,9 @@ def final_mixture(
         "measured_std": {k: v[1] for k, v in on_search.items()},
         "evaluation": {k: v[0] for k, v in on_eval.items()},
         "evaluation_std": {k: v[1] for k, v in on_eval.items()},
-        "trial_noise": noise,
+        "trial_noise": float(np.median([s for _, s in on_search.values()])),
         "target_tokens": total,
-        "bound_binds": binds,
+        "bound_binds": bool((unbounded > bound + 1e-12).any()),
         "unbounded_optimum": {
             "weights": unbounded.tolist(),
             "predicted": float(model.mean(unbounded[None, :])[0]),
@@ -211,52 +229,9 @@ def final_mixture(
         "cost": {
             "trials_per_round": dict(zip(cost["round"], cost["trials"])),
             "round_seconds": float(cost["seconds"].sum()),
-            "verification_trials": len(short) * config.replicates,
-            "verification_seconds": round(verify_seconds, 2),
+            "verification_trials": len(result.runs) * config.replicates,
         },
         "weights": {str(i): float(w) for i, w in enumerate(best)},
         "labels": list(doms.labels),
         "max_weight": bound.tolist(),
     }
-    write_json(summary, storage.path("final_mixture", name, ".json"))
-    context.log.info(
-        f"final mixture {summary['mixture_id']} ({result.chosen.name}): search part "
-        f"{on_search[result.chosen.name][0]:.4f}, "
-        f"evaluation part {on_eval[result.chosen.name][0]:.4f}"
-    )
-    labels = doms.display
-    bars = {"final": best.tolist(), "natural": natural.tolist(), "uniform": uniform.tolist()}
-    if binds:
-        bars["unbounded optimum"] = unbounded.tolist()
-    return materialized(
-        began,
-        {
-            "round": last,
-            "surrogate": model.name,
-            "chosen": result.chosen.name,
-            "best_measured": result.best,
-            "predicted_objective": summary["predicted"],
-            **{f"measured_{k}": v[0] for k, v in on_eval.items() if k in ("natural", "uniform")},
-            "measured_final": on_eval[result.chosen.name][0],
-            "search_part_final": on_search[result.chosen.name][0],
-            "trial_noise": noise,
-            "bound_binds": binds,
-            "verification_trials": len(short) * config.replicates,
-            "candidates": plots.md_table(
-                candidates.select(
-                    "candidate",
-                    "chosen",
-                    "predicted",
-                    "search_mean",
-                    "search_std",
-                    "gap_to_best",
-                    "gap_se",
-                    "eval_mean",
-                    "eval_std",
-                )
-            ),
-            "cost": plots.md_table(cost),
-            "weights": plots.grouped_barh(labels, bars, "Mixture weight per super-cluster"),
-            "mixture": MetadataValue.json(summary),
-        },
-    )

@@ -14,7 +14,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from mix_assets import plots
 from mix_assets.assets.documents import cluster_map
 from mix_assets.assets.search_state import domains, final_mixtures, weights_by_round
-from mix_assets.core.mixture import Domains
+from mix_assets.core.domains import Domains
 from mix_assets.core.storage import load_npy, read_json, write_text
 from mix_assets.partitions import search_of, search_partitions
 from mix_assets.resources import ProjectStorage, Searches, SearchSettings, Warehouse

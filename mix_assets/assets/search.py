@@ -7,7 +7,6 @@ import numpy as np
 import polars as pl
 from dagster import (
     AssetExecutionContext,
-    Config,
     MaterializeResult,
     RetryPolicy,
     RetryRequested,
@@ -16,7 +15,6 @@ from dagster import (
 
 from mix_assets import environment, plots
 from mix_assets.assets.search_state import (
-    baseline_mixtures,
     domains,
     generator_settings,
     load_meta,
@@ -27,8 +25,7 @@ from mix_assets.assets.search_state import (
 )
 from mix_assets.assets.shared import ROUND_ASSET, GeneratorConfig, materialized, settings_config, settings_of
 from mix_assets.assets.trials import ProxyTrialsConfig, load_corpus, run_trials, trial_job, trial_path
-from mix_assets.core import mixtures, surrogate
-from mix_assets.core.mixture import Domains
+from mix_assets.core import generator, rounds, surrogate
 from mix_assets.partitions import parse_round, round_key, search_of
 from mix_assets.profiles import gpu_op_tags
 from mix_assets.resources import ProjectStorage, Searches, Warehouse
@@ -39,25 +36,20 @@ GROUP = "search"
 
 # How later rounds propose (METHODS §7: ProposalSettings, `proposal="climb"` is the published
 # random pick), with the generator's published settings (METHODS §1) and the round-0 baselines.
-# `kappa` is round 1's; it turns to -kappa by the last round (mixtures.round_kappa).
+# `kappa` is round 1's; it turns to -kappa by the last round (core.rounds.propose_round).
 MixtureCandidatesConfig = settings_config(
-    mixtures.ProposalSettings,
+    generator.ProposalSettings,
     "MixtureCandidatesConfig",
     generator=(GeneratorConfig, GeneratorConfig()),
     baselines=(bool, True),  # round 0 also trains the natural and uniform mixtures
 )
 
 
-def proposal_settings(config: Config, r: int, n_rounds: int) -> mixtures.ProposalSettings:
-    return settings_of(
-        config, mixtures.ProposalSettings, kappa=mixtures.round_kappa(config.kappa, r, n_rounds)
-    )
-
-
-def best_measured(rows: pl.DataFrame, domains: Domains, minimize: bool) -> np.ndarray | None:
-    if rows.height == 0:
-        return None
-    return domains.weights(rows.sort("m_objective", descending=not minimize).head(1))[0]
+def load_predictor(storage: ProjectStorage, key: str, previous: str) -> surrogate.Fitted:
+    path = storage.path("predictor", previous, ".pkl")
+    if not path.exists():
+        raise FileNotFoundError(f"round {key} needs the predictor of {previous}; materialize it first")
+    return surrogate.Fitted.load(path)
 
 
 @asset(
@@ -84,60 +76,39 @@ def mixture_candidates(
     if r >= len(schedule):
         raise ValueError(
             f"round {context.partition_key} is beyond the schedule {schedule} "
-            f"({search.proxies_per_round} over {len(doms)} domains)"
+            f"({search.rounds} over {len(doms)} domains)"
         )
-    m = schedule[r]
-    tokens = doms.token_counts
-    gen = generator_settings(config.generator, search)
+    tokens, total = doms.token_counts, run_tokens(meta, search)
     tried = scored_rows(warehouse, round_key(name, r - 1)) if r > 0 else pl.DataFrame()
-    exclude = set(tried["mixture_id"].to_list()) if tried.height else set()
-    seed = search.seed + 1000 * r
-    total = run_tokens(meta, search)
-    if r == 0:
-        weights, predicted, kinds = (
-            mixtures.generate(tokens, m, total, gen, seed, exclude),
-            np.full(m, np.nan),
-            ["dirichlet"] * m,
-        )
-        std = np.full(m, np.nan)
-        if config.baselines:
-            for kind, w in baseline_mixtures(
-                doms, mixtures.upper_bounds(tokens, total, search.max_epochs), context.log
-            ).items():
-                weights, predicted, std, kinds = (
-                    np.vstack([weights, w]),
-                    np.append(predicted, np.nan),
-                    np.append(std, np.nan),
-                    kinds + [kind],
-                )
-    else:
-        model_path = storage.path("predictor", round_key(name, r - 1), ".pkl")
-        if not model_path.exists():
-            raise FileNotFoundError(
-                f"round {context.partition_key} needs the predictor of {round_key(name, r - 1)}; "
-                f"materialize it first"
-            )
-        model = surrogate.Fitted.load(model_path)
-        weights, predicted, std, kinds = mixtures.propose(
-            model.predict,
-            tokens,
-            m,
-            total,
-            gen,
-            seed,
-            proposal_settings(config, r, len(schedule)),
-            search.minimize,
-            exclude,
-            best_measured(tried, doms, search.minimize),
-        )
+    x = doms.weights(tried, "mix.proxy_scores") if tried.height else np.zeros((0, len(doms)))
+    y = tried["m_objective"].to_numpy() if tried.height else np.zeros(0)
+    model = load_predictor(storage, context.partition_key, round_key(name, r - 1)) if r > 0 else None
+    proposal = rounds.propose_round(
+        r,
+        schedule,
+        tokens,
+        total,
+        generator_settings(config.generator, search),
+        search.seed,
+        settings_of(config, generator.ProposalSettings),
+        search.minimize,
+        x,
+        y,
+        None if model is None else model.predict,
+        with_baselines=config.baselines,
+    )
+    weights, kinds = proposal.weights, proposal.kinds
+    if r == 0 and config.baselines:
+        for kind in sorted(set(rounds.BASELINES) - set(kinds)):
+            context.log.warning(f"{kind} baseline skipped: it breaks the max-epochs bound")
     table = doms.table(
         weights,
         search=name,
         round=context.partition_key,
         position=np.arange(len(weights)),
         kind=kinds,
-        predicted=predicted,
-        predicted_std=std,
+        predicted=proposal.predicted,
+        predicted_std=proposal.predicted_std,
     )
     warehouse.replace("mixture_candidates", table, where={"round": context.partition_key})
     return materialized(
@@ -145,7 +116,7 @@ def mixture_candidates(
         {
             "candidates": table.height,
             "round": r,
-            "proxies_planned": m,
+            "proxies_planned": schedule[r],
             "schedule": ", ".join(map(str, schedule)),
             "mean_weights": plots.barh(
                 doms.display,
@@ -191,11 +162,9 @@ def proxy_trials(
         if path.exists() and json.loads(path.read_text())["status"] == "ok":
             done += 1
             continue
-        jobs[row["mixture_id"]] = trial_job(
-            context, search, name, storage, row["mixture_id"], w, config, path=path
-        )
+        jobs[row["mixture_id"]] = trial_job(context, search, name, storage, row["mixture_id"], w, path=path)
         kinds[row["mixture_id"]] = row["kind"]
-    pool = workers.pool(storage.work_dir, "trial", len(jobs), gpu=search.backend == "gpt")
+    pool = workers.pool(storage.work_dir, "trial", len(jobs), gpu=search.proxy.gpu)
     context.log.info(
         f"{len(jobs)} trials to run ({done} already done) on {pool.name}, {pool.workers} at a time"
     )
@@ -217,7 +186,7 @@ def proxy_trials(
         raise RetryRequested(max_retries=config.trial_retries, seconds_to_wait=config.retry_wait_seconds)
     ok = candidates.height - failed
     pooled = {}
-    if search.backend in ("ngram", "gpt"):  # the share of each domain a proxy drew from (repeat_as_run)
+    if search.proxy.needs_corpus:  # the share of each domain a proxy drew from (repeat_as_run)
         tokens = float(load_corpus(storage, search_of(context.partition_key)).lengths.sum())
         pooled = {"pool_share": round(search.proxy_pool_share(tokens), 4)}
     if ok < config.min_successful:

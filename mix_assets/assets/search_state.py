@@ -7,8 +7,8 @@ from dagster import Config
 
 from mix_assets import plots
 from mix_assets.assets.shared import settings_of
-from mix_assets.core import mixtures
-from mix_assets.core.mixture import Domains, Mixture
+from mix_assets.core import generator
+from mix_assets.core.domains import Domains, Mixture
 from mix_assets.core.storage import read_json
 from mix_assets.partitions import search_of
 from mix_assets.resources import ProjectStorage, SearchSettings, Warehouse
@@ -54,8 +54,8 @@ def scored_rows(warehouse: Warehouse, upto_round: str) -> pl.DataFrame:
     )
 
 
-def generator_settings(config: Config, search: SearchSettings) -> mixtures.GeneratorSettings:
-    return settings_of(config, mixtures.GeneratorSettings, max_epochs=search.max_epochs)
+def generator_settings(config: Config, search: SearchSettings) -> generator.GeneratorSettings:
+    return settings_of(config, generator.GeneratorSettings, max_epochs=search.max_epochs)
 
 
 def baseline_mixtures(domains: Domains, bound: np.ndarray, log=None) -> dict[str, np.ndarray]:

@@ -14,7 +14,7 @@ import numpy as np
 from dagster import AssetExecutionContext, BackfillPolicy, Config, MaterializeResult
 from pydantic import create_model
 
-from mix_assets.core import mixtures
+from mix_assets.core import generator
 from mix_assets.core.storage import load_npy, version_hash
 from mix_assets.partitions import round_partitions, shard_partitions
 from mix_assets.resources import ProjectStorage
@@ -64,9 +64,9 @@ def settings_of(config: Config, settings: type, **given):
 
 
 # The generator's published settings (METHODS §1): the rounds' candidates and the final step's pool
-# both use it. The grid is the project's (core.mixture.GRID) and max_epochs the search's.
+# both use it. The grid is the project's (core.domains.GRID) and max_epochs the search's.
 GeneratorConfig = settings_config(
-    mixtures.GeneratorSettings, "GeneratorConfig", ("max_epochs", "grid", "max_tries")
+    generator.GeneratorSettings, "GeneratorConfig", ("max_epochs", "grid", "max_tries")
 )
 
 

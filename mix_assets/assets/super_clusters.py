@@ -8,6 +8,7 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, asset
 from mix_assets import plots
 from mix_assets.assets.documents import cluster_map, own_documents, sample_texts, seeded_sample
 from mix_assets.assets.shared import materialized, materialized_shards
+from mix_assets.automation import CONDITIONS
 from mix_assets.core import labels, merge
 from mix_assets.core.storage import load_npy
 from mix_assets.resources import SCHEMA, ClusteringSettings, ProjectStorage, Warehouse
@@ -23,6 +24,7 @@ class PrunedClustersConfig(Config):
 
 
 @asset(
+    automation_condition=CONDITIONS["pruned_clusters"],
     group_name=GROUP,
     deps=["cluster_stats"],
     code_version="1",
@@ -66,6 +68,7 @@ class MergedClustersConfig(Config):
 
 
 @asset(
+    automation_condition=CONDITIONS["merged_clusters"],
     group_name=GROUP,
     deps=["pruned_clusters", "centroids"],
     code_version="1",

@@ -68,12 +68,12 @@ def search_targets(
     ).astype(np.int64)
     weights, split_sizes = {}, {}
     for (path, weight), target in zip(search.targets.items(), search.target_names()):
-        result = ingest_shard(path, search.target_text_column, id_column=None)
+        result = ingest_shard(path, search.text_column, id_column=None)
         if result.documents.height < 2:
             raise ValueError(
                 f"{path}: target has {result.documents.height} usable documents "
                 f"({result.quarantine.height} rows refused); it needs at least 2 in a "
-                f"'{search.target_text_column}' column, to hold some out for evaluation"
+                f"'{search.text_column}' column, to hold some out for evaluation"
             )
         texts = result.documents["text"].to_list()
         search_rows, eval_rows = targets.split(texts, search.eval_fraction, search.seed)

@@ -1,8 +1,10 @@
 """Proxy trials as jobs: `trial_job` describes one trial in plain data, `run_trials` runs a set of
-them on a pool of workers (core/proxies/trial.py runs each, wherever it lands) and yields their
-records, saved as `proxy_trials/<round>/<id>.json`. The external backend runs from the step,
-through Dagster Pipes."""
+them on a pool of workers (core/proxies/trial.py runs each, wherever it lands, with the search's
+backend from core/proxies/backends) and yields their records, saved as
+`proxy_trials/<round>/<id>.json`. A backend that runs in the step (external, through Dagster
+Pipes) runs here."""
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,23 +12,17 @@ from pathlib import Path
 import numpy as np
 from dagster import AssetExecutionContext, Config, PipesSubprocessClient
 
-from mix_assets.assets.shared import settings_config
 from mix_assets.core import fanout
 from mix_assets.core.proxies import trial
 from mix_assets.core.proxies.corpus import ProxyCorpus, add_objectives
-from mix_assets.core.proxies.gpt import GPTSettings
 from mix_assets.core.storage import is_local, read_json
 from mix_assets.resources import ProjectStorage, SearchSettings
 
-GPTConfig = settings_config(GPTSettings, "GPTConfig")  # device "auto": CUDA when present
-
 
 class ProxyTrialsConfig(Config):
-    """Proxy model settings; which backend runs is the search's `backend`."""
+    """How a round treats failed trials. The proxy itself is the search's `backend` and its block
+    in the project file (`ngram:`, `gpt:`, `external:`, `imported:`)."""
 
-    ngram_order: int = 3
-    ngram_discount: float = 0.75
-    gpt: GPTConfig = GPTConfig()
     min_successful: int = 2  # fewer successful trials than this fails the round
     trial_retries: int = 2  # failed trials are retried (a Dagster step retry) before they count as failed
     retry_wait_seconds: float = 1.0
@@ -70,7 +66,6 @@ def trial_job(
     storage: ProjectStorage,
     mixture_id: str,
     weights: np.ndarray,
-    proxy: ProxyTrialsConfig,
     seed: int | None = None,
     evaluate: bool = False,
     path: Path | None = None,
@@ -82,18 +77,19 @@ def trial_job(
     evaluation parts (eval_<target>, eval_objective): only the final verification asks for that.
     The ngram backend, and an external command that reports them, also record each search part's
     per-document losses (`documents`), from which the final choice takes its standard error."""
-    if search.backend not in trial.BACKENDS:
-        raise ValueError(f"unknown proxy backend {search.backend!r}; choose one of {trial.BACKENDS}")
+    backend = search.proxy
     job = {
         "mixture_id": mixture_id,
         "round": context.partition_key if context.has_partition_key else "final",
         "weights": [float(w) for w in weights],
         "seed": search.seed if seed is None else seed,
         "evaluate": evaluate,
-        "backend": search.backend,
+        "backend": backend.name,
+        "settings": dataclasses.asdict(search.proxy_settings()),
+        "targets": search.weights_by_name(),
         "path": None if path is None else str(path),
     }
-    if search.backend in ("ngram", "gpt"):
+    if backend.needs_corpus:
         key = corpus_key(storage, search_name)
         tokens = float(trial.load_corpus(**key).lengths.sum())
         job.update(
@@ -101,17 +97,7 @@ def trial_job(
             token_budget=search.token_budget,
             max_epochs=search.proxy_max_epochs(tokens),
             pool_share=search.proxy_pool_share(tokens),
-            ngram={"order": proxy.ngram_order, "discount": proxy.ngram_discount},
-            gpt=proxy.gpt.model_dump(),
         )
-    elif search.backend == "import":
-        results = search.import_results
-        job["imported"] = {
-            "results": results,
-            "mixtures": search.import_mixtures,
-            "stamp": Path(results).stat().st_mtime if results and Path(results).exists() else 0.0,
-            "targets": search.weights_by_name(),
-        }
     return job
 
 
@@ -125,25 +111,15 @@ def run_trials(
 ) -> Iterator[tuple[str, dict]]:
     """(key, record) for every job as it finishes: fanned out over `pool`, or in the step for the
     external backend. A worker that died more often than its pool retries is a failed trial."""
-    for key, job in jobs.items():
-        if job["backend"] == "external":
-
-            def external(job: dict = job) -> tuple[dict, dict | None]:
-                targets = targets_folder(storage, search_name)
-                weights = np.asarray(job["weights"])
-                return external_trial(
-                    context,
-                    search,
-                    targets,
-                    storage,
-                    job["mixture_id"],
-                    weights,
-                    job["seed"],
-                    job["evaluate"],
-                )
-
-            yield key, _logged(context, trial.run_trial(job, external))
-    rest = {k: (j,) for k, j in jobs.items() if j["backend"] != "external"}
+    if search.proxy.in_step:
+        runs_here = IN_STEP[search.backend]
+        for key, job in jobs.items():
+            record = trial.run_trial(
+                job, lambda job=job: runs_here(context, search, search_name, storage, job)
+            )
+            yield key, _logged(context, record)
+        return
+    rest = {k: (j,) for k, j in jobs.items()}
     for outcome in pool.run(trial.run_trial, rest) if rest else ():
         record = outcome.value if outcome.ok else trial.lost(rest[outcome.key][0], outcome.error)
         yield outcome.key, _logged(context, record)
@@ -164,43 +140,40 @@ def _uri(folder: Path) -> str:
 def external_trial(
     context: AssetExecutionContext,
     search: SearchSettings,
-    targets: Path,
+    search_name: str,
     storage: ProjectStorage,
-    mixture_id: str,
-    weights: np.ndarray,
-    seed: int,
-    evaluate: bool = False,
+    job: dict,
 ) -> tuple[dict, dict | None]:
     """Run the user's command through Dagster Pipes: (metrics, per-document losses or None). It reads
     the mixture from the Pipes extras and reports `{"metrics": {target: value, ...}}` with
     `report_custom_message`; with extras `evaluate` true it also reports `eval_<target>` on the
     targets' evaluation parts. It may add `"documents": {target: {"nll": [...], "tokens": [...]}}`,
     nats and tokens per document of each target's search part."""
-    if not search.external_command:
-        raise ValueError("backend=external needs search.external_command (e.g. ['python', 'train_proxy.py'])")
+    command = search.proxy_settings().command
+    if not command:
+        raise ValueError(
+            "backend=external needs the search's external.command (e.g. [python, train_proxy.py])"
+        )
+    targets = targets_folder(storage, search_name)
     corpus_tokens = float(sum(read_json(targets / "meta.json")["domain_tokens"]))
     extras = {
-        "mixture_id": mixture_id,
-        "weights": [float(w) for w in weights],
+        "mixture_id": job["mixture_id"],
+        "weights": job["weights"],
         "round": context.partition_key if context.has_partition_key else "final",
         "token_budget": search.token_budget,
-        "seed": seed,
+        "seed": job["seed"],
         "max_epochs": search.proxy_max_epochs(corpus_tokens),
         # draw from this share of each domain to repeat it as the real run would (SearchSettings)
         "pool_share": search.proxy_pool_share(corpus_tokens),
         "targets": search.weights_by_name(),
         "proxy_corpus": _uri(storage.folder("proxy_corpus")),
         "search_targets": _uri(targets),
-        "evaluate": evaluate,
+        "evaluate": job["evaluate"],
     }
-    invocation = PipesSubprocessClient().run(
-        command=list(search.external_command), context=context, extras=extras
-    )
+    invocation = PipesSubprocessClient().run(command=list(command), context=context, extras=extras)
     messages = [m for m in invocation.get_custom_messages() if isinstance(m, dict) and "metrics" in m]
     if not messages:
-        raise ValueError(
-            f"{search.external_command} reported no metrics (report_custom_message({{'metrics': ...}}))"
-        )
+        raise ValueError(f"{command} reported no metrics (report_custom_message({{'metrics': ...}}))")
     metrics = dict(messages[-1]["metrics"])
     missing = [t for t in search.target_names() if t not in metrics]
     if missing:
@@ -208,3 +181,7 @@ def external_trial(
     if "objective" not in metrics:
         add_objectives(metrics, search.weights_by_name())
     return metrics, messages[-1].get("documents")
+
+
+# What runs a backend that runs in the step (Backend.in_step): it needs the step's context.
+IN_STEP = {"external": external_trial}

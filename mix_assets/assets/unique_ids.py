@@ -16,6 +16,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from mix_assets import plots
 from mix_assets.assets.shared import materialized, materialized_shards
+from mix_assets.automation import CONDITIONS
 from mix_assets.core.ingest import QUARANTINE_SCHEMA
 from mix_assets.core.storage import detached, read_parquet, write_json, write_parquet
 from mix_assets.resources import SCHEMA, ProjectStorage, Warehouse
@@ -35,6 +36,7 @@ DOCUMENTS_SQL = (
 
 
 @asset(
+    automation_condition=CONDITIONS["unique_ids"],
     group_name="corpus",
     deps=["raw_shards"],
     code_version="1",

@@ -174,5 +174,5 @@ def measure(encode_with, texts: list[str], backends=("torch", "openvino")) -> di
 
 
 def pick(rates: dict[str, float]) -> str:
-    best = max(rates, key=rates.get)
+    best = max(rates, key=lambda b: rates[b])
     return best if best == "torch" or rates[best] >= AUTO_MARGIN * rates["torch"] else "torch"

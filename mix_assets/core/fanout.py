@@ -246,20 +246,22 @@ class RayActors:
         )
         env = ray.put(self.env)
         pool = [cls.remote(env, self.setup, self.setup_args) for _ in range(min(self.workers, len(units)))]
-        queue, busy, refs = list(units.items()), {}, {}
+        queue = list(units.items())
+        busy: dict[Any, Any] = {}  # task ref -> the actor running it
+        refs: dict[Any, str] = {}  # task ref -> unit key
         try:
             while queue or refs:
                 while queue and len(busy) < len(pool):
                     actor = next(a for a in pool if a not in busy.values())
                     key, args = queue.pop(0)
-                    ref = actor.run.remote(env, fn, args)
+                    ref = actor.run.remote(env, fn, args)  # type: ignore[attr-defined]
                     refs[ref], busy[ref] = key, actor
                 done, _ = ray.wait(list(refs), num_returns=1)
                 busy.pop(done[0])
                 yield from _ray_outcomes({done[0]: refs.pop(done[0])})
         finally:
             for actor in pool:
-                ray.kill(actor)
+                ray.kill(actor)  # type: ignore[arg-type]
 
 
 Pool = InProcess | Processes | RayTasks | RayActors

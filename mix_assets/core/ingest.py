@@ -42,7 +42,7 @@ QUARANTINE_SCHEMA = {"file": pl.Utf8, "row": pl.Int64, "reason": pl.Utf8, "raw":
 DOCUMENT_SCHEMA = {"doc_id": pl.Utf8, "text": pl.Utf8, "n_bytes": pl.Int64, "row": pl.Int64}
 
 
-def shard_key(path: Path) -> str:
+def shard_key(path: Path | UPath) -> str:
     """Partition key of a shard file: its name without the shard suffix."""
     name = path.name
     for suffix in sorted(SHARD_SUFFIXES, key=len, reverse=True):
@@ -51,13 +51,13 @@ def shard_key(path: Path) -> str:
     raise ShardError(f"{path}: not a shard file (expected one of {', '.join(SHARD_SUFFIXES)})")
 
 
-def discover_shards(folder: str | Path) -> dict[str, Path]:
+def discover_shards(folder: str | Path) -> dict[str, UPath]:
     """Partition key -> shard file for every shard directly inside `folder` (a path or URI)."""
-    folder = UPath(folder)
-    if not folder.is_dir():
-        raise ShardError(f"{folder}: input folder does not exist")
-    found: dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
+    root = UPath(folder)
+    if not root.is_dir():
+        raise ShardError(f"{root}: input folder does not exist")
+    found: dict[str, UPath] = {}
+    for path in sorted(root.iterdir()):
         if path.name.startswith(".") or not path.name.endswith(SHARD_SUFFIXES):
             continue
         key = shard_key(path)
@@ -69,13 +69,13 @@ def discover_shards(folder: str | Path) -> dict[str, Path]:
 
 def read_columns(path: str | Path, sample_rows: int = 100) -> list[str]:
     """The columns of a shard: the parquet schema, or the keys of its first JSONL lines."""
-    path = UPath(path)
-    if path.name.endswith(".parquet"):
-        with path.open("rb") as f:
+    file = UPath(path)
+    if file.name.endswith(".parquet"):
+        with file.open("rb") as f:
             return pq.read_schema(f).names
-    gz = path.name.endswith(".gz")
+    gz = file.name.endswith(".gz")
     keys: dict[str, None] = {}
-    with path.open("rb") as raw_file, gzip.open(raw_file, "rb") if gz else raw_file as f:
+    with file.open("rb") as raw_file, gzip.open(raw_file, "rb") if gz else raw_file as f:
         for _, line in zip(range(sample_rows), f):
             try:
                 obj = json.loads(line)
@@ -88,12 +88,12 @@ def read_columns(path: str | Path, sample_rows: int = 100) -> list[str]:
 
 def file_fingerprint(path: str | Path) -> dict:
     """size, modification time and sha256 of a shard file: its data version."""
-    path = UPath(path)
+    file = UPath(path)
     digest = hashlib.sha256()
-    with path.open("rb") as f:
+    with file.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
-    st = path.stat()
+    st = file.stat()
     return {
         "file_size": int(st.st_size),
         "file_mtime": float(getattr(st, "st_mtime", 0.0) or 0.0),
@@ -111,7 +111,7 @@ def normalize_text(text: str) -> str:
 
 
 def _jsonl_rows(
-    path: Path, text_column: str, id_column: str | None
+    path: UPath, text_column: str, id_column: str | None
 ) -> Iterator[tuple[int, object, object, str | None]]:
     """(row, text, id, problem) per line; row is 1-based, as editors number lines."""
     gz = path.name.endswith(".gz")
@@ -141,7 +141,7 @@ def _jsonl_rows(
 
 
 def _parquet_rows(
-    path: Path, text_column: str, id_column: str | None
+    path: UPath, text_column: str, id_column: str | None
 ) -> Iterator[tuple[int, object, object, str | None]]:
     try:
         with path.open("rb") as f:
@@ -182,23 +182,23 @@ def ingest_shard(
     id_column: str | None = "doc_id",
     max_doc_bytes: int = 1_000_000,
 ) -> IngestResult:
-    path = UPath(path)
-    if not path.exists():
-        raise ShardError(f"{path}: shard file does not exist")
-    if path.stat().st_size == 0:
-        raise ShardError(f"{path}: file is empty (0 bytes); remove it or replace it with a valid shard")
-    rows = _parquet_rows if path.name.endswith(".parquet") else _jsonl_rows
+    file = UPath(path)
+    if not file.exists():
+        raise ShardError(f"{file}: shard file does not exist")
+    if file.stat().st_size == 0:
+        raise ShardError(f"{file}: file is empty (0 bytes); remove it or replace it with a valid shard")
+    rows = _parquet_rows if file.name.endswith(".parquet") else _jsonl_rows
     docs: dict[str, list] = {k: [] for k in DOCUMENT_SCHEMA}
     bad: dict[str, list] = {k: [] for k in QUARANTINE_SCHEMA}
     first_row: dict[str, int] = {}
 
     def refuse(row: int, reason: str, raw: object) -> None:
-        bad["file"].append(str(path))
+        bad["file"].append(str(file))
         bad["row"].append(row)
         bad["reason"].append(reason)
         bad["raw"].append(str(raw)[:200])
 
-    for row, text, doc_id, problem in rows(path, text_column, id_column):
+    for row, text, doc_id, problem in rows(file, text_column, id_column):
         if problem:
             refuse(row, problem, text)
             continue

@@ -43,7 +43,9 @@ def fit_centroids(
         min_points_per_centroid=1,
     )
     km.train(x)
-    return km.centroids.copy(), float(km.obj[-1])
+    centroids, obj = km.centroids, km.obj
+    assert centroids is not None and obj is not None  # set by train
+    return centroids.copy(), float(obj[-1])
 
 
 def assign(x: np.ndarray, centroids: np.ndarray, batch: int = 65_536) -> tuple[np.ndarray, np.ndarray]:

@@ -33,7 +33,7 @@ def write_from_shards(
     if rows_per_part < 1:
         raise ValueError(f"rows per part must be at least 1, got {rows_per_part}")
     rows = rows.with_columns((pl.col("position") // rows_per_part).alias("part"))
-    n_parts = int(rows["part"].max()) + 1 if rows.height else 0
+    n_parts = int(rows.select(pl.col("part").max()).item()) + 1 if rows.height else 0
     groups: dict[int, list[tuple[Path, int]]] = {p: [] for p in range(n_parts)}
     with tempfile.TemporaryDirectory(prefix="mix-assets-parts-") as tmp:
         for i, ((shard,), chosen) in enumerate(rows.group_by("shard", maintain_order=True)):
@@ -49,9 +49,8 @@ def write_from_shards(
                 log(f"{shard}: {chosen.height} rows of the dataset read ({i + 1} shards)")
         names = []
         for p in range(n_parts):
-            part = pl.concat([pl.from_arrow(pq.ParquetFile(f).read_row_group(j)) for f, j in groups[p]]).sort(
-                "position"
-            )
+            blocks_of_part = [pl.DataFrame(pq.ParquetFile(f).read_row_group(j)) for f, j in groups[p]]
+            part = pl.concat(blocks_of_part).sort("position")
             names.append(f"v-{version}/part-{p:05d}.parquet")
             write_parquet(part, as_path(folder) / names[-1])
     publish(folder, version, names, rows.height)

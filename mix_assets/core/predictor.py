@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.stats import spearmanr
@@ -57,7 +58,7 @@ class Predictor:
     """A fitted model. Targets are standardised first, so the published L1/L2 penalties mean the
     same on any metric's scale (on raw Pile losses, with spreads of ~0.1, they flatten the fit)."""
 
-    booster: object
+    booster: Any  # a lightgbm.Booster (lightgbm is imported when a model is fitted)
     mean: float
     std: float
     n_features: int

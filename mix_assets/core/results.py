@@ -27,12 +27,12 @@ class Results:
 
 
 def read_table(path: str | Path) -> pl.DataFrame:
-    path = as_path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: results file does not exist")
-    if path.suffix == ".parquet":
-        return read_parquet(path)
-    with path.open("rb") as f:
+    file = as_path(path)
+    if not file.exists():
+        raise FileNotFoundError(f"{file}: results file does not exist")
+    if file.suffix == ".parquet":
+        return read_parquet(file)
+    with file.open("rb") as f:
         return pl.read_csv(f, infer_schema_length=10_000)
 
 

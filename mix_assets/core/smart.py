@@ -23,7 +23,8 @@ def lazy_greedy(
     """Minoux's lazy greedy for a submodular function: stale upper bounds in a heap, re-evaluated on pop."""
     heap = [(-float(g), j) for j, g in enumerate(initial)]
     heapq.heapify(heap)
-    chosen, gains = [], []
+    chosen: list[int] = []
+    gains: list[float] = []
     while heap and len(chosen) < min(k, n):
         _, j = heapq.heappop(heap)
         g = gain(j)
@@ -82,7 +83,8 @@ def log_determinant(sim: np.ndarray, k: int, reg: float = 1.0) -> tuple[list[int
     return lazy_greedy(sim.shape[0], k, initial, gain, add)
 
 
-FUNCTIONS = {
+# each takes (similarities, k[, lambda]) and returns (order, gains)
+FUNCTIONS: dict[str, Callable[..., tuple[list[int], list[float]]]] = {
     "graph_cut": graph_cut,
     "facility_location": facility_location,
     "log_determinant": log_determinant,
@@ -95,7 +97,9 @@ def task_kernel(task_embeddings: np.ndarray) -> np.ndarray:
     return (1 + e @ e.T) / 2
 
 
-def budgets(gains: list[float], sizes: np.ndarray, total: int, normalize: bool = False) -> np.ndarray:
+def budgets(
+    gains: list[float] | np.ndarray, sizes: np.ndarray, total: int, normalize: bool = False
+) -> np.ndarray:
     """N_j = N (1 + g_j + g_j^2 / 2) / sum_k (1 + g_k + g_k^2 / 2): floor, round-robin remainder, caps.
 
     On the raw gains, as published. `normalize` divides them by the largest first, which flattens
@@ -140,7 +144,7 @@ def select_examples(embeddings: np.ndarray, k: int, chunk: int = 2048) -> np.nda
     bounds = list(range(0, n, chunk)) + [n]
     sizes = np.diff(bounds)
     per_chunk = budgets(np.zeros(len(sizes)), sizes, k, normalize=False)
-    picked = []
+    picked: list[int] = []
     for lo, hi, b in zip(bounds[:-1], bounds[1:], per_chunk):
         if b == 0:
             continue

@@ -194,6 +194,7 @@ def _loglinear_fit(
         fit = least_squares(resid, p0, jac=jac, loss="huber", f_scale=0.1, max_nfev=200 * (d + 1))
         if best is None or fit.cost < best[0]:
             best = (fit.cost, np.concatenate([[fit.x[0], sign], fit.x[1:]]))
+    assert best is not None  # at least one start
     return best[1]
 
 
@@ -310,13 +311,12 @@ def fit(x, y, s: SurrogateSettings = SurrogateSettings()) -> Fitted:
     full = {n: BUILD[n](x, y, bare) for n in names}
     oof = {n: out_of_fold(x, y, n, s, full[n].start()) for n in names}
     rows = {n: _score(o, y) for n, o in oof.items()}
-    weights = {}
+    weights: dict[str, float] = {}
     if len(names) > 1:  # inverse out-of-fold MSE among the models that rank at all
         inv = {n: 1 / max(float(np.mean((oof[n] - y) ** 2)), 1e-12) for n in names if rows[n][0] > 0}
         weights = {n: v / sum(inv.values()) for n, v in inv.items()} or {n: 1 / len(names) for n in names}
-        rows["ensemble"] = _score(sum(a * oof[n] for n, a in weights.items()), y)
-    if weights:
-        oof["ensemble"] = sum(a * oof[n] for n, a in weights.items())
+        oof["ensemble"] = sum((a * oof[n] for n, a in weights.items()), np.zeros_like(y))
+        rows["ensemble"] = _score(oof["ensemble"], y)
     eligible = rows
     if s.max_mae_ratio is not None:
         floor = min(r[1] for r in rows.values())

@@ -20,17 +20,29 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mix_assets.core import mixtures
+from mix_assets.core import generator
+
+# The names of the short list's candidates: what put each on the list (core/final_choice.py).
+SURROGATE_ARGMAX = "surrogate_argmax"
+SURROGATE_TOPK = "surrogate_topk_mean"
+LIGHTGBM_TOPK = "lightgbm_topk_mean"
+BASELINES = ("natural", "uniform")
+HEDGES = (SURROGATE_TOPK, LIGHTGBM_TOPK)  # the standard-error rule's fallbacks after a baseline
+
+
+def measured_name(i: int) -> str:
+    """The i-th best measured mixture of the search (0-based) on the short list."""
+    return f"measured_{i + 1}"
 
 
 @dataclass(frozen=True)
 class Candidate:
-    name: str  # what put it on the list: surrogate_argmax, surrogate_topk_mean, measured_1, natural, ...
+    name: str  # what put it on the list: one of the names above, or measured_name(i)
     weights: np.ndarray
 
     @property
     def mixture_id(self) -> str:
-        return mixtures.mixture_id(self.weights)
+        return generator.mixture_id(self.weights)
 
 
 def shortlist(
@@ -48,7 +60,7 @@ def shortlist(
     named = [
         *baselines.items(),
         *optima.items(),
-        *((f"measured_{i + 1}", measured[j]) for i, j in enumerate(order)),
+        *((measured_name(i), measured[j]) for i, j in enumerate(order)),
     ]
     out, seen = [], set()
     for name, w in named:
@@ -67,8 +79,8 @@ class Preference:
     is how the objective weighs the targets whose per-document losses the trials report."""
 
     target_weights: dict[str, float]
-    baselines: tuple[str, ...] = ("natural", "uniform")
-    hedges: tuple[str, ...] = ("surrogate_topk_mean", "lightgbm_topk_mean")
+    baselines: tuple[str, ...] = BASELINES
+    hedges: tuple[str, ...] = HEDGES
     z: float = 2.0
 
 

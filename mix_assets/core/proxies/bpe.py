@@ -32,8 +32,8 @@ def encode(tok, texts: list[str], batch: int = 2048) -> tuple[np.ndarray, np.nda
         flats.append(
             np.fromiter((t for seq in ids for t in seq), dtype=np.uint16, count=int(lengths[-1].sum()))
         )
-    lengths = np.concatenate(lengths)
-    return np.concatenate(flats), np.concatenate([[0], np.cumsum(lengths)])
+    every = np.concatenate(lengths)
+    return np.concatenate(flats), np.concatenate([[0], np.cumsum(every)])
 
 
 def split(flat: np.ndarray, offsets: np.ndarray, rows: np.ndarray | None = None) -> list[np.ndarray]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from mix_assets.core.proxies import bpe, ngram, sampling
-from mix_assets.core.storage import as_path, load_npy, local_file, read_json, read_parquet
+from mix_assets.core.storage import AnyPath, as_path, load_npy, local_file, read_json, read_parquet
 
 EVAL_PREFIX = "eval_"  # metric name of a target's evaluation part: eval_<target>
 
@@ -25,8 +25,8 @@ class TokenFile:
     corpus made a trial's resident memory grow with the corpus (0.9 GB of token pages at 1M
     documents for 16 trials of 200k tokens). A read takes only the bytes asked for."""
 
-    def __init__(self, path: str | Path):
-        self.path = local_file(path)
+    def __init__(self, path: AnyPath):
+        self.path = str(local_file(path))
         with open(self.path, "rb") as f:
             version = np.lib.format.read_magic(f)
             _, _, self.dtype = (
@@ -97,9 +97,9 @@ class ProxyCorpus:
     def load(cls, folder: str | Path, targets: str | Path) -> ProxyCorpus:
         """The per-shard token files in `folder` (proxy_corpus), framed by one search's
         search_targets folder: its documents, their super-clusters, and its tokenized targets."""
-        folder, tfolder = as_path(folder), as_path(targets)
+        root, tfolder = as_path(folder), as_path(targets)
         tmeta = read_json(tfolder / "meta.json")
-        parts = {}
+        parts: dict[str, dict[str, list[np.ndarray]]] = {}
         for part in ("target", "eval"):
             parts[part] = {}
             for name in tmeta["target_weights"]:
@@ -110,7 +110,7 @@ class ProxyCorpus:
                     )
                     parts[part][name] = bpe.split(flat, off)
         shards = [
-            (TokenFile(folder / f"{k}.npy"), load_npy(folder / f"{k}.offsets.npy")) for k in tmeta["shards"]
+            (TokenFile(root / f"{k}.npy"), load_npy(root / f"{k}.offsets.npy")) for k in tmeta["shards"]
         ]
         docs = read_parquet(tfolder / "documents.parquet", ["shard", "row", "super_cluster", "n_tokens"])
         return cls(

@@ -66,7 +66,8 @@ def gpt_trial(
         embd_pdrop=0.0,
         attn_pdrop=0.0,
     )
-    model = GPT2LMHeadModel(cfg).to(device)
+    # transformers types its wrapped `.to` as taking the model itself
+    model = GPT2LMHeadModel(cfg).to(device)  # type: ignore[arg-type]
     data = torch.from_numpy(_windows(train, s.seq_len, eos))
     # steps follow the budget alone, so every mixture trains as long; batches are drawn with
     # replacement, and a sample a few tokens short of the budget (documents are whole) does not

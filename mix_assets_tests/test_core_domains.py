@@ -1,17 +1,17 @@
-"""The one mixture shape: Domains and Mixture (core/mixture.py)."""
+"""The one mixture shape: Domains and Mixture (core/domains.py)."""
 
 import numpy as np
 import polars as pl
 import pytest
 
-from mix_assets.core import mixtures
-from mix_assets.core.mixture import GRID, Domains, mixture_id, to_grid
+from mix_assets.core import generator
+from mix_assets.core.domains import GRID, Domains, mixture_id, to_grid
 
 DOMAINS = Domains.of(["code", "math", "news"], [600_000, 300_000, 24_000])
 
 
 def test_a_mixture_table_round_trips_weights_and_ids():
-    w = mixtures.generate(DOMAINS.token_counts, 8, 1_000_000, seed=3)
+    w = generator.generate(DOMAINS.token_counts, 8, 1_000_000, seed=3)
     table = DOMAINS.table(w, search="demo", round="demo-r0000", kind=["dirichlet"] * 8)
     assert table.columns == ["search", "round", "kind", "mixture_id", "w0", "w1", "w2"]
     np.testing.assert_array_equal(DOMAINS.weights(table), w)

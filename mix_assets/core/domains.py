@@ -4,7 +4,7 @@ Every table of mixtures in the project (the rounds' candidates and scores, the f
 the final mixture with its baselines, the olmix export) has the same columns: `mixture_id`, then
 one weight column per domain, `w<domain id>`, beside whatever else the table says about a row.
 `Domains` is the one place that knows how many domains a search has, their labels and their column
-names; `GRID` is the one place that says how fine the weights are. `core/mixtures.py` generates and
+names; `GRID` is the one place that says how fine the weights are. `core/generator.py` generates and
 proposes mixtures in this shape.
 """
 

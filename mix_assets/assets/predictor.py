@@ -1,81 +1,19 @@
-"""Per round: proxy scores and the predictor fitted on every score so far."""
+"""Per round: the predictor (surrogate) fitted on every proxy score of this and earlier rounds."""
 
 import dataclasses
-import json
 import time
 
-import numpy as np
 import polars as pl
-from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, Config, MaterializeResult, asset
 
 from mix_assets import plots
-from mix_assets.assets.search_state import domains, round_candidates, scored_rows
+from mix_assets.assets.search_state import domains, scored_rows
 from mix_assets.assets.shared import ROUND_ASSET, materialized, settings_config, settings_of
 from mix_assets.core import predictor as core_predictor
 from mix_assets.core import surrogate
 from mix_assets.core.storage import atomic_path
 from mix_assets.partitions import parse_round, round_index
 from mix_assets.resources import ProjectStorage, Searches, Warehouse
-
-
-@asset(
-    **ROUND_ASSET,
-    deps=["proxy_trials", "mixture_candidates"],
-    code_version="2",
-    description="The round's trials as a table (round, mixture id, weights, every metric, seconds, "
-    "backend, status), joined to the candidates by id.",
-)
-def proxy_scores(
-    context: AssetExecutionContext, storage: ProjectStorage, warehouse: Warehouse
-) -> MaterializeResult:
-    began = time.perf_counter()
-    key = context.partition_key
-    candidates = round_candidates(warehouse, key)
-    records = [
-        json.loads(p.read_text()) for p in sorted(storage.folder("proxy_trials").joinpath(key).glob("*.json"))
-    ]
-    known = set(candidates["mixture_id"])
-    unknown = [r["mixture_id"] for r in records if r["mixture_id"] not in known]
-    if unknown:
-        context.log.warning(
-            f"ignoring {len(unknown)} trial files whose mixture id is not a candidate of {key}: {unknown[:5]}"
-        )
-    records = [r for r in records if r["mixture_id"] in known]
-    metric_names = sorted({m for r in records for m in r["metrics"]})
-    rows = pl.DataFrame(
-        {
-            "mixture_id": [r["mixture_id"] for r in records],
-            "status": [r["status"] for r in records],
-            "reason": [r["reason"] for r in records],
-            "seconds": [float(r["seconds"]) for r in records],
-            "backend": [r["backend"] for r in records],
-            **{f"m_{m}": [float(r["metrics"].get(m, np.nan)) for r in records] for m in metric_names},
-        },
-        schema_overrides={"mixture_id": pl.Utf8, "status": pl.Utf8, "reason": pl.Utf8, "backend": pl.Utf8},
-    )
-    table = candidates.join(rows, on="mixture_id", how="left").with_columns(
-        pl.col("status").fill_null("not run")
-    )
-    warehouse.replace("proxy_scores", table, where={"round": key})  # the warehouse owns it: no parquet twin
-    ok = table.filter(pl.col("status") == "ok")
-    by_kind = (
-        ok.group_by("kind")
-        .agg(pl.col("m_objective").min().alias("best"), pl.col("m_objective").mean().alias("mean"), pl.len())
-        .sort("kind")
-        if ok.height
-        else ok
-    )
-    return materialized(
-        began,
-        {
-            "trials": table.height,
-            "ok": ok.height,
-            "failed": int((table["status"] == "failed").sum()),
-            "best_objective": float(ok["m_objective"].min()) if ok.height else float("nan"),
-            "by_kind": plots.md_table(by_kind) if ok.height else MetadataValue.md("no successful trial"),
-        },
-    )
-
 
 # Which surrogate (chosen per round by cross-validation by default) and its settings, LightGBM's
 # under `lightgbm`: CLIMB's published ones (METHODS §1.6), or RegMix's with preset="regmix", which

@@ -1,5 +1,5 @@
 """The CLIMB / RegMix mixture generator and predictor-guided proposals (METHODS §1.5); the mixture
-type, its id and grid are in core/mixture.py."""
+type, its id and grid are in core/domains.py."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mix_assets.core.mixture import GRID, mixture_id, to_grid  # noqa: F401 - re-exported
+from mix_assets.core.domains import GRID, mixture_id, to_grid  # noqa: F401 - re-exported
 
 
 class MixtureShortfall(RuntimeError):
@@ -258,6 +258,7 @@ def propose(
         pick = top[_one_per_cluster(pool[top], acq[top], m - n_local, seed + 1)]
         out, kinds, mu, sd = pool[pick], ["lcb"] * len(pick), mean[pick], std[pick]
         if n_local:
+            assert best_measured is not None  # n_local > 0 only with a best measured mixture
             taken = set(exclude) | {mixture_id(w, s.grid) for w in out}
             near = local_steps(
                 best_measured, tokens, p.local_draws, target_tokens, s, p.local_concentration, seed + 2

@@ -4,7 +4,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from mix_assets.core import selection
+from mix_assets.core import domain_selection
 from mix_assets.core.embed import encode
 from mix_assets.core.proxies import bpe
 from mix_assets_tests.conftest import corpus_sample
@@ -32,20 +32,22 @@ FLOOR = 0.75
 
 
 def precision_at_planted(pool, scores):
-    picked = selection.top_fraction(scores, 40 / pool.height)
+    picked = domain_selection.top_fraction(scores, 40 / pool.height)
     return float((pool["domain"].to_numpy()[picked] == "mathematics").mean())
 
 
 def test_classifier_selection(planted):
     pool, sample = planted
-    scores = selection.classifier_scores(encode(pool["text"].to_list()), encode(sample["text"].to_list()))
+    scores = domain_selection.classifier_scores(
+        encode(pool["text"].to_list()), encode(sample["text"].to_list())
+    )
     assert precision_at_planted(pool, scores) >= FLOOR
 
 
 def test_contrastive_selection(planted):
     pool, sample = planted
     tok = bpe.train_bpe(pool["text"].to_list(), 1000)
-    scores = selection.contrastive_scores(
+    scores = domain_selection.contrastive_scores(
         bpe.split(*bpe.encode(tok, pool["text"].to_list())),
         bpe.split(*bpe.encode(tok, sample["text"].to_list())),
         tok.get_vocab_size(),
@@ -55,8 +57,8 @@ def test_contrastive_selection(planted):
 
 def test_dsir_selection_and_gumbel_sampling(planted):
     pool, sample = planted
-    scores = selection.dsir_scores(pool["text"].to_list(), sample["text"].to_list())
+    scores = domain_selection.dsir_scores(pool["text"].to_list(), sample["text"].to_list())
     assert precision_at_planted(pool, scores) >= FLOOR
-    a = selection.gumbel_top_k(scores / 50, 40, seed=1)
-    assert len(set(a)) == 40 and np.array_equal(a, selection.gumbel_top_k(scores / 50, 40, seed=1))
+    a = domain_selection.gumbel_top_k(scores / 50, 40, seed=1)
+    assert len(set(a)) == 40 and np.array_equal(a, domain_selection.gumbel_top_k(scores / 50, 40, seed=1))
     assert (pool["domain"].to_numpy()[a] == "mathematics").mean() > 0.5

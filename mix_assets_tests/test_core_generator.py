@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mix_assets.core import mixtures as mx
+from mix_assets.core import generator as mx
 
 TOKENS = np.array([1_100_000, 600_000, 570_000, 490_000, 310_000, 24_000], dtype=float)
 BUDGET = 1_000_000

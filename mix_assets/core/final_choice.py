@@ -1,0 +1,119 @@
+"""The final choice of a search (METHODS §7): the short list, the replicate trials that measure it,
+and the choice among them. The replicate seeds are defined here and the candidates' names beside
+it, in core/verify.py; the `final_mixture` asset and the search benches both call these functions.
+
+The short list: the baselines (natural, uniform), the surrogate's optimum over a pool (its argmax
+and its top-k mean), LightGBM's top-k mean fitted on the search's trials (RegMix's recipe), and
+the best measured mixtures of the search. Each is trained `replicates` times on fresh samples;
+the choice is core.verify's: the best measured mean, or with the standard-error rule the best
+baseline, then the better measured top-k mean, when within `se_multiplier` standard errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from mix_assets.core import generator, surrogate, verify
+from mix_assets.core.verify import (
+    BASELINES,
+    HEDGES,
+    LIGHTGBM_TOPK,
+    SURROGATE_ARGMAX,
+    SURROGATE_TOPK,
+    Candidate,
+)
+
+CHOICES = ("se_rule", "best")
+OPTIMUM_SEED = 7  # the optima's pool is drawn at the search's seed + this
+
+
+@dataclass(frozen=True)
+class FinalSettings:
+    """A short list measured with replicate trials (METHODS §7). `choice`: "se_rule" takes the best
+    baseline, else the better measured top-k mean, when within `se_multiplier` standard errors of
+    the best measured (core.verify); "best" takes the best measured mean."""
+
+    top_k: int = 128  # the top-k mean's k (RegMix)
+    pool_size: int = 100_000
+    n_measured: int = 2  # best measured mixtures of the search on the short list
+    replicates: int = 3  # trials per candidate, each on a fresh sample
+    replicate_seed_offset: int = (
+        99_991  # replicate r trains at seed + offset + r: samples the search never saw
+    )
+    choice: str = "se_rule"  # se_rule | best
+    se_multiplier: float = 2.0
+
+    def __post_init__(self):
+        if self.choice not in CHOICES:
+            raise ValueError(f"final_mixture choice must be one of {CHOICES}, not {self.choice!r}")
+        if self.replicates < 1:
+            raise ValueError(f"replicates must be at least 1, got {self.replicates}")
+
+
+def replicate_seeds(seed: int, s: FinalSettings) -> list[int]:
+    """The seed of each replicate: the same for every candidate (common random numbers)."""
+    return [seed + s.replicate_seed_offset + r for r in range(s.replicates)]
+
+
+def optimum(
+    predict: Callable[[np.ndarray], np.ndarray],
+    tokens: np.ndarray,
+    run_tokens: float,
+    gen: generator.GeneratorSettings,
+    seed: int,
+    minimize: bool,
+    s: FinalSettings,
+    method: str = "argmax",
+    bounded: bool = True,
+) -> np.ndarray:
+    return generator.best_mixture(
+        predict, tokens, run_tokens, gen, seed + OPTIMUM_SEED, s.pool_size, minimize, method, s.top_k, bounded
+    )
+
+
+def short_list(
+    predict: Callable[[np.ndarray], np.ndarray],
+    x: np.ndarray,
+    y: np.ndarray,
+    tokens: np.ndarray,
+    run_tokens: float,
+    gen: generator.GeneratorSettings,
+    seed: int,
+    minimize: bool,
+    baselines: dict[str, np.ndarray],
+    s: FinalSettings = FinalSettings(),
+) -> list[Candidate]:
+    """The candidates to measure, from the scored trials (`x` mixtures, `y` objectives), the
+    surrogate's mean `predict` and the baselines that respect the bound (rounds.baselines)."""
+    optima = {
+        SURROGATE_ARGMAX: optimum(predict, tokens, run_tokens, gen, seed, minimize, s, "argmax"),
+        SURROGATE_TOPK: optimum(predict, tokens, run_tokens, gen, seed, minimize, s, "topk_mean"),
+        LIGHTGBM_TOPK: optimum(
+            surrogate.regmix(x, y, seed).mean, tokens, run_tokens, gen, seed, minimize, s, "topk_mean"
+        ),
+    }
+    return verify.shortlist(optima, x, y, s.n_measured, minimize, baselines)
+
+
+def preference(
+    target_weights: dict[str, float], s: FinalSettings, hedges: tuple[str, ...] = HEDGES
+) -> verify.Preference | None:
+    """What the standard-error rule prefers; None for choice="best"."""
+    if s.choice == "best":
+        return None
+    return verify.Preference(target_weights, BASELINES, hedges, s.se_multiplier)
+
+
+def choose(
+    short: list[Candidate],
+    measure: Callable[[Candidate, int], dict],
+    minimize: bool,
+    target_weights: dict[str, float],
+    s: FinalSettings = FinalSettings(),
+    hedges: tuple[str, ...] = HEDGES,
+) -> verify.Verified:
+    """The choice among the measured short list; `measure(candidate, r)` is replicate r's metrics
+    (at replicate_seeds(...)[r])."""
+    return verify.verify(short, measure, s.replicates, minimize, prefer=preference(target_weights, s, hedges))

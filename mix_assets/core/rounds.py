@@ -1,0 +1,97 @@
+"""The round step of a search (METHODS §7): what round r proposes from the trials scored so far.
+
+Round 0 draws Dirichlet mixtures around the token prior, plus the natural and uniform baselines;
+a later round asks the surrogate fitted on every earlier trial for its best untried mixtures
+(generator.propose). The `mixture_candidates` asset and the search benches both call
+`propose_round`, so what a bench measures is what the pipeline runs."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from mix_assets.core import generator
+from mix_assets.core.domains import GRID, mixture_id, to_grid
+
+BASELINES = ("natural", "uniform")
+Predict = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One round's candidates: weights (rows x domains), the surrogate's predicted mean and std for
+    each (NaN in round 0) and what proposed it (dirichlet, natural, uniform, lcb, local, predicted)."""
+
+    weights: np.ndarray
+    predicted: np.ndarray
+    predicted_std: np.ndarray
+    kinds: list[str]
+
+
+def round_seed(seed: int, r: int) -> int:
+    """Every round draws from its own stream of the search's seed."""
+    return seed + 1000 * r
+
+
+def baselines(tokens: np.ndarray, bound: np.ndarray, grid: float = GRID) -> dict[str, np.ndarray]:
+    """Natural and uniform on the grid, each only where it respects the repetition bound."""
+    t = np.asarray(tokens, dtype=np.float64)
+    mixes = {"natural": t / t.sum(), "uniform": np.full(len(t), 1 / len(t))}
+    on_grid = {k: to_grid(w[None, :], grid)[0] for k, w in mixes.items()}
+    return {k: w for k, w in on_grid.items() if (w <= bound + 1e-12).all()}
+
+
+def best_measured(x: np.ndarray, y: np.ndarray, minimize: bool) -> np.ndarray | None:
+    if not len(y):
+        return None
+    return np.asarray(x)[int(np.argmin(y) if minimize else np.argmax(y))]
+
+
+def propose_round(
+    r: int,
+    schedule: list[int],
+    tokens: np.ndarray,
+    run_tokens: float,
+    gen: generator.GeneratorSettings,
+    seed: int,
+    proposal: generator.ProposalSettings,
+    minimize: bool,
+    tried_x: np.ndarray,
+    tried_y: np.ndarray,
+    predict: Predict | None = None,
+    with_baselines: bool = True,
+) -> Proposal:
+    """Round r's candidates. `tried_x`/`tried_y` are every earlier trial that scored, `predict` the
+    surrogate fitted on them (needed from round 1); `proposal.kappa` is round 1's, and it turns to
+    -kappa by the last round (generator.round_kappa)."""
+    if not 0 <= r < len(schedule):
+        raise ValueError(f"round {r} is beyond the schedule {schedule}")
+    m, rseed = schedule[r], round_seed(seed, r)
+    exclude = {mixture_id(w, gen.grid) for w in tried_x} if len(tried_y) else set()
+    if r == 0:
+        weights = generator.generate(tokens, m, run_tokens, gen, rseed, exclude)
+        kinds = ["dirichlet"] * m
+        if with_baselines:
+            extra = baselines(tokens, generator.upper_bounds(tokens, run_tokens, gen.max_epochs), gen.grid)
+            weights, kinds = np.vstack([weights, *extra.values()]), kinds + list(extra)
+        nan = np.full(len(weights), np.nan)
+        return Proposal(weights, nan, nan.copy(), kinds)
+    if predict is None:
+        raise ValueError(f"round {r} proposes from a surrogate: pass the one fitted on rounds 0..{r - 1}")
+    p = dataclasses.replace(proposal, kappa=generator.round_kappa(proposal.kappa, r, len(schedule)))
+    weights, mean, std, kinds = generator.propose(
+        predict,
+        tokens,
+        m,
+        run_tokens,
+        gen,
+        rseed,
+        p,
+        minimize,
+        exclude,
+        best_measured(tried_x, tried_y, minimize),
+    )
+    return Proposal(weights, mean, std, kinds)
