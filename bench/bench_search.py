@@ -8,7 +8,7 @@ search part with the proxy (trigram Kneser-Ney on proxy-BPE tokens, 1M tokens, r
 search seed, common random numbers); the final mixture of every method is judged on the
 evaluation part by a word-level 4-gram Kneser-Ney model trained on 2M proxy tokens of the mixture,
 mean of 60 judge samples (search_cuts.JUDGE_SAMPLES; the same draws for every method; their
-standard error is column judge_se; runs recorded through 2026-12-02 used 3, see bench_rejudge.py).
+standard error is column judge_se; runs recorded before 2026-12-02 used 3: docs/DECISIONS.md).
 That 2M-token run is the run the mixtures are for: it bounds the weights (target_tokens), and the
 proxies draw from half of each domain so that they repeat it as that run does (repeat_as_run;
 --no-repeat-as-run for the old proxy).
@@ -42,8 +42,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import search_cuts
-from search_cuts import (  # noqa: F401 (re-exported: the companion benches read them as bs.*)
-    BUDGET,
+from search_cuts import (
     JUDGE_TOKENS,
     MAX_EPOCHS,
     OBJECTIVES,
@@ -218,7 +217,7 @@ def task(args) -> list[dict]:
                     "within_bound": bool((w <= bound + 2e-4).all()),
                     "eval_loss": objective(b.judge(w), obj),
                     "judge_se": b.judge_se(w, obj),
-                    "weights": " ".join(f"{x:.6f}" for x in w),  # bench_rejudge re-scores from these
+                    "weights": " ".join(f"{x:.6f}" for x in w),  # to judge them again without a search
                 }
             )
     print(f"{cut} seed {seed}: {time.perf_counter() - start:.0f}s", flush=True)

@@ -1,4 +1,4 @@
-"""The embedded corpus as bench_search and its companions see it: one clustering cut (the demo one
+"""The embedded corpus as bench_search sees it: one clustering cut (the demo one
 or a finer Ward cut) with its domains, the targets' two parts, the proxy trial (trigram Kneser-Ney
 on proxy BPE, common random numbers) and the judge (a word-level 4-gram Kneser-Ney on the
 evaluation part). Needs `make run` first (it reads data/work)."""
@@ -25,9 +25,9 @@ BUDGET, MAX_EPOCHS, POOL, REPLICATES, OFFSET = 1_000_000, 15.0, 100_000, 3, 99_9
 # unless --no-repeat-as-run, proxies draw from BUDGET / JUDGE_TOKENS of each domain so that they
 # repeat a domain as often as the judge's run does (SearchSettings.repeat_as_run).
 JUDGE_TOKENS = 2 * BUDGET
-# The judge's samples of each mixture (draw i is the same for every mixture). Runs recorded up to
+# The judge's samples of each mixture (draw i is the same for every mixture). Runs recorded before
 # 2026-12-02 used 3, whose error on one mixture (0.021 nats for natural on all_domains) is the size
-# of the gaps the tables decide; bench_rejudge re-scored their mixtures with 60 (bench/README.md).
+# of the gaps the tables decide (docs/DECISIONS.md, "The judge").
 JUDGE_SAMPLES = 60
 POOL_SHARE = BUDGET / JUDGE_TOKENS
 OBJECTIVES = {
