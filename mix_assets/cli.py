@@ -105,7 +105,7 @@ def init_project(args) -> int:
     from pathlib import Path
 
     from mix_assets.core.ingest import discover_shards, read_columns
-    from mix_assets.project import template
+    from mix_assets.project_template import template
 
     out = Path(args.out)
     if out.exists() and not args.force:

@@ -21,7 +21,7 @@ from mix_assets.core.domains import Domains
 from mix_assets.core.storage import write_json
 from mix_assets.core.verify import Candidate, Verified
 from mix_assets.partitions import parse_round, search_partitions
-from mix_assets.resources import ProjectStorage, Searches, Warehouse
+from mix_assets.resources import ProjectStorage, Searches, SearchSettings, Warehouse
 from mix_assets.workers import Workers
 
 # The short list and the choice (core.final_choice.FinalSettings, METHODS §7) and the generator of
@@ -79,24 +79,8 @@ def final_mixture(
         model.mean, tokens, total, gen, search.seed, search.minimize, settings, bounded=False
     )
     verify_began = time.perf_counter()
-    # every replicate of every candidate is measured whatever the others give: run them side by side
     seeds = final_choice.replicate_seeds(search.seed, settings)
-    jobs = {
-        f"{c.name}/{r}": trial_job(
-            context, search, name, storage, c.mixture_id, c.weights, seed=seed, evaluate=True
-        )
-        for c in short
-        for r, seed in enumerate(seeds)
-    }
-    pool = workers.pool(storage.work_dir, "trial", len(jobs), gpu=search.proxy.gpu)
-    context.log.info(f"verifying {len(short)} candidates x {len(seeds)} replicates on {pool.name}")
-    measured = {}
-    for key, record in run_trials(context, pool, jobs, search, name, storage):
-        measured[key] = {**record["metrics"], "documents": record.get("documents")}
-        context.log.info(
-            f"verify {key.replace('/', ' replicate ')}: {record['status']} "
-            f"{record['metrics'].get('objective', float('nan')):.4f}"
-        )
+    measured = measure(context, search, name, storage, workers, short, seeds)
     result = final_choice.choose(
         short, lambda c, r: measured[f"{c.name}/{r}"], search.minimize, search.weights_by_name(), settings
     )
@@ -133,13 +117,44 @@ def final_mixture(
             "measured_final": on_eval[chosen][0],
             "search_part_final": on_search[chosen][0],
             "bound_binds": binds,
-            "verification_trials": len(jobs),
+            "verification_trials": len(measured),
             "candidates": plots.md_table(candidates.select(*CANDIDATE_COLUMNS)),
             "cost": plots.md_table(cost),
             "weights": plots.grouped_barh(doms.display, bars, "Mixture weight per super-cluster"),
             "mixture": MetadataValue.json(summary),
         },
     )
+
+
+def measure(
+    context: AssetExecutionContext,
+    search: SearchSettings,
+    name: str,
+    storage: ProjectStorage,
+    workers: Workers,
+    short: list[Candidate],
+    seeds: list[int],
+) -> dict[str, dict]:
+    """ "<candidate>/<replicate>" -> that trial's metrics (and per-document losses), each replicate
+    at its seed and scored on both target parts. Every trial runs whatever the others give, so
+    they run side by side on the workers."""
+    jobs = {
+        f"{c.name}/{r}": trial_job(
+            context, search, name, storage, c.mixture_id, c.weights, seed=seed, evaluate=True
+        )
+        for c in short
+        for r, seed in enumerate(seeds)
+    }
+    pool = workers.pool(storage.work_dir, "trial", len(jobs), gpu=search.proxy.gpu)
+    context.log.info(f"verifying {len(short)} candidates x {len(seeds)} replicates on {pool.name}")
+    measured = {}
+    for key, record in run_trials(context, pool, jobs, search, name, storage):
+        measured[key] = {**record["metrics"], "documents": record.get("documents")}
+        context.log.info(
+            f"verify {key.replace('/', ' replicate ')}: {record['status']} "
+            f"{record['metrics'].get('objective', float('nan')):.4f}"
+        )
+    return measured
 
 
 CANDIDATE_COLUMNS = (
