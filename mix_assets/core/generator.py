@@ -154,7 +154,7 @@ def round_schedule(proxies_per_round: list[int], n_domains: int, first_round_per
     Guided rounds only help once the surrogate has seen enough of the simplex. With 18 domains and 52
     spread-out trials, RegMix's single round of 112 beat the default on all three objectives of the
     finer cut; one spread-out round of 89 (5 per domain) met or beat it on all three, and with 6
-    domains the guided rounds won (bench/README.md). A round left with fewer than 2 trials joins
+    domains the guided rounds won (docs/DECISIONS.md). A round left with fewer than 2 trials joins
     round 0."""
     rounds = [int(m) for m in proxies_per_round]
     want = first_round_per_domain * n_domains

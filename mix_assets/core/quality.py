@@ -95,8 +95,8 @@ def _classes() -> tuple[str, str, str, str]:
 
 
 def signals_frame(texts: list[str] | pl.Series) -> pl.DataFrame:
-    """`signals` for a whole batch at once, as polars string expressions that run on every core
-    (bench/README.md has the figures); the same values, which a test checks on the corpus."""
+    """`signals` for a whole batch at once, as polars string expressions that run on every core; the
+    same values as the per-document rules, which a test checks on every corpus document."""
     space, is_space, is_alpha, is_digit = _classes()
     strip = ".,;:!?\"'()[]"
     text = pl.col("text")

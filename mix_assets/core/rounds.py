@@ -15,8 +15,8 @@ import numpy as np
 
 from mix_assets.core import generator
 from mix_assets.core.domains import GRID, mixture_id, to_grid
+from mix_assets.core.verify import BASELINES
 
-BASELINES = ("natural", "uniform")
 Predict = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
@@ -39,7 +39,7 @@ def round_seed(seed: int, r: int) -> int:
 def baselines(tokens: np.ndarray, bound: np.ndarray, grid: float = GRID) -> dict[str, np.ndarray]:
     """Natural and uniform on the grid, each only where it respects the repetition bound."""
     t = np.asarray(tokens, dtype=np.float64)
-    mixes = {"natural": t / t.sum(), "uniform": np.full(len(t), 1 / len(t))}
+    mixes = dict(zip(BASELINES, (t / t.sum(), np.full(len(t), 1 / len(t)))))
     on_grid = {k: to_grid(w[None, :], grid)[0] for k, w in mixes.items()}
     return {k: w for k, w in on_grid.items() if (w <= bound + 1e-12).all()}
 

@@ -156,7 +156,7 @@ def fit(x, y, s: SurrogateSettings = SurrogateSettings()) -> Fitted:
 def regmix(x, y, seed: int = 42) -> LightGBM:
     """LightGBM with RegMix's settings on every score, no bootstrap: the model whose top-k mean is
     RegMix's answer. Its piecewise-constant fit spreads the top-k over a wider region than a smooth
-    surrogate does, so the final short list carries it as a second hedge (bench/README.md). No
+    surrogate does, so the final short list carries it as a second hedge (docs/DECISIONS.md). No
     cross-validation: nothing is chosen between models here."""
     s = SurrogateSettings(
         "lightgbm", bootstrap=0, lightgbm=lgbm.PredictorSettings.regmix(seed=seed), seed=seed

@@ -9,9 +9,8 @@ better measured of the two top-k means (the surrogate's, and LightGBM's as RegMi
 standard error comes from the target's documents (paired, per document, when the proxy reports
 per-document losses) or else from the replicates. The margin of 2 rather than Breiman's 1: up to 7
 candidates are compared on the same documents, and on the embedded corpus 2 did better than 1 on
-held-out text for four of six objectives and within 0.010 nats on the other two (bench/README.md).
-That was with a 3-sample judge; with 60 the margins 0, 1 and 2 are within noise of one another
-(docs/DECISIONS.md)."""
+held-out text for four of six objectives and within 0.010 nats on the other two. That was with a
+3-sample judge; with 60 the margins 0, 1 and 2 are within noise of one another (docs/DECISIONS.md)."""
 
 from __future__ import annotations
 
