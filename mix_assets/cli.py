@@ -65,7 +65,8 @@ def run_pipeline(args) -> int:
     import time
 
     from mix_assets import environment, profiles
-    from mix_assets.runner import Runner, StageFailed
+    from mix_assets.core.storage import as_path, read_json
+    from mix_assets.runner import Runner, StageFailed, result_line
 
     if profiles.profile() == "cluster":
         raise SystemExit(
@@ -91,7 +92,9 @@ def run_pipeline(args) -> int:
             runner.proxy_corpus(keys)
             for name in names:
                 runner.search(name, add_next_round)
-                print(f"report: {environment.work_dir()}/run_report/{name}/index.html", flush=True)
+                work = as_path(environment.work_dir())
+                print(result_line(read_json(work / "final_mixture" / f"{name}.json")), flush=True)
+                print(f"report: {work}/run_report/{name}/index.html", flush=True)
     except StageFailed as e:
         print(e, file=sys.stderr)
         return 1

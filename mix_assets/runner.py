@@ -29,6 +29,18 @@ def range_tags(keys: list[str] | None) -> dict | None:
     )
 
 
+def result_line(summary: dict) -> str:
+    """What a search's final mixture scored on its targets' evaluation part (held out from the
+    search), beside natural and uniform: the line `make run` ends with. `summary` is
+    final_mixture/<search>.json."""
+    scores = summary["evaluation"]
+    baselines = ", ".join(f"{k} {scores[k]:.3f}" for k in ("natural", "uniform") if k in scores)
+    return (
+        f"{summary['search']}: final mixture {summary['mixture_id']} ({summary['chosen']}) scores "
+        f"{scores[summary['chosen']]:.3f} nats/token on the evaluation part; {baselines}"
+    )
+
+
 class StageFailed(RuntimeError):
     pass
 

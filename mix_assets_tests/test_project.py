@@ -110,7 +110,8 @@ def test_a_new_user_runs_two_searches_from_a_project_file(tmp_path):
     assert "All definitions loaded successfully" in run([dg, "check", "defs"], env)
 
     # then the first command a new user runs, `make run`'s: every stage and both searches
-    stages = [line.split(":")[0] for line in run([*cli, "run"], env).splitlines() if ": done in" in line]
+    out = run([*cli, "run"], env)
+    stages = [line.split(":")[0] for line in out.splitlines() if ": done in" in line]
     assert [s for s in stages if s.startswith("round ")] == ["round math-r0000", "round spread-r0000"]
     # each stage was a run on the project's instance, as the Dagster CLI's are: the UI shows them
     runs = DagsterInstance.from_config(str(home)).get_runs()
@@ -126,6 +127,13 @@ def test_a_new_user_runs_two_searches_from_a_project_file(tmp_path):
     for name in ("math", "spread"):
         summary = json.loads((tmp_path / "data" / "work" / "final_mixture" / f"{name}.json").read_text())
         assert summary["search"] == name and abs(sum(summary["weights"].values()) - 1) < 1e-9
+        # the run ends each search with its held-out score beside natural's and uniform's
+        scores = summary["evaluation"]
+        line = next(
+            x for x in out.splitlines() if x.startswith(f"{name}: final mixture {summary['mixture_id']}")
+        )
+        assert f"scores {scores[summary['chosen']]:.3f} nats/token on the evaluation part" in line
+        assert f"natural {scores['natural']:.3f}, uniform {scores['uniform']:.3f}" in line
         page = (tmp_path / "data" / "work" / "run_report" / name / "index.html").read_text()
         assert f"search <i>{name}</i>" in page and "<h2>4. Final mixture</h2>" in page
     # both searches share every corpus stage: one clustering (3 super-clusters), one mixture each
