@@ -1,7 +1,6 @@
 """A search's state as the search assets read it back: its frame of the corpus (domains, run size),
-its rounds' candidates and scores, its baselines and its final mixture."""
+its rounds' candidates and scores, and its final mixture."""
 
-import numpy as np
 import polars as pl
 from dagster import Config
 
@@ -56,19 +55,6 @@ def scored_rows(warehouse: Warehouse, upto_round: str) -> pl.DataFrame:
 
 def generator_settings(config: Config, search: SearchSettings) -> generator.GeneratorSettings:
     return settings_of(config, generator.GeneratorSettings, max_epochs=search.max_epochs)
-
-
-def baseline_mixtures(domains: Domains, bound: np.ndarray, log=None) -> dict[str, np.ndarray]:
-    """Natural and uniform on the grid, each only where it respects the max-epochs bound."""
-    out = {}
-    for kind, mixture in (("natural", domains.natural()), ("uniform", domains.uniform())):
-        if (mixture.weights <= bound + 1e-12).all():
-            out[kind] = mixture.weights
-        elif log is not None:
-            log.warning(
-                f"{kind} baseline skipped: it breaks the max-epochs bound {np.round(bound, 4).tolist()}"
-            )
-    return out
 
 
 def weights_by_round(warehouse: Warehouse, domains: Domains, upto: str):
