@@ -128,12 +128,8 @@ def default_shortlist(
         b, obj, seed, rounds_, surrogate.SurrogateSettings(seed=seed), "lcb", baselines=True
     )
     bound = generator.upper_bounds(b.tokens, total, MAX_EPOCHS)
-    # the bench's baselines as judged (off the grid), where they respect the bound on the grid
-    allowed = {
-        k: baselines[k]
-        for k in verify.BASELINES
-        if (generator.to_grid(baselines[k][None], gen.grid)[0] <= bound + 1e-12).all()
-    }
+    # the bench's baselines as judged (off the grid), where the pipeline's would respect the bound
+    allowed = {k: baselines[k] for k in rounds.baselines(b.tokens, bound, gen.grid)}
     return final_choice.short_list(model.mean, xs, ys, b.tokens, total, gen, seed, True, allowed, FINAL)
 
 

@@ -8,9 +8,7 @@ overrides any asset per run.
 
 from __future__ import annotations
 
-import dataclasses
 import re
-import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -26,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from mix_assets import schemas
 from mix_assets.core.proxies import backends
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -53,21 +52,12 @@ class ClusteringSpec(Strict):
     drift_threshold: float = Field(1.25, gt=0, description="assignment drift that refits k-means")
 
 
-def block(settings: type, name: str) -> type[Strict]:
-    """A project-file block with a core settings dataclass's fields and defaults."""
-    hints = typing.get_type_hints(settings)
-    fields: dict[str, Any] = {}
-    for f in dataclasses.fields(settings):
-        default = (
-            f.default if f.default is not dataclasses.MISSING else Field(default_factory=f.default_factory)
-        )
-        fields[f.name] = (hints[f.name], default)
-    return create_model(name, __base__=Strict, __doc__=settings.__doc__, **fields)
-
-
 # one block per registered proxy backend, under the backend's key (`ngram:`, `gpt:`, `external:`,
 # `imported:`): only the block of the search's own backend is read
-BACKEND_BLOCKS = {b.block: block(b.settings, f"{b.block.title()}Block") for b in backends.REGISTERED}
+BACKEND_BLOCKS = {
+    b.block: schemas.from_dataclass(b.settings, f"{b.block.title()}Block", Strict)
+    for b in backends.REGISTERED
+}
 # keys of earlier project files, read into their blocks
 MOVED = {
     "external_command": ("external", "command"),

@@ -9,9 +9,9 @@ import numpy as np
 import polars as pl
 from dagster import Config, ConfigurableResource
 from dagster_duckdb import DuckDBResource
-from pydantic import BaseModel, Field, create_model
+from pydantic import Field
 
-from mix_assets import environment
+from mix_assets import environment, schemas
 from mix_assets import project as project_file
 from mix_assets.core import embed, generator
 from mix_assets.core.ingest import discover_shards
@@ -156,20 +156,6 @@ class ClusteringSettings(ConfigurableResource):
     drift_threshold: float = Field(default_factory=lambda: environment.project().clustering.drift_threshold)
 
 
-def config_from_model(model: type[BaseModel], name: str, base: type[Config] = Config, **override) -> type:
-    """A Dagster Config with a pydantic model's fields, defaults, descriptions and bounds (nested
-    models become nested Configs), so a schema is written once."""
-    fields: dict[str, Any] = {}
-    for key, f in model.model_fields.items():
-        kind = f.annotation
-        if isinstance(kind, type) and issubclass(kind, BaseModel):
-            sub = config_from_model(kind, f"{name}{kind.__name__}")
-            fields[key] = (sub, Field(default_factory=sub, description=f.description))
-        else:
-            fields[key] = (kind, f)
-    return create_model(name, __base__=base, __doc__=model.__doc__, **{**fields, **override})
-
-
 class SearchMethods(Config):
     """What the search assets ask of a search (the fields are project_file.SearchSpec's)."""
 
@@ -220,10 +206,11 @@ class SearchMethods(Config):
 
 
 # One named search, as the Dagster resource holds it: the project file's fields, its seed resolved.
-SearchSettings = config_from_model(
+SearchSettings = schemas.from_model(
     project_file.SearchSpec,
     "SearchSettings",
     SearchMethods,
+    nested=Config,
     seed=(int, Field(42, description="the search's seed")),
 )
 

@@ -1,5 +1,6 @@
 """Small real corpora cut from the embedded corpus, and helpers that materialize through a real instance."""
 
+import datetime
 import os
 
 # Ray started by the tests binds to loopback, as every service a test starts does (read when ray is
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from dagster import AssetMaterialization, AssetSelection, DagsterInstance, materialize
+from dagster import AssetKey, AssetMaterialization, AssetSelection, DagsterInstance, materialize
 
 from mix_assets.assets import all_assets
 from mix_assets.checks import all_checks
@@ -70,6 +71,32 @@ def round_scores(project: "Project", key: str = "demo-r0000") -> dict[str, float
         "SELECT mixture_id, m_objective FROM mix.proxy_scores WHERE round = ? AND status = 'ok'", [key]
     )
     return dict(zip(t["mixture_id"], t["m_objective"]))
+
+
+class Automation:
+    """corpus_automation's conditions evaluated on a project's instance, tick after tick (one cursor),
+    at `when` (default: a Wednesday noon, no weekly tick): {asset: requested partitions}. `first`
+    is the first evaluation, which only records what exists."""
+
+    def __init__(self, instance: DagsterInstance):
+        self.instance, self.cursor = instance, None
+        self.first = self.tick()
+
+    def tick(self, when: datetime.datetime = datetime.datetime(2026, 12, 2, 12, 0)) -> dict[str, list]:
+        from dagster import evaluate_automation_conditions
+
+        from mix_assets.automation import CONDITIONS
+        from mix_assets.definitions import defs
+
+        result = evaluate_automation_conditions(
+            defs, self.instance, AssetSelection.assets(*CONDITIONS), evaluation_time=when, cursor=self.cursor
+        )
+        self.cursor = result.cursor
+        return {
+            a: sorted(result.get_requested_partitions(AssetKey(a)), key=str)
+            for a in CONDITIONS
+            if result.get_num_requested(AssetKey(a))
+        }
 
 
 class Project:

@@ -10,7 +10,14 @@ from dagster import AssetKey
 
 from mix_assets.assets.documents import duplicate_ids
 from mix_assets.core.storage import read_npy
-from mix_assets_tests.conftest import CLUSTER_STAGES, SHARD_STAGES, corpus_sample, metadata, write_shards
+from mix_assets_tests.conftest import (
+    CLUSTER_STAGES,
+    SHARD_STAGES,
+    Automation,
+    corpus_sample,
+    metadata,
+    write_shards,
+)
 
 SMALL = {"centroids": {"config": {"n_clusters": 12}}, "merged_clusters": {"config": {"distance": 0.8}}}
 
@@ -18,31 +25,6 @@ SMALL = {"centroids": {"config": {"n_clusters": 12}}, "merged_clusters": {"confi
 def materialized_partitions(instance, asset: str) -> list[str]:
     records = instance.fetch_materializations(AssetKey(asset), limit=1000).records
     return sorted(r.partition_key for r in records)
-
-
-class Automation:
-    """corpus_automation's conditions evaluated on a project's instance, tick after tick (one cursor),
-    at `when` (default: a Wednesday noon, no weekly tick): {asset: requested partitions}."""
-
-    def __init__(self, instance):
-        self.instance, self.cursor = instance, None
-        self.tick()  # the first evaluation only records what exists
-
-    def tick(self, when: datetime.datetime = datetime.datetime(2026, 12, 2, 12, 0)) -> dict[str, list]:
-        from dagster import AssetSelection, evaluate_automation_conditions
-
-        from mix_assets.automation import CONDITIONS
-        from mix_assets.definitions import defs
-
-        result = evaluate_automation_conditions(
-            defs, self.instance, AssetSelection.assets(*CONDITIONS), evaluation_time=when, cursor=self.cursor
-        )
-        self.cursor = result.cursor
-        return {
-            a: sorted(result.get_requested_partitions(AssetKey(a)), key=str)
-            for a in CONDITIONS
-            if result.get_num_requested(AssetKey(a))
-        }
 
 
 @pytest.fixture

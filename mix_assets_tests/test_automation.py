@@ -3,18 +3,13 @@ pipeline tests run them: test_assets_pipeline.py): each fires when it should, on
 
 import datetime
 
-from dagster import (
-    AssetKey,
-    AssetMaterialization,
-    AssetSelection,
-    evaluate_automation_conditions,
-    instance_for_test,
-)
+from dagster import AssetMaterialization, instance_for_test
 
 from mix_assets.automation import CONDITIONS, corpus_automation
 from mix_assets.definitions import defs
+from mix_assets_tests.conftest import Automation
 
-WEDNESDAY, SUNDAY = datetime.datetime(2026, 12, 2, 12, 0), datetime.datetime(2026, 12, 6, 3, 1)
+SUNDAY = datetime.datetime(2026, 12, 6, 3, 1)  # the weekly tick at 03:00 has passed
 
 
 def test_the_automation_sensor_is_off_by_default_and_targets_every_condition():
@@ -31,26 +26,15 @@ def test_the_automation_sensor_is_off_by_default_and_targets_every_condition():
 
 def test_new_shards_flow_eagerly_and_the_cluster_tables_weekly():
     with instance_for_test() as instance:
-        cursor = None
-
-        def tick(when=WEDNESDAY) -> dict:
-            nonlocal cursor
-            r = evaluate_automation_conditions(
-                defs, instance, AssetSelection.assets(*CONDITIONS), evaluation_time=when, cursor=cursor
-            )
-            cursor = r.cursor
-            return {
-                a: sorted(r.get_requested_partitions(AssetKey(a)), key=str)
-                for a in CONDITIONS
-                if r.get_num_requested(AssetKey(a))
-            }
 
         def done(*assets, partition=None):
             for a in assets:
                 instance.report_runless_asset_event(AssetMaterialization(a, partition=partition))
 
         instance.add_dynamic_partitions("shards", ["a"])
-        assert tick() == {}  # what exists when the automation starts is left alone
+        automation = Automation(instance)
+        tick = automation.tick
+        assert automation.first == {}  # what exists when the automation starts is left alone
         instance.add_dynamic_partitions("shards", ["b"])
         # no centroids yet: the shard stages, not the assignments
         assert tick() == {"raw_shards": ["b"], "quality_signals": ["b"], "embeddings": ["b"]}

@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 import polars as pl
-from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from mix_assets import plots
 from mix_assets.assets.search_state import (
@@ -84,7 +84,7 @@ def final_mixture(
     result = final_choice.choose(
         short, lambda c, r: measured[f"{c.name}/{r}"], search.minimize, search.weights_by_name(), settings
     )
-    verify_seconds = time.perf_counter() - verify_began
+    verify_seconds = round(time.perf_counter() - verify_began, 2)
     candidates = candidate_table(doms, name, short, result, model)
     warehouse.replace("final_candidates", candidates, where={"search": name})
     binds = bool((unbounded > bound + 1e-12).any())
@@ -98,8 +98,10 @@ def final_mixture(
     table = doms.table(np.stack(list(kinds.values())), search=name, round=last, kind=list(kinds))
     warehouse.replace("final_mixture", table, where={"search": name})
     cost = search_cost(warehouse, last)
-    summary = mixture_summary(name, last, model, result, config, total, bound, unbounded, doms, cost)
-    summary["cost"]["verification_seconds"] = round(verify_seconds, 2)
+    verification = {"verification_trials": len(measured), "verification_seconds": verify_seconds}
+    summary = mixture_summary(
+        name, last, model, result, settings, total, bound, unbounded, binds, doms, cost, verification
+    )
     write_json(summary, storage.path("final_mixture", name, ".json"))
     chosen = result.chosen.name
     on_search, on_eval = result.summary("objective"), result.summary("eval_objective")
@@ -209,12 +211,14 @@ def mixture_summary(
     last: str,
     model: surrogate.Fitted,
     result: Verified,
-    config: Config,
+    settings: final_choice.FinalSettings,
     total: float,
     bound: np.ndarray,
     unbounded: np.ndarray,
+    binds: bool,
     doms: Domains,
     cost: pl.DataFrame,
+    verification: dict,
 ) -> dict:
     """final_mixture/<search>.json: the choice, what every candidate measured, and what it cost."""
     on_search, on_eval = result.summary("objective"), result.summary("eval_objective")
@@ -225,18 +229,18 @@ def mixture_summary(
         "surrogate": model.name,
         "chosen": result.chosen.name,
         "best_measured": result.best,
-        "choice": config.choice,
-        "se_multiplier": config.se_multiplier,
+        "choice": settings.choice,
+        "se_multiplier": settings.se_multiplier,
         "mixture_id": result.chosen.mixture_id,
         "predicted": float(model.mean(best[None, :])[0]),
-        "replicates": config.replicates,
+        "replicates": settings.replicates,
         "measured": {k: v[0] for k, v in on_search.items()},
         "measured_std": {k: v[1] for k, v in on_search.items()},
         "evaluation": {k: v[0] for k, v in on_eval.items()},
         "evaluation_std": {k: v[1] for k, v in on_eval.items()},
         "trial_noise": float(np.median([s for _, s in on_search.values()])),
         "target_tokens": total,
-        "bound_binds": bool((unbounded > bound + 1e-12).any()),
+        "bound_binds": binds,
         "unbounded_optimum": {
             "weights": unbounded.tolist(),
             "predicted": float(model.mean(unbounded[None, :])[0]),
@@ -244,7 +248,7 @@ def mixture_summary(
         "cost": {
             "trials_per_round": dict(zip(cost["round"], cost["trials"])),
             "round_seconds": float(cost["seconds"].sum()),
-            "verification_trials": len(result.runs) * config.replicates,
+            **verification,
         },
         "weights": {str(i): float(w) for i, w in enumerate(best)},
         "labels": list(doms.labels),

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 from dagster import AssetExecutionContext, BackfillPolicy, Config, MaterializeResult
-from pydantic import create_model
 
+from mix_assets import schemas
 from mix_assets.core import generator
 from mix_assets.core.storage import load_npy, version_hash
 from mix_assets.partitions import round_partitions, shard_partitions
@@ -33,20 +33,7 @@ def settings_config(settings: type, name: str, exclude: tuple[str, ...] = (), **
     """A Dagster Config with the fields, defaults and docs of a core settings dataclass (nested
     dataclasses become nested Configs), less `exclude`, plus `extra` fields as (type, default): the
     published defaults live once, in core, and run config can still set any of them."""
-    hints = typing.get_type_hints(settings)
-    fields = {}
-    for f in dataclasses.fields(settings):
-        if f.name in exclude:
-            continue
-        kind = hints[f.name]
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        if dataclasses.is_dataclass(kind):
-            sub = settings_config(kind, f"{name}{kind.__name__}", exclude)
-            kept = {k: v for k, v in dataclasses.asdict(default).items() if k in sub.model_fields}
-            fields[f.name] = (sub, sub() if default == kind() else sub(**kept))
-        else:
-            fields[f.name] = (kind, default)
-    return create_model(name, __base__=Config, __doc__=settings.__doc__, **fields, **extra)
+    return schemas.from_dataclass(settings, name, Config, exclude, **extra)
 
 
 def settings_of(config: Config, settings: type, **given):
