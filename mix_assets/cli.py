@@ -153,13 +153,48 @@ def validate_project(path: str | None) -> int:
     except ProjectFileError as e:
         print(e, file=sys.stderr)
         return 1
-    problems = missing_files(project)
+    problems = missing_files(project) + pin_problems(project)
     for p in problems:
         print(f"{path}: {p}", file=sys.stderr)
     if problems:
         return 1
     print(f"{path}: valid; searches {', '.join(project.searches)}; input {project.input.path}")
     return 0
+
+
+def pin_problems(project) -> list[str]:
+    """Pins above a domain's repetition bound, once the domains are known: from a search's own
+    targets (its proxy tokens), else from the super-clusters of the warehouse."""
+    import numpy as np
+
+    from mix_assets.core import generator
+    from mix_assets.core.frame import Frame, ImpossiblePins
+    from mix_assets.core.storage import as_path, read_json
+    from mix_assets.resources import Warehouse
+
+    out = []
+    for name, s in project.searches.items():
+        if not s.fixed_weights:
+            continue
+        meta = as_path(project.work) / "search_targets" / name / "meta.json"
+        if meta.exists():
+            tokens = np.asarray(read_json(meta)["domain_tokens"], dtype=np.float64)
+        else:
+            warehouse = Warehouse(database=project.warehouse)
+            if not warehouse.has_table("super_clusters"):
+                continue  # no domains yet: the pins are checked again when the search starts
+            tokens = (
+                warehouse.query("SELECT n_tokens FROM mix.super_clusters ORDER BY super_cluster")["n_tokens"]
+                .to_numpy()
+                .astype(np.float64)
+            )
+        bound = generator.upper_bounds(tokens, float(s.target_tokens or tokens.sum()), s.max_epochs)
+        try:
+            frame = Frame.build(len(tokens), {int(k): v for k, v in s.fixed_weights.items()})
+            out += [f"searches.{name}.fixed_weights: {p}" for p in frame.problems(bound)]
+        except ImpossiblePins as e:
+            out.append(f"searches.{name}.fixed_weights: {e}")
+    return out
 
 
 def fit_results(args) -> dict:

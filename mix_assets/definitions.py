@@ -12,6 +12,7 @@ from mix_assets.profiles import executor, workers
 from mix_assets.resources import ClusteringSettings, EmbeddingModel, ProjectStorage, Searches, Warehouse
 from mix_assets.sensors import (
     changed_shards_sensor,
+    corpus_update_sensor,
     new_shards_sensor,
     recluster_sensor,
     search_rounds_sensor,
@@ -27,6 +28,7 @@ defs = Definitions(
         changed_shards_sensor,
         recluster_sensor,
         search_rounds_sensor,
+        corpus_update_sensor,
     ],
     executor=executor(),
     resources={

@@ -66,6 +66,12 @@ MOVED = {
 }
 
 
+# a reuse search searches only what changed: olmix's update swarms are 16 variants
+REUSE_ROUNDS = (16,)
+# what must match for an earlier search's trials to be evidence for this one's objective
+REUSE_SAME = ("targets", "text_column", "direction", "eval_fraction", "backend", "token_budget", "seed")
+
+
 class SearchFields(Strict):
     """A search: what its mixture is for and how its rounds run. The one definition of a search's
     fields and defaults: the Dagster resource (resources.SearchSettings) is made from it."""
@@ -110,6 +116,17 @@ class SearchFields(Strict):
         15.0, gt=0, description="no domain repeated more than this many times in the run"
     )
     seed: int | None = Field(None, description="null: the project's seed")
+    reuse: str | None = Field(
+        None,
+        description="an earlier search of this file to build on (mixture reuse): its trials count as "
+        "prior evidence where they translate into this search's domains, the domains that did not change "
+        "keep its relative weights as one block, and only the block's share and the changed or new "
+        "domains are searched, in rounds of REUSE_ROUNDS unless `rounds` is given",
+    )
+    fixed_weights: dict[str, float] = Field(
+        default_factory=dict,
+        description="super-cluster id -> weight every mixture of the search keeps (olmix's fixed_weight)",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -120,6 +137,38 @@ class SearchFields(Strict):
                 if old in data:
                     data[key] = {**(data.get(key) or {}), field: data.pop(old)}
         return data
+
+    @field_validator("fixed_weights", mode="before")
+    @classmethod
+    def _pin_keys(cls, v: Any) -> Any:
+        if not isinstance(v, dict):
+            return v
+        out = {}
+        for k, w in v.items():
+            key = str(k).removeprefix("super_cluster_")
+            if not key.isdigit():
+                raise ValueError(f"{k!r}: pin a super-cluster by its id (3, or super_cluster_3)")
+            out[key] = w
+        return out
+
+    @field_validator("fixed_weights")
+    @classmethod
+    def _pins(cls, v: dict[str, float]) -> dict[str, float]:
+        for k, w in v.items():
+            if not 0 <= w <= 1:
+                raise ValueError(f"super-cluster {k}: pinned weight {w} is outside [0, 1]")
+        if sum(v.values()) > 1 + 1e-9:
+            raise ValueError(
+                f"pinned weights sum to {sum(v.values()):g}, over 1: "
+                + ", ".join(f"super-cluster {k} at {w:g}" for k, w in v.items())
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _reuse_budget(self) -> Any:
+        if self.reuse is not None and "rounds" not in self.model_fields_set:
+            self.rounds = list(REUSE_ROUNDS)
+        return self
 
     @field_validator("backend")
     @classmethod
@@ -180,6 +229,25 @@ class ProjectFile(Strict):
     )
     dataset: DatasetSpec = Field(default_factory=DatasetSpec)
     seed: int = Field(42, description="every sample, fit and draw of the project follows it")
+
+    @model_validator(mode="after")
+    def _reuse_known(self) -> Any:
+        for name, s in self.searches.items():
+            if s.reuse is None:
+                continue
+            if s.reuse == name or s.reuse not in self.searches:
+                raise ValueError(
+                    f"searches.{name}.reuse: {s.reuse!r} is not another search of this file "
+                    f"(searches: {', '.join(self.searches)})"
+                )
+            old = self.searches[s.reuse]
+            differ = [k for k in REUSE_SAME if getattr(s, k) != getattr(old, k)]
+            if differ:
+                raise ValueError(
+                    f"searches.{name}.reuse: {name} and {s.reuse} differ in {', '.join(differ)}, so {s.reuse}'s "
+                    "trials measured another objective; make them equal or start a search from scratch"
+                )
+        return self
 
     def resolved(self, root: Path) -> ProjectFile:
         """Relative paths made relative to the file's folder (URIs are left alone)."""

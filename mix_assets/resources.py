@@ -231,6 +231,15 @@ class Searches(ConfigurableResource):
     )
 
     def get(self, name: str) -> SearchSettings:
+        update = self.update_of(name)
+        if update is not None:
+            base, n = update
+            return self.searches[base].model_copy(
+                update={
+                    "reuse": base if n == 1 else update_name(base, n - 1),
+                    "rounds": list(project_file.REUSE_ROUNDS),
+                }
+            )
         if name not in self.searches:
             raise KeyError(
                 f"no search named {name!r} in the project file (searches: {', '.join(self.searches)}); "
@@ -240,6 +249,19 @@ class Searches(ConfigurableResource):
 
     def names(self) -> list[str]:
         return sorted(self.searches)
+
+    def update_of(self, name: str) -> tuple[str, int] | None:
+        """(search, n) for `<search>_u<n>`, the n-th update the corpus sensor started of a search
+        of the project file; None for any other name."""
+        base, _, n = name.rpartition("_u")
+        if base in self.searches and n.isdigit() and name not in self.searches:
+            return base, int(n)
+        return None
+
+
+def update_name(search: str, n: int) -> str:
+    """The n-th update of a search: a reuse search of the one before (the search itself for n=1)."""
+    return f"{search}_u{n}"
 
 
 class EmbeddingModel(ConfigurableResource):

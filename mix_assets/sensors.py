@@ -5,6 +5,7 @@ assignments) and the weekly cluster tables are declarative automation (automatio
 
 from dagster import (
     AssetKey,
+    AssetRecordsFilter,
     AssetSelection,
     DefaultSensorStatus,
     RunRequest,
@@ -14,7 +15,7 @@ from dagster import (
     sensor,
 )
 
-from mix_assets.assets.search_state import domains
+from mix_assets.assets.search_state import load_meta, schedule_of
 from mix_assets.assets.shared import assignment_version
 from mix_assets.core.ingest import file_fingerprint
 from mix_assets.core.storage import read_json
@@ -25,7 +26,14 @@ from mix_assets.partitions import (
     search_partitions,
     shard_partitions,
 )
-from mix_assets.resources import ClusteringSettings, ProjectStorage, Searches, SearchSettings, Warehouse
+from mix_assets.resources import (
+    ClusteringSettings,
+    ProjectStorage,
+    Searches,
+    SearchSettings,
+    Warehouse,
+    update_name,
+)
 
 
 @sensor(
@@ -158,13 +166,16 @@ def next_round(instance, name: str, search: SearchSettings, storage: ProjectStor
     (over the domains its search_targets fixed) is done."""
     prefix = f"{name}-"
     rounds = sorted(k for k in instance.get_dynamic_partitions(round_partitions.name) if k.startswith(prefix))
+    schedule = schedule_of(load_meta(storage, name), search)
+    if not schedule:  # nothing to search (only domains removed since the reused search)
+        return None
     if not rounds:
         return round_key(name, 0)
     last = rounds[-1]
     if last not in instance.get_materialized_partitions(AssetKey("predictor")):
         return last
     nxt = round_index(last) + 1
-    return round_key(name, nxt) if nxt < len(search.schedule(len(domains(storage, name)))) else None
+    return round_key(name, nxt) if nxt < len(schedule) else None
 
 
 def register_search(instance, name: str) -> None:
@@ -189,7 +200,8 @@ def search_rounds_sensor(
     known_searches = set(instance.get_dynamic_partitions(search_partitions.name))
     rounds = set(instance.get_dynamic_partitions(round_partitions.name))
     requests, new_searches, new_rounds = [], [], []
-    for name in searches.names():
+    updates = sorted(k for k in known_searches if searches.update_of(k))  # what corpus_update_sensor started
+    for name in [*searches.names(), *updates]:
         if name not in known_searches:
             new_searches.append(name)
         if name not in instance.get_materialized_partitions(AssetKey("search_targets")):
@@ -215,7 +227,7 @@ def search_rounds_sensor(
                 )
             )
         else:
-            last = max(k for k in rounds if k.startswith(f"{name}-"))
+            last = max((k for k in rounds if k.startswith(f"{name}-")), default=name)
             requests.append(
                 RunRequest(
                     partition_key=name,
@@ -229,3 +241,58 @@ def search_rounds_sensor(
     if new_rounds:
         partition_requests.append(round_partitions.build_add_request(new_rounds))
     return SensorResult(run_requests=requests, dynamic_partitions_requests=partition_requests)
+
+
+def latest_of(instance, name: str) -> str:
+    """The newest search of `name`'s chain of updates that the instance knows."""
+    known, n = set(instance.get_dynamic_partitions(search_partitions.name)), 1
+    while update_name(name, n) in known:
+        n += 1
+    return name if n == 1 else update_name(name, n - 1)
+
+
+def domains_changed(instance, storage: ProjectStorage, name: str) -> str | None:
+    """Why the corpus's domains are no longer those search `name` fixed (None while they are): the
+    super-clusters were merged again after its targets, or shards were assigned that it never saw."""
+    done = instance.fetch_materializations(
+        AssetRecordsFilter(AssetKey("search_targets"), asset_partitions=[name]), limit=1
+    ).records
+    merged = instance.get_latest_materialization_event(AssetKey("merged_clusters"))
+    if not done or merged is None:
+        return None
+    done = done[0]
+    if merged.timestamp > done.timestamp:
+        return "the super-clusters were merged again"
+    seen = set(load_meta(storage, name)["shards"])
+    assigned = set(storage.materialized("cluster_assignments"))
+    if assigned - seen:
+        return f"shards {sorted(assigned - seen)[:5]} were assigned since"
+    return None
+
+
+@sensor(
+    minimum_interval_seconds=300,
+    default_status=DefaultSensorStatus.STOPPED,
+    description="When a refit or new shards change the domains a finished search mixed, adds its update "
+    "<search>_u<n>: a reuse search of the one before (its trials as prior evidence, unchanged domains "
+    "frozen as one block, rounds of 16); search_rounds_sensor then runs it to its final mixture.",
+)
+def corpus_update_sensor(
+    context: SensorEvaluationContext, searches: Searches, storage: ProjectStorage
+) -> SensorResult | SkipReason:
+    instance, new = context.instance, []
+    finished = instance.get_materialized_partitions(AssetKey("final_mixture"))
+    for base in searches.names():
+        latest = latest_of(instance, base)
+        if latest not in finished:
+            continue
+        why = domains_changed(instance, storage, latest)
+        if why is None:
+            continue
+        n = searches.update_of(latest)[1] + 1 if searches.update_of(latest) else 1
+        name = update_name(base, n)
+        context.log.info(f"{latest}: {why}; adding {name}, which reuses it")
+        new.append(name)
+    if not new:
+        return SkipReason("every finished search still mixes the corpus's current domains")
+    return SensorResult(dynamic_partitions_requests=[search_partitions.build_add_request(new)])

@@ -41,6 +41,31 @@ def test_mistakes_are_reported_with_the_key_and_the_fix():
     assert "not valid YAML" in problems("searches: [\n")
 
 
+def test_impossible_pins_and_reuse_are_refused_naming_the_domain(tmp_path, capsys):
+    from mix_assets import cli
+    from mix_assets.resources import Warehouse
+
+    assert "super-cluster 2 at 0.7, super-cluster 0 at 0.4" in problems(
+        "searches:\n  x: {targets: {a.parquet: 1}, fixed_weights: {2: 0.7, super_cluster_0: 0.4}}\n"
+    )
+    assert "searches.y.reuse: y and x differ in backend" in problems(
+        "searches:\n  x: {targets: {a.parquet: 1}}\n  y: {targets: {a.parquet: 1}, reuse: x, backend: gpt}\n"
+    )
+    # super-cluster 1 holds 5% of the tokens: a run of the corpus may take 15 x 5% = 75% of it
+    Warehouse(database=str(tmp_path / "w.duckdb")).replace(
+        "super_clusters", pl.DataFrame({"super_cluster": [0, 1, 2], "n_tokens": [600, 50, 350]})
+    )
+    (tmp_path / "a.parquet").write_bytes(b"")
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "warehouse: w.duckdb\nsearches:\n  x: {targets: {a.parquet: 1}, fixed_weights: {1: 0.8}}\n"
+    )
+    assert cli.main(["validate", str(path)]) == 1
+    assert "searches.x.fixed_weights: domain 1: pinned weight 0.8 is above its repetition bound 0.7500" in (
+        capsys.readouterr().err
+    )
+
+
 def test_paths_are_relative_to_the_file_and_the_environment_overrides_only_locations(tmp_path, monkeypatch):
     path = tmp_path / "proj" / "mix_assets.yaml"
     path.parent.mkdir()

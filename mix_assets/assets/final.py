@@ -9,17 +9,19 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from mix_assets import plots
 from mix_assets.assets.search_state import (
     domains,
+    evidence,
+    frame_of,
     generator_settings,
     load_meta,
     run_tokens,
-    scored_rows,
+    schedule_of,
 )
 from mix_assets.assets.shared import GeneratorConfig, materialized, settings_config, settings_of
 from mix_assets.assets.trials import run_trials, trial_job
 from mix_assets.core import final_choice, generator, rounds, surrogate
 from mix_assets.core.domains import Domains
 from mix_assets.core.storage import write_json
-from mix_assets.core.verify import Candidate, Verified
+from mix_assets.core.verify import HEDGES, PREVIOUS, Candidate, Verified
 from mix_assets.partitions import parse_round, search_partitions
 from mix_assets.resources import ProjectStorage, Searches, SearchSettings, Warehouse
 from mix_assets.workers import Workers
@@ -31,7 +33,11 @@ FinalMixtureConfig = settings_config(
 )
 
 
-def search_cost(warehouse: Warehouse, last: str) -> pl.DataFrame:
+def search_cost(warehouse: Warehouse, last: str | None) -> pl.DataFrame:
+    if last is None:
+        return pl.DataFrame(
+            schema={"round": pl.Utf8, "trials": pl.Int64, "ok": pl.Int64, "seconds": pl.Float64}
+        )
     return warehouse.query(
         "SELECT round, count(*) AS trials, sum(CASE WHEN status = 'ok' THEN 1 ELSE 0 END) AS ok, "
         "round(sum(seconds), 2) AS seconds FROM mix.proxy_scores WHERE search = ? AND round <= ? "
@@ -61,28 +67,40 @@ def final_mixture(
     began = time.perf_counter()
     name = context.partition_key
     search, settings = searches.get(name), settings_of(config, final_choice.FinalSettings)
-    last = last_round(storage, name)
-    model = surrogate.Fitted.load(storage.path("predictor", last, ".pkl"))
     meta, doms = load_meta(storage, name), domains(storage, name)
+    frame, reuse = frame_of(meta), meta.get("reuse") or {}
+    # a reuse search whose only change is removed domains runs no round: renormalise and verify
+    last = last_round(storage, name) if schedule_of(meta, search) else None
+    model = surrogate.Fitted.load(storage.path("predictor", last, ".pkl")) if last else None
     tokens, total = doms.token_counts, run_tokens(meta, search)
     gen = generator_settings(config.generator, search)
     bound = generator.upper_bounds(tokens, total, search.max_epochs)
-    scored = scored_rows(warehouse, last)
-    x, y = doms.weights(scored, "mix.proxy_scores"), scored["m_objective"].to_numpy()
-    baselines = rounds.baselines(tokens, bound)
+    x, y, own = evidence(warehouse, doms, last, name)
+    baselines = rounds.baselines(tokens, bound, frame=frame)
     for kind in sorted(set(rounds.BASELINES) - set(baselines)):
         context.log.warning(f"{kind} baseline skipped: it breaks the max-epochs bound")
+    first = {PREVIOUS: frame.project(np.asarray(reuse["previous_weights"]))[0]} if reuse else {}
+    mean = model.mean if model else (lambda w: np.full(len(w), np.nan))
     short = final_choice.short_list(
-        model.mean, x, y, tokens, total, gen, search.seed, search.minimize, baselines, settings
+        mean, x, y, tokens, total, gen, search.seed, search.minimize, baselines, settings, frame, own, first
     )
-    unbounded = final_choice.optimum(
-        model.mean, tokens, total, gen, search.seed, search.minimize, settings, bounded=False
+    unbounded = (
+        final_choice.optimum(
+            mean, tokens, total, gen, search.seed, search.minimize, settings, bounded=False, frame=frame
+        )
+        if model
+        else short[0].weights
     )
     verify_began = time.perf_counter()
     seeds = final_choice.replicate_seeds(search.seed, settings)
     measured = measure(context, search, name, storage, workers, short, seeds)
     result = final_choice.choose(
-        short, lambda c, r: measured[f"{c.name}/{r}"], search.minimize, search.weights_by_name(), settings
+        short,
+        lambda c, r: measured[f"{c.name}/{r}"],
+        search.minimize,
+        search.weights_by_name(),
+        settings,
+        (PREVIOUS, *HEDGES) if reuse else HEDGES,
     )
     verify_seconds = round(time.perf_counter() - verify_began, 2)
     candidates = candidate_table(doms, name, short, result, model)
@@ -90,18 +108,28 @@ def final_mixture(
     binds = bool((unbounded > bound + 1e-12).any())
     kinds = {
         "final": result.chosen.weights,
-        "natural": doms.natural().weights,
-        "uniform": doms.uniform().weights,
+        # as the search trained them: with pinned weights, the pins set and the rest natural / uniform
+        "natural": frame.project(doms.natural().weights)[0],
+        "uniform": frame.project(doms.uniform().weights)[0],
     }
     if binds:
         kinds["unbounded_optimum"] = unbounded
-    table = doms.table(np.stack(list(kinds.values())), search=name, round=last, kind=list(kinds))
+    table = doms.table(np.stack(list(kinds.values())), search=name, round=last or "", kind=list(kinds))
     warehouse.replace("final_mixture", table, where={"search": name})
     cost = search_cost(warehouse, last)
-    verification = {"verification_trials": len(measured), "verification_seconds": verify_seconds}
+    verification = {
+        "verification_trials": len(measured),
+        "verification_seconds": verify_seconds,
+        "search_trials": int(own.sum()),
+        "prior_evidence": int((~own).sum()),
+    }
     summary = mixture_summary(
         name, last, model, result, settings, total, bound, unbounded, binds, doms, cost, verification
     )
+    if reuse:
+        summary["reuse"] = reuse
+    if frame.pinned:
+        summary["fixed_weights"] = {str(d): float(frame.offset[d]) for d in frame.pinned}
     write_json(summary, storage.path("final_mixture", name, ".json"))
     chosen = result.chosen.name
     on_search, on_eval = result.summary("objective"), result.summary("eval_objective")
@@ -120,6 +148,9 @@ def final_mixture(
             "search_part_final": on_search[chosen][0],
             "bound_binds": binds,
             "verification_trials": len(measured),
+            "search_trials": int(own.sum()),
+            "prior_evidence_trials": int((~own).sum()),
+            **({"reused_search": reuse["search"]} if reuse else {}),
             "candidates": plots.md_table(candidates.select(*CANDIDATE_COLUMNS)),
             "cost": plots.md_table(cost),
             "weights": plots.grouped_barh(doms.display, bars, "Mixture weight per super-cluster"),
@@ -183,12 +214,13 @@ def last_round(storage: ProjectStorage, name: str) -> str:
 
 
 def candidate_table(
-    doms: Domains, name: str, short: list[Candidate], result: Verified, model: surrogate.Fitted
+    doms: Domains, name: str, short: list[Candidate], result: Verified, model: surrogate.Fitted | None
 ) -> pl.DataFrame:
     """The short list as measured: predicted, measured on both parts, gap to the best."""
     on_search, on_eval = result.summary("objective"), result.summary("eval_objective")
     weights = np.stack([c.weights for c in short])
-    predicted_mean, predicted_std = (a.tolist() for a in model.predict(weights))
+    nan = np.full(len(short), np.nan)
+    predicted_mean, predicted_std = (a.tolist() for a in (model.predict(weights) if model else (nan, nan)))
     gaps = [(result.gaps or {}).get(c.name, (None, None)) for c in short]
     return doms.table(
         weights,
@@ -208,8 +240,8 @@ def candidate_table(
 
 def mixture_summary(
     name: str,
-    last: str,
-    model: surrogate.Fitted,
+    last: str | None,
+    model: surrogate.Fitted | None,
     result: Verified,
     settings: final_choice.FinalSettings,
     total: float,
@@ -223,16 +255,20 @@ def mixture_summary(
     """final_mixture/<search>.json: the choice, what every candidate measured, and what it cost."""
     on_search, on_eval = result.summary("objective"), result.summary("eval_objective")
     best = result.chosen.weights
+
+    def predicted(w: np.ndarray) -> float:
+        return float(model.mean(w[None, :])[0]) if model else float("nan")
+
     return {
         "search": name,
         "round": last,
-        "surrogate": model.name,
+        "surrogate": model.name if model else "none (no round ran)",
         "chosen": result.chosen.name,
         "best_measured": result.best,
         "choice": settings.choice,
         "se_multiplier": settings.se_multiplier,
         "mixture_id": result.chosen.mixture_id,
-        "predicted": float(model.mean(best[None, :])[0]),
+        "predicted": predicted(best),
         "replicates": settings.replicates,
         "measured": {k: v[0] for k, v in on_search.items()},
         "measured_std": {k: v[1] for k, v in on_search.items()},
@@ -243,7 +279,7 @@ def mixture_summary(
         "bound_binds": binds,
         "unbounded_optimum": {
             "weights": unbounded.tolist(),
-            "predicted": float(model.mean(unbounded[None, :])[0]),
+            "predicted": predicted(unbounded),
         },
         "cost": {
             "trials_per_round": dict(zip(cost["round"], cost["trials"])),

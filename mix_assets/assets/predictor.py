@@ -7,7 +7,7 @@ import polars as pl
 from dagster import AssetExecutionContext, Config, MaterializeResult, asset
 
 from mix_assets import plots
-from mix_assets.assets.search_state import domains, scored_rows
+from mix_assets.assets.search_state import domains, evidence
 from mix_assets.assets.shared import ROUND_ASSET, materialized, settings_config, settings_of
 from mix_assets.core import predictor as core_predictor
 from mix_assets.core import surrogate
@@ -49,12 +49,11 @@ def predictor(
     key = context.partition_key
     name = parse_round(key)[0]
     search = searches.get(name)
-    rows = scored_rows(warehouse, key)
-    if rows.height == 0:
+    x, y, own = evidence(warehouse, domains(storage, name), key, name)
+    if not own.any():
         raise core_predictor.TooFewRows(
             f"no successful proxy trial up to round {key}; materialize proxy_scores first"
         )
-    x, y = domains(storage, name).weights(rows, "mix.proxy_scores"), rows["m_objective"].to_numpy()
     model = surrogate.fit(x, y, settings_from(config, search.seed))
     with atomic_path(storage.path("predictor", key, ".pkl")) as tmp:
         model.save(tmp)
@@ -84,6 +83,7 @@ def predictor(
         began,
         {
             "rows": len(y),
+            "prior_evidence_rows": int((~own).sum()),  # an earlier search's trials, translated
             "rounds_used": round_index(key) + 1,
             "model": model.name,
             "cv_spearman": cv["spearman"],

@@ -13,7 +13,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from mix_assets import plots
 from mix_assets.assets.documents import cluster_map
-from mix_assets.assets.search_state import domains, final_mixtures, weights_by_round
+from mix_assets.assets.search_state import domains, final_mixtures, load_meta, schedule_of, weights_by_round
 from mix_assets.core.domains import Domains
 from mix_assets.core.storage import load_npy, read_json, write_text
 from mix_assets.partitions import search_of, search_partitions
@@ -88,9 +88,42 @@ def cluster_section(storage: ProjectStorage, warehouse: Warehouse) -> str:
     )
 
 
-def search_section(warehouse: Warehouse, search: SearchSettings, doms: Domains, last: str) -> str:
+def reuse_section(warehouse: Warehouse, name: str, meta: dict) -> str:
+    """What a reuse search carried over: the domain map and the earlier trials it counted."""
+    reuse = meta.get("reuse")
+    if not reuse:
+        return ""
+    classes = warehouse.query(
+        "SELECT * EXCLUDE (search) FROM mix.domain_map WHERE search = ? ORDER BY domain", [name]
+    )
+    reused = (
+        warehouse.query(
+            "SELECT from_round, count(*) AS translated, sum(CASE WHEN clean THEN 1 ELSE 0 END) AS reused "
+            "FROM mix.reused_trials WHERE search = ? GROUP BY from_round ORDER BY from_round",
+            [name],
+        )
+        if warehouse.has_table("reused_trials")
+        else pl.DataFrame()
+    )
+    skipped = reuse.get("prior_evidence_skipped") or ""
+    return (
+        f"<h2>Reuse of search <i>{html.escape(reuse['search'])}</i></h2><p>Domains by how their documents "
+        f"were spread over {html.escape(reuse['search'])}'s: {html.escape(str(reuse['statuses']))}; removed "
+        f"since: {reuse['removed_domains'] or 'none'}. Unchanged domains keep their earlier relative weights "
+        f"as one block ({html.escape(str(reuse['block']))}); the block's share and the other domains are "
+        f"searched. {reuse['prior_evidence']} earlier trials translated cleanly and count as prior evidence "
+        f"(marked reused, never on the short list). {html.escape(skipped)}</p>"
+        f"{table_html(classes)}" + (table_html(reused) if reused.height else "")
+    )
+
+
+def search_section(
+    warehouse: Warehouse, search: SearchSettings, doms: Domains, last: str | None, meta: dict
+) -> str:
+    if last is None:
+        return "<h2>3. Mixture search</h2><p>No round ran: nothing was left to search.</p>"
     name = search_of(last)
-    schedule = search.schedule(len(doms))
+    schedule = schedule_of(meta, search)
     scores = warehouse.query(
         "SELECT * FROM mix.proxy_scores WHERE search = ? AND round <= ? ORDER BY round, mixture_id",
         [name, last],
@@ -219,11 +252,12 @@ def run_report(
     name = context.partition_key
     search = searches.get(name)
     final = read_json(storage.path("final_mixture", name, ".json"))
-    doms = domains(storage, name)
+    doms, meta = domains(storage, name), load_meta(storage, name)
     body = (
         corpus_section(warehouse)
         + cluster_section(storage, warehouse)
-        + search_section(warehouse, search, doms, final["round"])
+        + reuse_section(warehouse, name, meta)
+        + search_section(warehouse, search, doms, final["round"], meta)
         + final_section(storage, warehouse, name, doms)
     )
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())

@@ -4,7 +4,6 @@ import json
 import time
 
 import numpy as np
-import polars as pl
 from dagster import (
     AssetExecutionContext,
     MaterializeResult,
@@ -16,11 +15,13 @@ from dagster import (
 from mix_assets import environment, plots
 from mix_assets.assets.search_state import (
     domains,
+    evidence,
+    frame_of,
     generator_settings,
     load_meta,
     round_candidates,
     run_tokens,
-    scored_rows,
+    schedule_of,
     weights_by_round,
 )
 from mix_assets.assets.shared import ROUND_ASSET, GeneratorConfig, materialized, settings_config, settings_of
@@ -72,16 +73,14 @@ def mixture_candidates(
     name, r = parse_round(context.partition_key)
     search = searches.get(name)
     meta, doms = load_meta(storage, name), domains(storage, name)
-    schedule = search.schedule(len(doms))
+    schedule, frame = schedule_of(meta, search), frame_of(meta)
     if r >= len(schedule):
         raise ValueError(
             f"round {context.partition_key} is beyond the schedule {schedule} "
-            f"({search.rounds} over {len(doms)} domains)"
+            f"({search.rounds} over {frame.k} coordinates of {len(doms)} domains)"
         )
     tokens, total = doms.token_counts, run_tokens(meta, search)
-    tried = scored_rows(warehouse, round_key(name, r - 1)) if r > 0 else pl.DataFrame()
-    x = doms.weights(tried, "mix.proxy_scores") if tried.height else np.zeros((0, len(doms)))
-    y = tried["m_objective"].to_numpy() if tried.height else np.zeros(0)
+    x, y, _ = evidence(warehouse, doms, round_key(name, r - 1) if r > 0 else None, name)
     model = load_predictor(storage, context.partition_key, round_key(name, r - 1)) if r > 0 else None
     proposal = rounds.propose_round(
         r,
@@ -96,6 +95,7 @@ def mixture_candidates(
         y,
         None if model is None else model.predict,
         with_baselines=config.baselines,
+        frame=frame,
     )
     weights, kinds = proposal.weights, proposal.kinds
     if r == 0 and config.baselines:
@@ -118,6 +118,8 @@ def mixture_candidates(
             "round": r,
             "proxies_planned": schedule[r],
             "schedule": ", ".join(map(str, schedule)),
+            "coordinates": frame.k,
+            "evidence_rows": len(y),  # scored trials so far, with an earlier search's translated ones
             "mean_weights": plots.barh(
                 doms.display,
                 weights.mean(axis=0).tolist(),

@@ -1,6 +1,7 @@
 """A search's state as the search assets read it back: its frame of the corpus (domains, run size),
 its rounds' candidates and scores, and its final mixture."""
 
+import numpy as np
 import polars as pl
 from dagster import Config
 
@@ -8,6 +9,7 @@ from mix_assets import plots
 from mix_assets.assets.shared import settings_of
 from mix_assets.core import generator
 from mix_assets.core.domains import Domains, Mixture
+from mix_assets.core.frame import Frame
 from mix_assets.core.storage import read_json
 from mix_assets.partitions import search_of
 from mix_assets.resources import ProjectStorage, SearchSettings, Warehouse
@@ -26,6 +28,40 @@ def domains(storage: ProjectStorage, search: str) -> Domains:
     """The domains a search mixes: the super-clusters, their labels and proxy tokens."""
     meta = load_meta(storage, search)
     return Domains.of(meta["labels"], meta["domain_tokens"])
+
+
+def frame_of(meta: dict) -> Frame:
+    """The part of the simplex the search explores (pins, a frozen block): identity when neither."""
+    return Frame.from_json(meta.get("frame"), len(meta["labels"]))
+
+
+def schedule_of(meta: dict, search: SearchSettings) -> list[int]:
+    """Trials per round over the coordinates the search explores; none when its frame leaves one
+    mixture (a reuse search where only domains were removed: renormalise and verify)."""
+    frame = frame_of(meta)
+    return [] if frame.k < 2 else search.schedule(frame.k)
+
+
+def evidence(
+    warehouse: Warehouse, doms: Domains, upto_round: str | None, name: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, y, own) the surrogate fits on: this search's scored trials up to `upto_round`, then the
+    earlier search's trials that translated cleanly (prior evidence; own=False)."""
+    own = scored_rows(warehouse, upto_round) if upto_round is not None else pl.DataFrame()
+    prior = (
+        warehouse.query("SELECT * FROM mix.reused_trials WHERE search = ? AND clean", [name])
+        if warehouse.has_table("reused_trials")
+        else pl.DataFrame()
+    )
+    xs, ys, owns = [], [], []
+    for rows, mine, source in ((own, True, "mix.proxy_scores"), (prior, False, "mix.reused_trials")):
+        if rows.height:
+            xs.append(doms.weights(rows, source))
+            ys.append(rows["m_objective"].to_numpy())
+            owns.append(np.full(rows.height, mine))
+    if not xs:
+        return np.zeros((0, len(doms))), np.zeros(0), np.zeros(0, dtype=bool)
+    return np.vstack(xs), np.concatenate(ys), np.concatenate(owns)
 
 
 def run_tokens(meta: dict, search: SearchSettings) -> float:

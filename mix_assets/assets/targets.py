@@ -7,8 +7,18 @@ import time
 
 import numpy as np
 import polars as pl
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
+from mix_assets import plots
+from mix_assets.assets import search_frame
 from mix_assets.assets.documents import duplicate_ids, super_cluster_of, super_clusters
 from mix_assets.assets.shared import load_tokenizer, materialized, proxy_lengths
 from mix_assets.core import targets
@@ -44,13 +54,24 @@ def corpus_index(storage: ProjectStorage, warehouse: Warehouse) -> tuple[list[st
     return keys, pl.concat(frames)
 
 
+domain_map_check_spec = AssetCheckSpec(
+    "domain_map",
+    asset="search_targets",
+    description="A search that reuses an earlier one: the overlap table of its domains with the earlier "
+    "search's, each domain unchanged / merged / split / new, and how many earlier trials carry over. Warns "
+    "when the two fits share no document.",
+)
+
+
 @asset(
     group_name="search",
     partitions_def=search_partitions,
     deps=["proxy_corpus", "merged_clusters"],
-    code_version="2",
+    code_version="3",
+    check_specs=[domain_map_check_spec],
     description="One search's target files, each split by document into a search part (what its proxies "
-    "score) and an evaluation part (what every reported comparison uses), tokenized with the proxies' BPE.",
+    "score) and an evaluation part (what every reported comparison uses), tokenized with the proxies' BPE; "
+    "its frame (pinned weights; for a reuse search the domain map, the frozen block, the earlier trials).",
 )
 def search_targets(
     context: AssetExecutionContext, storage: ProjectStorage, warehouse: Warehouse, searches: Searches
@@ -83,6 +104,23 @@ def search_targets(
             write_npy(offsets, folder / f"{part}-{target}.offsets.npy")
         weights[target] = weight
         split_sizes[target] = {"search_docs": len(search_rows), "eval_docs": len(eval_rows)}
+    tokenizer = storage.version("proxy_tokenizer")
+    framed = search_frame.build(
+        storage,
+        warehouse,
+        search,
+        index,
+        per_domain.astype(np.float64),
+        search.run_tokens(float(per_domain.sum())),
+        tokenizer,
+    )
+    check = reuse_tables(warehouse, name, framed)
+    if framed.reuse:
+        context.log.info(
+            f"search {name} reuses {search.reuse}: domains {framed.reuse['statuses']}, removed "
+            f"{framed.reuse['removed_domains']}, {framed.frame.k} coordinates to search, "
+            f"{framed.reuse['prior_evidence']} earlier trials as prior evidence"
+        )
     with atomic_path(folder / "meta.json") as tmp:  # written last: its presence means complete
         tmp.write_text(
             json.dumps(
@@ -91,8 +129,11 @@ def search_targets(
                     "target_split": split_sizes,
                     "shards": keys,
                     "vocab_size": tok.get_vocab_size(),
+                    "tokenizer": tokenizer,
                     "domain_tokens": per_domain.tolist(),
                     "labels": supers["label"].to_list(),
+                    "frame": None if framed.frame.is_identity else framed.frame.to_json(),
+                    "reuse": framed.reuse or None,
                 }
             )
         )
@@ -104,5 +145,48 @@ def search_targets(
             "documents": index.height,
             "tokens_per_super_cluster": MetadataValue.json(per_domain.tolist()),
             "target_split": MetadataValue.json(split_sizes),
+            **({"reuse": MetadataValue.json(framed.reuse)} if framed.reuse else {}),
+            **({"frame": MetadataValue.json(framed.frame.to_json())} if not framed.frame.is_identity else {}),
+        },
+        check_results=[check],
+    )
+
+
+def reuse_tables(warehouse: Warehouse, name: str, framed: search_frame.SearchFrame) -> AssetCheckResult:
+    """mix.domain_map and mix.reused_trials for this search (emptied for a search from scratch), and
+    the domain_map check that shows them."""
+    if framed.classes is None or framed.overlap is None:
+        for table in ("domain_map", "reused_trials"):
+            if warehouse.has_table(table):
+                warehouse.replace(
+                    table, warehouse.query(f"SELECT * FROM mix.{table} LIMIT 0"), where={"search": name}
+                )
+        return AssetCheckResult(
+            check_name="domain_map", passed=True, metadata={"reuse": "none: a search from scratch"}
+        )
+    classes = framed.classes.with_columns(
+        pl.col("old_domains").list.eval(pl.element().cast(pl.Utf8)).list.join(",")
+    )
+    warehouse.replace(
+        "domain_map", classes.with_columns(pl.lit(name).alias("search")), where={"search": name}
+    )
+    if framed.reused is not None:
+        warehouse.replace(
+            "reused_trials", framed.reused.with_columns(pl.lit(name).alias("search")), where={"search": name}
+        )
+    shared = int(framed.overlap.filter(pl.col("old_domain").is_not_null())["docs"].sum())
+    return AssetCheckResult(
+        check_name="domain_map",
+        passed=shared > 0,
+        severity=AssetCheckSeverity.WARN,
+        metadata={
+            "reused_search": framed.reuse["search"],
+            "shared_documents": shared,
+            **{f"domains_{k}": v for k, v in framed.reuse["statuses"].items()},
+            "removed_domains": str(framed.reuse["removed_domains"]),
+            "coordinates_searched": framed.frame.k,
+            "prior_evidence": framed.reuse["prior_evidence"],
+            "domain_map": plots.md_table(classes),
+            "overlap": plots.md_table(framed.overlap),
         },
     )

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mix_assets.core import generator, surrogate, verify
+from mix_assets.core.frame import Frame
 from mix_assets.core.verify import (
     BASELINES,
     HEDGES,
@@ -66,10 +67,37 @@ def optimum(
     s: FinalSettings,
     method: str = "argmax",
     bounded: bool = True,
+    frame: Frame | None = None,
 ) -> np.ndarray:
-    return generator.best_mixture(
-        predict, tokens, run_tokens, gen, seed + OPTIMUM_SEED, s.pool_size, minimize, method, s.top_k, bounded
+    """The surrogate's optimum over a pool, in the frame's coordinates when there is one."""
+    if frame is None or frame.is_identity:
+        return generator.best_mixture(
+            predict,
+            tokens,
+            run_tokens,
+            gen,
+            seed + OPTIMUM_SEED,
+            s.pool_size,
+            minimize,
+            method,
+            s.top_k,
+            bounded,
+        )
+    if frame.k < 2:  # nothing left to choose: the frame's one mixture
+        return frame.expand(np.ones((1, frame.k)))[0]
+    coords = generator.best_mixture(
+        lambda c: predict(frame.expand(c)),
+        frame.tokens(tokens),
+        run_tokens,
+        gen,
+        seed + OPTIMUM_SEED,
+        s.pool_size,
+        minimize,
+        method,
+        s.top_k,
+        bounded,
     )
+    return frame.expand(coords)[0]
 
 
 def short_list(
@@ -83,17 +111,36 @@ def short_list(
     minimize: bool,
     baselines: dict[str, np.ndarray],
     s: FinalSettings = FinalSettings(),
+    frame: Frame | None = None,
+    own: np.ndarray | None = None,
+    first: dict[str, np.ndarray] | None = None,
 ) -> list[Candidate]:
     """The candidates to measure, from the scored trials (`x` mixtures, `y` objectives), the
-    surrogate's mean `predict` and the baselines that respect the bound (rounds.baselines)."""
+    surrogate's mean `predict` and the baselines that respect the bound (rounds.baselines). With a
+    `frame` the optima lie in it; `own` marks the trials this search trained (the others are prior
+    evidence: they fit LightGBM but are not on the list); `first` goes on the list before the optima
+    (an earlier search's mixture, translated)."""
+    own = np.ones(len(y), dtype=bool) if own is None else np.asarray(own, dtype=bool)
     optima = {
-        SURROGATE_ARGMAX: optimum(predict, tokens, run_tokens, gen, seed, minimize, s, "argmax"),
-        SURROGATE_TOPK: optimum(predict, tokens, run_tokens, gen, seed, minimize, s, "topk_mean"),
-        LIGHTGBM_TOPK: optimum(
-            surrogate.regmix(x, y, seed).mean, tokens, run_tokens, gen, seed, minimize, s, "topk_mean"
+        **(first or {}),
+        SURROGATE_ARGMAX: optimum(predict, tokens, run_tokens, gen, seed, minimize, s, "argmax", frame=frame),
+        SURROGATE_TOPK: optimum(
+            predict, tokens, run_tokens, gen, seed, minimize, s, "topk_mean", frame=frame
         ),
     }
-    return verify.shortlist(optima, x, y, s.n_measured, minimize, baselines)
+    if len(y) >= 2:
+        optima[LIGHTGBM_TOPK] = optimum(
+            surrogate.regmix(x, y, seed).mean,
+            tokens,
+            run_tokens,
+            gen,
+            seed,
+            minimize,
+            s,
+            "topk_mean",
+            frame=frame,
+        )
+    return verify.shortlist(optima, x[own], y[own], s.n_measured, minimize, baselines)
 
 
 def preference(

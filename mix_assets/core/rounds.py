@@ -15,6 +15,7 @@ import numpy as np
 
 from mix_assets.core import generator
 from mix_assets.core.domains import GRID, mixture_id, to_grid
+from mix_assets.core.frame import Frame
 from mix_assets.core.verify import BASELINES
 
 Predict = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -36,11 +37,16 @@ def round_seed(seed: int, r: int) -> int:
     return seed + 1000 * r
 
 
-def baselines(tokens: np.ndarray, bound: np.ndarray, grid: float = GRID) -> dict[str, np.ndarray]:
-    """Natural and uniform on the grid, each only where it respects the repetition bound."""
+def baselines(
+    tokens: np.ndarray, bound: np.ndarray, grid: float = GRID, frame: Frame | None = None
+) -> dict[str, np.ndarray]:
+    """Natural and uniform on the grid, each only where it respects the repetition bound; with
+    pinned weights, the pins set and the rest natural (uniform) over what they leave."""
     t = np.asarray(tokens, dtype=np.float64)
     mixes = dict(zip(BASELINES, (t / t.sum(), np.full(len(t), 1 / len(t)))))
     on_grid = {k: to_grid(w[None, :], grid)[0] for k, w in mixes.items()}
+    if frame is not None and frame.pinned:
+        on_grid = {k: frame.project(w)[0] for k, w in on_grid.items()}
     return {k: w for k, w in on_grid.items() if (w <= bound + 1e-12).all()}
 
 
@@ -63,35 +69,63 @@ def propose_round(
     tried_y: np.ndarray,
     predict: Predict | None = None,
     with_baselines: bool = True,
+    frame: Frame | None = None,
 ) -> Proposal:
     """Round r's candidates. `tried_x`/`tried_y` are every earlier trial that scored, `predict` the
     surrogate fitted on them (needed from round 1); `proposal.kappa` is round 1's, and it turns to
-    -kappa by the last round (generator.round_kappa)."""
+    -kappa by the last round (generator.round_kappa). A `frame` (pins, a frozen block) makes the
+    generator and the proposals work on its coordinates; every candidate then lies in it."""
     if not 0 <= r < len(schedule):
         raise ValueError(f"round {r} is beyond the schedule {schedule}")
     m, rseed = schedule[r], round_seed(seed, r)
-    exclude = {mixture_id(w, gen.grid) for w in tried_x} if len(tried_y) else set()
+    framed = frame is not None and not frame.is_identity
+    bound = generator.upper_bounds(tokens, run_tokens, gen.max_epochs)
+    space, x, y, pred = tokens, np.asarray(tried_x), np.asarray(tried_y), predict
+    if framed:
+        assert frame is not None
+        if frame.k < 2:
+            raise ValueError(
+                f"the frame leaves {frame.k} coordinate(s) to search: there is nothing to propose"
+            )
+        space = frame.tokens(tokens)
+        if len(y):
+            coords, inside = frame.reduce(x)
+            x, y = coords[inside], y[inside]
+        pred = None if predict is None else (lambda c: predict(frame.expand(c)))
+    exclude = {mixture_id(w, gen.grid) for w in x} if len(y) else set()
     if r == 0:
-        weights = generator.generate(tokens, m, run_tokens, gen, rseed, exclude)
+        weights = generator.generate(space, m, run_tokens, gen, rseed, exclude)
         kinds = ["dirichlet"] * m
+        if framed:
+            weights, kinds = _expanded(frame, weights, kinds, bound)
         if with_baselines:
-            extra = baselines(tokens, generator.upper_bounds(tokens, run_tokens, gen.max_epochs), gen.grid)
+            extra = baselines(tokens, bound, gen.grid, frame)
             weights, kinds = np.vstack([weights, *extra.values()]), kinds + list(extra)
         nan = np.full(len(weights), np.nan)
         return Proposal(weights, nan, nan.copy(), kinds)
-    if predict is None:
+    if pred is None:
         raise ValueError(f"round {r} proposes from a surrogate: pass the one fitted on rounds 0..{r - 1}")
     p = dataclasses.replace(proposal, kappa=generator.round_kappa(proposal.kappa, r, len(schedule)))
     weights, mean, std, kinds = generator.propose(
-        predict,
-        tokens,
-        m,
-        run_tokens,
-        gen,
-        rseed,
-        p,
-        minimize,
-        exclude,
-        best_measured(tried_x, tried_y, minimize),
+        pred, space, m, run_tokens, gen, rseed, p, minimize, exclude, best_measured(x, y, minimize)
     )
+    if framed:
+        keep = _kept(frame.expand(weights), bound)
+        weights, mean, std = frame.expand(weights)[keep], mean[keep], std[keep]
+        kinds = [k for k, ok in zip(kinds, keep) if ok]
     return Proposal(weights, mean, std, kinds)
+
+
+def _kept(weights: np.ndarray, bound: np.ndarray) -> np.ndarray:
+    """Rows that still respect the bound once on the full grid, and are not repeats."""
+    ok = (weights <= bound[None, :] + 1e-12).all(axis=1)
+    _, first = np.unique(weights, axis=0, return_index=True)
+    unique = np.zeros(len(weights), dtype=bool)
+    unique[first] = True
+    return ok & unique
+
+
+def _expanded(frame: Frame, coords: np.ndarray, kinds: list[str], bound: np.ndarray):
+    full = frame.expand(coords)
+    keep = _kept(full, bound)
+    return full[keep], [k for k, ok in zip(kinds, keep) if ok]

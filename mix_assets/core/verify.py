@@ -27,6 +27,7 @@ SURROGATE_TOPK = "surrogate_topk_mean"
 LIGHTGBM_TOPK = "lightgbm_topk_mean"
 BASELINES = ("natural", "uniform")
 HEDGES = (SURROGATE_TOPK, LIGHTGBM_TOPK)  # the standard-error rule's fallbacks after a baseline
+PREVIOUS = "previous"  # a reuse search: the earlier search's final mixture in the new domains
 
 
 def measured_name(i: int) -> str:
