@@ -1,5 +1,6 @@
 """Per search: the final mixture, measured on a short list with replicate trials."""
 
+import dataclasses
 import time
 
 import numpy as np
@@ -69,6 +70,8 @@ def final_mixture(
     search, settings = searches.get(name), settings_of(config, final_choice.FinalSettings)
     meta, doms = load_meta(storage, name), domains(storage, name)
     frame, reuse = frame_of(meta), meta.get("reuse") or {}
+    if reuse:
+        settings = dataclasses.replace(settings, replicates=settings.reuse_replicates)
     # a reuse search whose only change is removed domains runs no round: renormalise and verify
     last = last_round(storage, name) if schedule_of(meta, search) else None
     model = surrogate.Fitted.load(storage.path("predictor", last, ".pkl")) if last else None

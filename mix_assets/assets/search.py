@@ -94,7 +94,8 @@ def mixture_candidates(
         x,
         y,
         None if model is None else model.predict,
-        with_baselines=config.baselines,
+        # a reuse search's short list measures natural and uniform anyway: its few trials go to the frame
+        with_baselines=config.baselines and not meta.get("reuse"),
         frame=frame,
     )
     weights, kinds = proposal.weights, proposal.kinds

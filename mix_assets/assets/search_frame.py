@@ -73,13 +73,8 @@ def build(
     gone = domain_map.removed(table, old_tokens, s)
     previous = np.array([final["weights"][str(i)] for i in range(len(old_tokens))])
     prev_new = domain_map.translate(previous[None, :], table, old_tokens, n, s).weights[0]
-    searched = classes.select(
-        pl.col("domain"),
-        ((pl.col("status") != "unchanged") | (pl.col("new_tokens_share") > s.grown)).alias("searched"),
-    )
-    classes = classes.join(searched, on="domain")
-    fixed = classes.filter(~pl.col("searched"))["domain"].to_list()
-    block = {d: float(prev_new[d]) for d in fixed if prev_new[d] > 0}
+    classes = classes.with_columns(pl.Series("searched", domain_map.searched(classes, s)))
+    block = domain_map.frozen_block(classes, prev_new, s)
     frame = pinned_frame(search, tokens, run_tokens, block)
     reused, why = translated_trials(warehouse, old, table, old_tokens, n, s, old_meta, tokenizer)
     info = {

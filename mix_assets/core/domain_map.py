@@ -60,7 +60,8 @@ def shared_tokens(table: pl.DataFrame, n_old: int, n_new: int) -> np.ndarray:
 def classify(table: pl.DataFrame, n_new: int, s: MapSettings = MapSettings()) -> pl.DataFrame:
     """Per new domain: status (unchanged / merged / split / new), its main old domain, the old
     domains it draws on (over 1 - purity of its shared tokens each), and the shares behind the call."""
-    n_old = int(table["old_domain"].max() or 0) + 1 if table["old_domain"].is_not_null().any() else 0
+    known = table["old_domain"].drop_nulls().to_numpy()
+    n_old = int(known.max()) + 1 if len(known) else 0
     m = shared_tokens(table, n_old, n_new)
     total = np.bincount(table["new_domain"].to_numpy(), weights=table["tokens"].to_numpy(), minlength=n_new)
     shared = m.sum(axis=0)
@@ -95,10 +96,24 @@ def classify(table: pl.DataFrame, n_new: int, s: MapSettings = MapSettings()) ->
     return pl.DataFrame(rows, schema_overrides={"main_old": pl.Int64, "old_domains": pl.List(pl.Int64)})
 
 
+def searched(classes: pl.DataFrame, s: MapSettings = MapSettings()) -> np.ndarray:
+    """Per domain: searched again (changed, new, or grown past `grown`) rather than frozen."""
+    return ((classes["status"] != "unchanged") | (classes["new_tokens_share"] > s.grown)).to_numpy()
+
+
+def frozen_block(
+    classes: pl.DataFrame, previous: np.ndarray, s: MapSettings = MapSettings()
+) -> dict[int, float]:
+    """The unchanged domains and their weights in the earlier mixture (translated): the block whose
+    relative weights a reuse search keeps. A domain the earlier mixture left out stays out."""
+    keep = ~searched(classes, s)
+    return {int(d): float(previous[d]) for d in classes["domain"].to_numpy()[keep] if previous[d] > 0}
+
+
 def removed(table: pl.DataFrame, old_tokens: np.ndarray, s: MapSettings = MapSettings()) -> list[int]:
     """Old domains of which at most 1 - purity of the tokens are still in the new fit."""
     old_tokens = np.asarray(old_tokens, dtype=np.float64)
-    n_new = int(table["new_domain"].max()) + 1
+    n_new = int(table["new_domain"].to_numpy().max()) + 1
     present = shared_tokens(table, len(old_tokens), n_new).sum(axis=1)
     return [int(o) for o in np.flatnonzero(present <= (1 - s.purity) * old_tokens)]
 

@@ -78,26 +78,23 @@ def propose_round(
     if not 0 <= r < len(schedule):
         raise ValueError(f"round {r} is beyond the schedule {schedule}")
     m, rseed = schedule[r], round_seed(seed, r)
-    framed = frame is not None and not frame.is_identity
+    fr = None if frame is None or frame.is_identity else frame
     bound = generator.upper_bounds(tokens, run_tokens, gen.max_epochs)
     space, x, y, pred = tokens, np.asarray(tried_x), np.asarray(tried_y), predict
-    if framed:
-        assert frame is not None
-        if frame.k < 2:
-            raise ValueError(
-                f"the frame leaves {frame.k} coordinate(s) to search: there is nothing to propose"
-            )
-        space = frame.tokens(tokens)
+    if fr is not None:
+        if fr.k < 2:
+            raise ValueError(f"the frame leaves {fr.k} coordinate(s) to search: there is nothing to propose")
+        space = fr.tokens(tokens)
         if len(y):
-            coords, inside = frame.reduce(x)
+            coords, inside = fr.reduce(x)
             x, y = coords[inside], y[inside]
-        pred = None if predict is None else (lambda c: predict(frame.expand(c)))
+        pred = None if predict is None else (lambda c: predict(fr.expand(c)))
     exclude = {mixture_id(w, gen.grid) for w in x} if len(y) else set()
     if r == 0:
         weights = generator.generate(space, m, run_tokens, gen, rseed, exclude)
         kinds = ["dirichlet"] * m
-        if framed:
-            weights, kinds = _expanded(frame, weights, kinds, bound)
+        if fr is not None:
+            weights, kinds = _expanded(fr, weights, kinds, bound)
         if with_baselines:
             extra = baselines(tokens, bound, gen.grid, frame)
             weights, kinds = np.vstack([weights, *extra.values()]), kinds + list(extra)
@@ -109,9 +106,10 @@ def propose_round(
     weights, mean, std, kinds = generator.propose(
         pred, space, m, run_tokens, gen, rseed, p, minimize, exclude, best_measured(x, y, minimize)
     )
-    if framed:
-        keep = _kept(frame.expand(weights), bound)
-        weights, mean, std = frame.expand(weights)[keep], mean[keep], std[keep]
+    if fr is not None:
+        full = fr.expand(weights)
+        keep = _kept(full, bound)
+        weights, mean, std = full[keep], mean[keep], std[keep]
         kinds = [k for k, ok in zip(kinds, keep) if ok]
     return Proposal(weights, mean, std, kinds)
 

@@ -1,0 +1,243 @@
+"""Mixture reuse on the embedded corpus: an update searched again in its changed part only, against
+a full search from scratch, natural, uniform and random search at the reuse's budget. Needs `make
+run` first (it reads data/work); proxies and judge are bench_search's (search_cuts).
+
+Two updates, each from an earlier corpus that a search (the default, as bench_search runs it) has
+already mixed:
+- refit: the earlier corpus lacks the documents of two true domains (--held-out, from
+  data/eval/true_domains.parquet); both fits are k-means (K = documents / 64, seed 42) then Ward
+  cut at 1.5, as the pipeline clusters; the update adds the documents back and refits;
+- arrival: the earlier corpus lacks one shard (--arriving); the update assigns its documents to the
+  same super-clusters (the demo's), with no refit.
+Per update and seed: `reuse` (core.domain_map + core.frame as the pipeline's reuse search: the
+earlier trials that translate cleanly as prior evidence, unchanged domains frozen as one block,
+rounds of REUSE_ROUNDS, the verified short list with the earlier mixture on it), `full` (the default
+search from scratch on the updated corpus), `random` at the reuse's trials (search + verification),
+natural and uniform; each judged on the evaluation part of the mix objective.
+    python bench/bench_reuse.py [--seeds 0 1 ... 9] [--workers 2] [--out bench/results/reuse.csv]
+"""
+
+import argparse
+import dataclasses
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import bench_search as bs
+import numpy as np
+import polars as pl
+import search_cuts
+from search_cuts import BUDGET, JUDGE_TOKENS, MAX_EPOCHS, POOL, POOL_SHARE, WORK, Bench, objective
+
+from mix_assets.core import domain_map, final_choice, generator, kmeans, merge, rounds, surrogate, verify
+from mix_assets.core.frame import Frame
+from mix_assets.core.proxies import ngram, sampling
+from mix_assets.core.storage import load_npy, read_json, read_parquet
+from mix_assets.project import REUSE_ROUNDS
+
+OBJ = search_cuts.OBJECTIVES["mix"]
+GEN, TOTAL = generator.GeneratorSettings(max_epochs=MAX_EPOCHS), float(JUDGE_TOKENS)
+
+
+class Fit:
+    """One fit of the bench corpus: each document's domain, -1 for documents not in the corpus yet
+    (they get a domain of their own that no mixture weighs). Proxies and judge as search_cuts'."""
+
+    def __init__(self, b: Bench, name: str, domains: np.ndarray, ids: list[str]):
+        self.b, self.name, self.ids = b, name, ids
+        self.n = int(domains.max()) + 1
+        self.domains = np.where(domains >= 0, domains, self.n)
+        self.corpus = dataclasses.replace(b.corpus, domains=self.domains)
+        self.tokens = self.corpus.domain_tokens(self.n + 1)[: self.n]
+        self.trials: dict = {}
+        self.judged: dict = {}
+        self.used = 0
+
+    def documents(self) -> pl.DataFrame:
+        keep = self.domains < self.n
+        return pl.DataFrame(
+            {
+                "doc_id": np.asarray(self.ids)[keep],
+                "domain": self.domains[keep],
+                "n_tokens": self.corpus.lengths[keep].astype(np.int64),
+            }
+        )
+
+    def proxy(self, w: np.ndarray, seed: int) -> dict:
+        key = (generator.mixture_id(w), seed)
+        if key not in self.trials:
+            train = self.corpus.sample(np.append(w, 0.0), BUDGET, seed, MAX_EPOCHS, POOL_SHARE)
+            docs = ngram.document_losses(train, self.corpus.targets, self.corpus.vocab_size, 3)
+            self.trials[key] = {
+                **{k: float(nll.sum() / n.sum()) for k, (nll, n) in docs.items()},
+                "documents": {k: {"nll": nll, "tokens": n} for k, (nll, n) in docs.items()},
+            }
+        self.used += 1
+        return self.trials[key]
+
+    def judge(self, w: np.ndarray) -> float:
+        key = generator.mixture_id(w)
+        if key not in self.judged:
+            b, runs = self.b, []
+            for i in range(b.judge_samples):
+                rows = sampling.draw(self.domains, self.corpus.lengths, np.append(w, 0.0), JUDGE_TOKENS, 10_000 + i)
+                lm = ngram.KneserNey(b.judge_vocab, 4).fit([b.judge_docs[r] for r in rows])
+                scored = {k: lm.log_prob(v) for k, v in b.judge_eval.items()}
+                runs.append(objective({k: -lp / n for k, (lp, n) in scored.items()}, OBJ))
+            self.judged[key] = float(np.mean(runs))
+        return self.judged[key]
+
+    def allowed(self) -> dict[str, np.ndarray]:
+        """Natural and uniform (off the grid, as judged), where the bound lets the pipeline train them."""
+        raw = {"natural": self.tokens / self.tokens.sum(), "uniform": np.full(self.n, 1 / self.n)}
+        bound = generator.upper_bounds(self.tokens, TOTAL, MAX_EPOCHS)
+        return {k: raw[k] for k in rounds.baselines(self.tokens, bound, GEN.grid)}
+
+
+def full_search(fit: Fit, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The default search from scratch: (final, trials' mixtures, their objectives, trials used)."""
+    fit.used = 0
+    model, xs, ys, gen, total = bs.run_rounds(
+        fit, OBJ, seed, bs.default_schedule(fit.n), surrogate.SurrogateSettings(seed=seed), "lcb", True
+    )
+    short = final_choice.short_list(model.mean, xs, ys, fit.tokens, total, gen, seed, True, fit.allowed(), bs.FINAL)
+    return bs.measured_best(fit, OBJ, short, seed).weights, xs, ys, fit.used
+
+
+def reuse_search(old: Fit, new: Fit, old_final: np.ndarray, old_x, old_y, seed: int) -> tuple[np.ndarray, int, dict]:
+    """The pipeline's reuse search (assets/search_frame.py, then rounds and final_mixture)."""
+    table = domain_map.overlap(old.documents(), new.documents())
+    classes = domain_map.classify(table, new.n)
+    previous = domain_map.translate(old_final[None], table, old.tokens, new.n).weights[0]
+    frame = Frame.build(new.n, block=domain_map.frozen_block(classes, previous))
+    t = domain_map.translate(old_x, table, old.tokens, new.n)
+    xs, ys, own = t.weights[t.clean], np.asarray(old_y)[t.clean], np.zeros(int(t.clean.sum()), dtype=bool)
+    new.used, model = 0, None
+    p = generator.ProposalSettings("lcb", POOL)
+    schedule = generator.round_schedule(list(REUSE_ROUNDS), frame.k, bs.FIRST_ROUND_PER_DOMAIN) if frame.k > 1 else []
+    for r in range(len(schedule)):
+        step = rounds.propose_round(
+            r, schedule, new.tokens, TOTAL, GEN, seed, p, True, xs, ys, model and model.predict, False, frame
+        )
+        xs = np.vstack([xs, step.weights])
+        ys = np.append(ys, [objective(new.proxy(w, seed), OBJ) for w in step.weights])
+        own = np.append(own, np.ones(len(step.weights), dtype=bool))
+        model = surrogate.fit(xs, ys, surrogate.SurrogateSettings(seed=seed))
+    first = {verify.PREVIOUS: previous}
+    final = dataclasses.replace(bs.FINAL, replicates=bs.FINAL.reuse_replicates)
+    if model is None:
+        short = verify.shortlist(first, np.zeros((0, new.n)), np.zeros(0), 0, True, new.allowed())
+    else:
+        short = final_choice.short_list(
+            model.mean, xs, ys, new.tokens, TOTAL, GEN, seed, True, new.allowed(), final, frame, own, first
+        )
+    chosen = bs.measured_best(new, OBJ, short, seed, final, (verify.PREVIOUS, *verify.HEDGES))
+    statuses = dict(zip(*np.unique(classes["status"].to_list(), return_counts=True)))
+    info = {
+        "domains_old": old.n,
+        "domains_new": new.n,
+        "statuses": " ".join(f"{k}:{v}" for k, v in statuses.items()),
+        "coordinates": frame.k,
+        "prior_evidence": int((~own).sum()),
+        "reuse_chose": chosen.name,
+    }
+    return chosen.weights, new.used, info
+
+
+def random_search(fit: Fit, budget: int, seed: int) -> np.ndarray:
+    """bench_search's random at `budget` trials: draws, then the best 4 re-measured 3 times (under 24
+    trials: the best single draw)."""
+    fit.used = 0
+    if budget < 24:
+        draws = generator.generate(fit.tokens, budget, TOTAL, GEN, seed + 555)
+        return draws[int(np.argmin([objective(fit.proxy(w, seed), OBJ) for w in draws]))]
+    draws = generator.generate(fit.tokens, budget - 12, TOTAL, GEN, seed + 555)
+    scores = np.array([objective(fit.proxy(w, seed), OBJ) for w in draws])
+    cands = [verify.Candidate(f"r{i}", draws[i]) for i in np.argsort(scores)[:4]]
+    return bs.measured_best(fit, OBJ, cands, seed, dataclasses.replace(bs.FINAL, choice="best")).weights
+
+
+def clustered(b: Bench, ids: list[str], keep: np.ndarray, seed: int = 42) -> np.ndarray:
+    """The pipeline's clustering of the documents in `keep`: k-means (K = docs / 64), Ward at 1.5."""
+    meta = read_json(WORK / "search_targets" / "demo" / "meta.json")
+    docs = read_parquet(WORK / "search_targets" / "demo" / "documents.parquet")
+    emb = {i: load_npy(WORK / "embeddings" / f"{s}.npy") for i, s in enumerate(meta["shards"])}
+    x = np.stack([emb[s][r] for s, r in zip(docs["shard"], docs["row"])]).astype(np.float32)
+    k = kmeans.auto_k(int(keep.sum()), None, 64)
+    cents, _ = kmeans.fit_centroids(x[keep], k, seed=seed)
+    cluster, _ = kmeans.assign(x, cents)
+    supers = merge.merge(cents, "ward", 1.5)
+    return np.where(keep, supers[cluster], -1)
+
+
+def task(args) -> list[dict]:
+    update, seed, held_out, arriving = args
+    began = time.perf_counter()
+    b = Bench("demo", 0)
+    docs = read_parquet(WORK / "search_targets" / "demo" / "documents.parquet")
+    ids = docs["doc_id"].to_list()
+    if update == "refit":
+        truth = pl.DataFrame({"doc_id": ids}).join(
+            pl.read_parquet("data/eval/true_domains.parquet"), on="doc_id", how="left", maintain_order="left"
+        )
+        keep = ~truth["domain"].is_in(list(held_out)).to_numpy()
+        old = Fit(b, "old", clustered(b, ids, keep), ids)
+        new = Fit(b, "new", clustered(b, ids, np.ones(len(ids), dtype=bool)), ids)
+    else:
+        meta = read_json(WORK / "search_targets" / "demo" / "meta.json")
+        keep = docs["shard"].to_numpy() != meta["shards"].index(arriving)
+        demo = docs["super_cluster"].to_numpy()
+        old, new = Fit(b, "old", np.where(keep, demo, -1), ids), Fit(b, "new", demo, ids)
+    old_final, old_x, old_y, old_used = full_search(old, seed)
+    chosen = {}
+    chosen["reuse"], reuse_used, info = reuse_search(old, new, old_final, old_x, old_y, seed)
+    chosen["full"], _, _, full_used = full_search(new, seed)
+    chosen["random"] = random_search(new, reuse_used, seed)
+    chosen["natural"], chosen["uniform"] = new.tokens / new.tokens.sum(), np.full(new.n, 1 / new.n)
+    used = {"reuse": reuse_used, "full": full_used, "random": reuse_used, "natural": 0, "uniform": 0}
+    rows = [
+        {"update": update, "seed": seed, "method": m, "eval_loss": new.judge(w), "trials": used[m], **info}
+        for m, w in chosen.items()
+    ]
+    print(f"{update} seed {seed}: {time.perf_counter() - began:.0f}s; earlier search {old_used} trials; {info}", flush=True)
+    return rows
+
+
+def summary(df: pl.DataFrame) -> str:
+    out = ["| update | method | eval loss | reuse minus it | trials | reuse's share |", "|---|---|---|---|---|---|"]
+    for update in df["update"].unique(maintain_order=True):
+        d = df.filter(pl.col("update") == update)
+        reuse = d.filter(pl.col("method") == "reuse").sort("seed")
+        for m in ("reuse", "full", "random", "natural", "uniform"):
+            o = d.filter(pl.col("method") == m).sort("seed")
+            diff = reuse["eval_loss"].to_numpy() - o["eval_loss"].to_numpy()
+            se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
+            share = reuse["trials"].mean() / o["trials"].mean() if o["trials"].mean() else float("nan")
+            out.append(
+                f"| {update} | {m} | {o['eval_loss'].mean():.3f} ± {(o['eval_loss'].std() or 0) / np.sqrt(o.height):.3f} "
+                f"| {'' if m == 'reuse' else f'{diff.mean():+.3f} ± {se:.3f}'} | {o['trials'].mean():.0f} "
+                f"| {'' if m in ('reuse', 'natural', 'uniform') else f'{share:.0%}'} |"
+            )
+    return "\n".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
+    ap.add_argument("--updates", nargs="+", default=["refit", "arrival"])
+    ap.add_argument("--held-out", nargs="+", default=["code", "legal"])
+    ap.add_argument("--arriving", default="shard-0007")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--out", default="bench/results/reuse.csv")
+    args = ap.parse_args()
+    jobs = [(u, s, tuple(args.held_out), args.arriving) for u in args.updates for s in args.seeds]
+    with ProcessPoolExecutor(args.workers) as pool:
+        rows = [r for part in pool.map(task, jobs) for r in part]
+    df = pl.DataFrame(rows)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    df.write_csv(args.out)
+    print(summary(df))
+
+
+if __name__ == "__main__":
+    main()
