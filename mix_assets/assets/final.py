@@ -92,7 +92,7 @@ def final_mixture(
             mean, tokens, total, gen, search.seed, search.minimize, settings, bounded=False, frame=frame
         )
         if model
-        else short[0].weights
+        else None  # no surrogate: no optimum beyond the short list
     )
     verify_began = time.perf_counter()
     seeds = final_choice.replicate_seeds(search.seed, settings)
@@ -106,6 +106,8 @@ def final_mixture(
         (PREVIOUS, *HEDGES) if reuse else HEDGES,
     )
     verify_seconds = round(time.perf_counter() - verify_began, 2)
+    if unbounded is None:
+        unbounded = result.chosen.weights
     candidates = candidate_table(doms, name, short, result, model)
     warehouse.replace("final_candidates", candidates, where={"search": name})
     binds = bool((unbounded > bound + 1e-12).any())
