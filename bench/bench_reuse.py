@@ -80,7 +80,9 @@ class Fit:
         if key not in self.judged:
             b, runs = self.b, []
             for i in range(b.judge_samples):
-                rows = sampling.draw(self.domains, self.corpus.lengths, np.append(w, 0.0), JUDGE_TOKENS, 10_000 + i)
+                rows = sampling.draw(
+                    self.domains, self.corpus.lengths, np.append(w, 0.0), JUDGE_TOKENS, 10_000 + i
+                )
                 lm = ngram.KneserNey(b.judge_vocab, 4).fit([b.judge_docs[r] for r in rows])
                 scored = {k: lm.log_prob(v) for k, v in b.judge_eval.items()}
                 runs.append(objective({k: -lp / n for k, (lp, n) in scored.items()}, OBJ))
@@ -100,11 +102,15 @@ def full_search(fit: Fit, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
     model, xs, ys, gen, total = bs.run_rounds(
         fit, OBJ, seed, bs.default_schedule(fit.n), surrogate.SurrogateSettings(seed=seed), "lcb", True
     )
-    short = final_choice.short_list(model.mean, xs, ys, fit.tokens, total, gen, seed, True, fit.allowed(), bs.FINAL)
+    short = final_choice.short_list(
+        model.mean, xs, ys, fit.tokens, total, gen, seed, True, fit.allowed(), bs.FINAL
+    )
     return bs.measured_best(fit, OBJ, short, seed).weights, xs, ys, fit.used
 
 
-def reuse_search(old: Fit, new: Fit, old_final: np.ndarray, old_x, old_y, seed: int) -> tuple[np.ndarray, int, dict]:
+def reuse_search(
+    old: Fit, new: Fit, old_final: np.ndarray, old_x, old_y, seed: int
+) -> tuple[np.ndarray, int, dict]:
     """The pipeline's reuse search (assets/search_frame.py, then rounds and final_mixture)."""
     table = domain_map.overlap(old.documents(), new.documents())
     classes = domain_map.classify(table, new.n)
@@ -114,7 +120,11 @@ def reuse_search(old: Fit, new: Fit, old_final: np.ndarray, old_x, old_y, seed: 
     xs, ys, own = t.weights[t.clean], np.asarray(old_y)[t.clean], np.zeros(int(t.clean.sum()), dtype=bool)
     new.used, model = 0, None
     p = generator.ProposalSettings("lcb", POOL)
-    schedule = generator.round_schedule(list(REUSE_ROUNDS), frame.k, bs.FIRST_ROUND_PER_DOMAIN) if frame.k > 1 else []
+    schedule = (
+        generator.round_schedule(list(REUSE_ROUNDS), frame.k, bs.FIRST_ROUND_PER_DOMAIN)
+        if frame.k > 1
+        else []
+    )
     for r in range(len(schedule)):
         step = rounds.propose_round(
             r, schedule, new.tokens, TOTAL, GEN, seed, p, True, xs, ys, model and model.predict, False, frame
@@ -199,12 +209,18 @@ def task(args) -> list[dict]:
         {"update": update, "seed": seed, "method": m, "eval_loss": new.judge(w), "trials": used[m], **info}
         for m, w in chosen.items()
     ]
-    print(f"{update} seed {seed}: {time.perf_counter() - began:.0f}s; earlier search {old_used} trials; {info}", flush=True)
+    print(
+        f"{update} seed {seed}: {time.perf_counter() - began:.0f}s; earlier search {old_used} trials; {info}",
+        flush=True,
+    )
     return rows
 
 
 def summary(df: pl.DataFrame) -> str:
-    out = ["| update | method | eval loss | reuse minus it | trials | reuse's share |", "|---|---|---|---|---|---|"]
+    out = [
+        "| update | method | eval loss | reuse minus it | trials | reuse's share |",
+        "|---|---|---|---|---|---|",
+    ]
     for update in df["update"].unique(maintain_order=True):
         d = df.filter(pl.col("update") == update)
         reuse = d.filter(pl.col("method") == "reuse").sort("seed")
@@ -213,8 +229,9 @@ def summary(df: pl.DataFrame) -> str:
             diff = reuse["eval_loss"].to_numpy() - o["eval_loss"].to_numpy()
             se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
             share = reuse["trials"].mean() / o["trials"].mean() if o["trials"].mean() else float("nan")
+            err = (o["eval_loss"].std() or 0) / np.sqrt(o.height)
             out.append(
-                f"| {update} | {m} | {o['eval_loss'].mean():.3f} ± {(o['eval_loss'].std() or 0) / np.sqrt(o.height):.3f} "
+                f"| {update} | {m} | {o['eval_loss'].mean():.3f} ± {err:.3f} "
                 f"| {'' if m == 'reuse' else f'{diff.mean():+.3f} ± {se:.3f}'} | {o['trials'].mean():.0f} "
                 f"| {'' if m in ('reuse', 'natural', 'uniform') else f'{share:.0%}'} |"
             )

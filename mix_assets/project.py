@@ -246,8 +246,9 @@ class ProjectFile(Strict):
             differ = [k for k in REUSE_SAME if getattr(s, k) != getattr(old, k)]
             if differ:
                 raise ValueError(
-                    f"searches.{name}.reuse: {name} and {s.reuse} differ in {', '.join(differ)}, so {s.reuse}'s "
-                    "trials measured another objective; make them equal or start a search from scratch"
+                    f"searches.{name}.reuse: {name} and {s.reuse} differ in {', '.join(differ)}, so "
+                    f"{s.reuse}'s trials measured another objective; make them equal or start a search "
+                    "from scratch"
                 )
         return self
 

@@ -27,7 +27,7 @@ def template(input_path: str, text_column: str, id_column: str | None, searches:
             f"    target_tokens: null   # tokens of the real run (bounds repetition); null: the corpus\n"
             f"    repeat_as_run: true   # proxies repeat each domain as the real run would\n"
             f"    max_epochs: 15        # no domain repeated more often than this in that run\n"
-            f"    fixed_weights: {{}}     # super-cluster id -> weight kept in every mixture, e.g. {{3: 0.1}}\n"
+            f"    fixed_weights: {{}}     # super-cluster id -> weight in every mixture, e.g. {{3: 0.1}}\n"
             f"    reuse: null           # an earlier search to build on after the corpus changed\n"
         )
     return (
