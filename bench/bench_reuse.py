@@ -109,7 +109,14 @@ def full_search(fit: Fit, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 def reuse_search(
-    old: Fit, new: Fit, old_final: np.ndarray, old_x, old_y, seed: int
+    old: Fit,
+    new: Fit,
+    old_final: np.ndarray,
+    old_x,
+    old_y,
+    seed: int,
+    reuse_rounds: tuple[int, ...] = REUSE_ROUNDS,
+    hedges: tuple[str, ...] = verify.REUSE_HEDGES,
 ) -> tuple[np.ndarray, int, dict]:
     """The pipeline's reuse search (assets/search_frame.py, then rounds and final_mixture)."""
     table = domain_map.overlap(old.documents(), new.documents())
@@ -121,7 +128,7 @@ def reuse_search(
     new.used, model = 0, None
     p = generator.ProposalSettings("lcb", POOL)
     schedule = (
-        generator.round_schedule(list(REUSE_ROUNDS), frame.k, bs.FIRST_ROUND_PER_DOMAIN)
+        generator.round_schedule(list(reuse_rounds), frame.k, bs.FIRST_ROUND_PER_DOMAIN)
         if frame.k > 1
         else []
     )
@@ -141,7 +148,7 @@ def reuse_search(
         short = final_choice.short_list(
             model.mean, xs, ys, new.tokens, TOTAL, GEN, seed, True, new.allowed(), final, frame, own, first
         )
-    chosen = bs.measured_best(new, OBJ, short, seed, final, (verify.PREVIOUS, *verify.HEDGES))
+    chosen = bs.measured_best(new, OBJ, short, seed, final, hedges)
     statuses = dict(zip(*np.unique(classes["status"].to_list(), return_counts=True)))
     info = {
         "domains_old": old.n,
@@ -181,7 +188,7 @@ def clustered(b: Bench, ids: list[str], keep: np.ndarray, seed: int = 42) -> np.
 
 
 def task(args) -> list[dict]:
-    update, seed, held_out, arriving = args
+    update, seed, held_out, arriving, reuse_rounds, hedges, only_reuse = args
     began = time.perf_counter()
     b = Bench("demo", 0)
     docs = read_parquet(WORK / "search_targets" / "demo" / "documents.parquet")
@@ -200,7 +207,21 @@ def task(args) -> list[dict]:
         old, new = Fit(b, "old", np.where(keep, demo, -1), ids), Fit(b, "new", demo, ids)
     old_final, old_x, old_y, old_used = full_search(old, seed)
     chosen = {}
-    chosen["reuse"], reuse_used, info = reuse_search(old, new, old_final, old_x, old_y, seed)
+    chosen["reuse"], reuse_used, info = reuse_search(
+        old, new, old_final, old_x, old_y, seed, reuse_rounds, hedges
+    )
+    info["reuse_rounds"] = " ".join(map(str, reuse_rounds))
+    if only_reuse:
+        return [
+            {
+                "update": update,
+                "seed": seed,
+                "method": "reuse",
+                "eval_loss": new.judge(chosen["reuse"]),
+                "trials": reuse_used,
+                **info,
+            }
+        ]
     chosen["full"], _, _, full_used = full_search(new, seed)
     chosen["random"] = random_search(new, reuse_used, seed)
     chosen["natural"], chosen["uniform"] = new.tokens / new.tokens.sum(), np.full(new.n, 1 / new.n)
@@ -245,15 +266,31 @@ def main() -> None:
     ap.add_argument("--held-out", nargs="+", default=["code", "legal"])
     ap.add_argument("--arriving", default="shard-0007")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--reuse-rounds", type=int, nargs="+", default=list(REUSE_ROUNDS))
+    ap.add_argument("--hedges", nargs="+", default=list(verify.REUSE_HEDGES), help="the SE rule's order")
+    ap.add_argument("--only-reuse", action="store_true", help="only the reuse search (an ablation)")
     ap.add_argument("--out", default="bench/results/reuse.csv")
     args = ap.parse_args()
-    jobs = [(u, s, tuple(args.held_out), args.arriving) for u in args.updates for s in args.seeds]
+    jobs = [
+        (
+            u,
+            s,
+            tuple(args.held_out),
+            args.arriving,
+            tuple(args.reuse_rounds),
+            tuple(args.hedges),
+            args.only_reuse,
+        )
+        for u in args.updates
+        for s in args.seeds
+    ]
     with ProcessPoolExecutor(args.workers) as pool:
         rows = [r for part in pool.map(task, jobs) for r in part]
     df = pl.DataFrame(rows)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     df.write_csv(args.out)
-    print(summary(df))
+    if not args.only_reuse:
+        print(summary(df))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from mix_assets.assets.shared import GeneratorConfig, materialized, settings_con
 from mix_assets.assets.trials import run_trials, trial_job
 from mix_assets.core import final_choice, generator, rounds, surrogate
 from mix_assets.core.storage import write_json
-from mix_assets.core.verify import HEDGES, PREVIOUS, Candidate
+from mix_assets.core.verify import HEDGES, PREVIOUS, REUSE_HEDGES, Candidate
 from mix_assets.partitions import search_partitions
 from mix_assets.resources import ProjectStorage, Searches, SearchSettings, Warehouse
 from mix_assets.workers import Workers
@@ -89,7 +89,7 @@ def final_mixture(
         search.minimize,
         search.weights_by_name(),
         settings,
-        (PREVIOUS, *HEDGES) if reuse else HEDGES,
+        REUSE_HEDGES if reuse else HEDGES,
     )
     verify_seconds = round(time.perf_counter() - verify_began, 2)
     if unbounded is None:

@@ -28,6 +28,7 @@ LIGHTGBM_TOPK = "lightgbm_topk_mean"
 BASELINES = ("natural", "uniform")
 HEDGES = (SURROGATE_TOPK, LIGHTGBM_TOPK)  # the standard-error rule's fallbacks after a baseline
 PREVIOUS = "previous"  # a reuse search: the earlier search's final mixture in the new domains
+REUSE_HEDGES = (PREVIOUS, *HEDGES)  # a reuse search's fallbacks after a baseline
 
 
 def measured_name(i: int) -> str:
