@@ -71,24 +71,12 @@ def optimum(
     frame: Frame | None = None,
 ) -> np.ndarray:
     """The surrogate's optimum over a pool, in the frame's coordinates when there is one."""
-    if frame is None or frame.is_identity:
-        return generator.best_mixture(
-            predict,
-            tokens,
-            run_tokens,
-            gen,
-            seed + OPTIMUM_SEED,
-            s.pool_size,
-            minimize,
-            method,
-            s.top_k,
-            bounded,
-        )
-    if frame.k < 2:  # nothing left to choose: the frame's one mixture
-        return frame.expand(np.ones((1, frame.k)))[0]
-    coords = generator.best_mixture(
-        lambda c: predict(frame.expand(c)),
-        frame.tokens(tokens),
+    fr = None if frame is None or frame.is_identity else frame
+    if fr is not None and fr.k < 2:  # nothing left to choose: the frame's one mixture
+        return fr.expand(np.ones((1, fr.k)))[0]
+    best = generator.best_mixture(
+        predict if fr is None else (lambda c: predict(fr.expand(c))),
+        tokens if fr is None else fr.tokens(tokens),
         run_tokens,
         gen,
         seed + OPTIMUM_SEED,
@@ -98,7 +86,7 @@ def optimum(
         s.top_k,
         bounded,
     )
-    return frame.expand(coords)[0]
+    return best if fr is None else fr.expand(best)[0]
 
 
 def short_list(
