@@ -10,7 +10,14 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from dagster import AssetKey, AssetMaterialization, AssetSelection, DagsterInstance, materialize
+from dagster import (
+    AssetKey,
+    AssetMaterialization,
+    AssetSelection,
+    DagsterInstance,
+    build_sensor_context,
+    materialize,
+)
 
 from mix_assets.assets import all_assets
 from mix_assets.checks import all_checks
@@ -210,6 +217,17 @@ class Project:
 
     def table(self, name: str) -> pl.DataFrame:
         return self.warehouse.query(f"SELECT * FROM mix.{name}")
+
+    def tick(self, sensor):
+        """One evaluation of a search sensor on this project's instance, with the project's resources."""
+        from mix_assets.definitions import defs
+
+        ctx = build_sensor_context(
+            instance=self.instance,
+            resources={k: self.resources[k] for k in ("searches", "storage")},
+            definitions=defs,
+        )
+        return sensor(ctx)
 
 
 @pytest.fixture

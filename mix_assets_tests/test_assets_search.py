@@ -6,25 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from dagster import build_sensor_context
 
 from mix_assets.assets.final import FinalMixtureConfig
 from mix_assets.core import results
 from mix_assets.core.domains import mixture_id, weight_columns
-from mix_assets.definitions import defs
 from mix_assets.sensors import search_rounds_sensor
 from mix_assets_tests.conftest import TARGETS, metadata
 
 TARGETS_BY_NAME = {Path(t).stem: t for t in TARGETS}
-
-
-def sensor_tick(project):
-    ctx = build_sensor_context(
-        instance=project.instance,
-        resources={k: project.resources[k] for k in ("searches", "storage")},
-        definitions=defs,
-    )
-    return search_rounds_sensor(ctx)
 
 
 def test_full_search_driven_by_the_sensor_beats_natural_and_uniform(searcher):
@@ -35,7 +24,7 @@ def test_full_search_driven_by_the_sensor_beats_natural_and_uniform(searcher):
     p = searcher(targets={TARGETS_BY_NAME["mathematics"]: 1.0}, target_tokens=150_000)
     p.run(["proxy_corpus"], p.shard_keys())
     # the first tick registers the search and tokenizes its targets; the rounds follow
-    tick = sensor_tick(p)
+    tick = p.tick(search_rounds_sensor)
     [request] = tick.run_requests
     assert request.partition_key == "demo" and list(tick.dynamic_partitions_requests[0].partition_keys) == [
         "demo"
@@ -43,12 +32,12 @@ def test_full_search_driven_by_the_sensor_beats_natural_and_uniform(searcher):
     assert [k.to_user_string() for k in request.asset_selection] == ["search_targets"]
     p.run_search(["search_targets"])
     for expected in ("demo-r0000", "demo-r0001", "demo-r0002"):
-        tick = sensor_tick(p)
+        tick = p.tick(search_rounds_sensor)
         [request] = tick.run_requests
         assert request.partition_key == expected
         assert list(tick.dynamic_partitions_requests[0].partition_keys) == [expected]
         p.run_round(expected)
-    final = sensor_tick(p).run_requests[0]
+    final = p.tick(search_rounds_sensor).run_requests[0]
     assert final.partition_key == "demo"
     assert sorted(k.to_user_string() for k in final.asset_selection) == ["final_mixture", "run_report"]
     result = p.run_search(["final_mixture"])
@@ -133,14 +122,14 @@ def test_round_zero_takes_the_later_rounds_when_the_domains_need_more_spread_out
     p.run(["proxy_corpus"], p.shard_keys())  # the sensor waits for it in this instance
     p.run_search(["search_targets"])
     p.targets_ready = True
-    tick = sensor_tick(p)
+    tick = p.tick(search_rounds_sensor)
     [request] = tick.run_requests
     assert request.partition_key == "demo-r0000"
     result = p.run_round("demo-r0000")
     m = metadata(result, "mixture_candidates")
     assert (m["proxies_planned"], m["schedule"]) == (10, "10")
     assert p.table("proxy_scores").filter(pl.col("kind") == "dirichlet").height == 10
-    final = sensor_tick(p).run_requests[0]
+    final = p.tick(search_rounds_sensor).run_requests[0]
     assert final.partition_key == "demo" and "final_mixture" in {
         k.to_user_string() for k in final.asset_selection
     }
