@@ -3,6 +3,7 @@ or a finer Ward cut) with its domains, the targets' two parts, the proxy trial (
 on proxy BPE, common random numbers) and the judge (a word-level 4-gram Kneser-Ney on the
 evaluation part). Needs `make run` first (it reads data/work)."""
 
+import copy
 import dataclasses
 import re
 from collections import Counter
@@ -82,11 +83,24 @@ class Bench:
             for k, v in held.items()
         }
         self.judge_vocab = unk + 1
+        self.absent = 0  # a last domain that no mixture weighs (see over)
         self.trials, self.judged, self.used = {}, {}, 0
+
+    def over(self, domains: np.ndarray) -> "Bench":
+        """This bench with other domains, fresh trials and judgements. A document at -1 is not in the
+        corpus yet (bench_reuse's earlier corpus): it sits in a last domain that no mixture weighs."""
+        b = copy.copy(self)
+        b.n = int(domains.max()) + 1
+        b.absent = int((domains < 0).any())
+        b.corpus = dataclasses.replace(self.corpus, domains=np.where(domains >= 0, domains, b.n))
+        b.tokens = b.corpus.domain_tokens(b.n + b.absent)[: b.n]
+        b.trials, b.judged, b.used = {}, {}, 0
+        return b
 
     def proxy(self, w: np.ndarray, seed: int) -> dict:
         key = (generator.mixture_id(w), seed)
         if key not in self.trials:
+            w = np.append(w, np.zeros(self.absent))
             train = self.corpus.sample(w, BUDGET, seed, MAX_EPOCHS, POOL_SHARE)
             docs = ngram.document_losses(train, self.corpus.targets, self.corpus.vocab_size, 3)
             self.trials[key] = {
@@ -99,7 +113,7 @@ class Bench:
     def judge(self, w: np.ndarray) -> dict:
         key = generator.mixture_id(w)
         if key not in self.judged:
-            runs = []
+            runs, w = [], np.append(w, np.zeros(self.absent))
             for i in range(self.judge_samples):  # draw i is the same whatever judge_samples is
                 rows = sampling.draw(self.corpus.domains, self.corpus.lengths, w, JUDGE_TOKENS, 10_000 + i)
                 lm = ngram.KneserNey(self.judge_vocab, 4).fit([self.judge_docs[r] for r in rows])
