@@ -27,31 +27,32 @@ import bench_search as bs
 import numpy as np
 import polars as pl
 import search_cuts
-from search_cuts import BUDGET, JUDGE_TOKENS, MAX_EPOCHS, POOL, POOL_SHARE, WORK, Bench, objective
+from search_cuts import JUDGE_TOKENS, MAX_EPOCHS, POOL, WORK, Bench, objective
 
 from mix_assets.core import domain_map, final_choice, generator, kmeans, merge, rounds, surrogate, verify
 from mix_assets.core.frame import Frame
-from mix_assets.core.proxies import ngram, sampling
 from mix_assets.core.storage import load_npy, read_json, read_parquet
-from mix_assets.project import REUSE_ROUNDS
+from mix_assets.project import REUSE_FIRST_ROUND_PER_DOMAIN, REUSE_ROUNDS
 
 OBJ = search_cuts.OBJECTIVES["mix"]
 GEN, TOTAL = generator.GeneratorSettings(max_epochs=MAX_EPOCHS), float(JUDGE_TOKENS)
 
 
 class Fit:
-    """One fit of the bench corpus: each document's domain, -1 for documents not in the corpus yet
-    (they get a domain of their own that no mixture weighs). Proxies and judge as search_cuts'."""
+    """One fit of the bench corpus: each document's domain, -1 for documents not in the corpus yet.
+    Proxies as search_cuts' Bench over these domains; judged on the mix objective."""
 
     def __init__(self, b: Bench, name: str, domains: np.ndarray, ids: list[str]):
-        self.b, self.name, self.ids = b, name, ids
-        self.n = int(domains.max()) + 1
-        self.domains = np.where(domains >= 0, domains, self.n)
-        self.corpus = dataclasses.replace(b.corpus, domains=self.domains)
-        self.tokens = self.corpus.domain_tokens(self.n + 1)[: self.n]
-        self.trials: dict = {}
-        self.judged: dict = {}
-        self.used = 0
+        self.bench, self.name, self.ids = b.over(domains), name, ids
+        self.n, self.tokens, self.domains = self.bench.n, self.bench.tokens, self.bench.corpus.domains
+
+    @property
+    def used(self) -> int:
+        return self.bench.used
+
+    @used.setter
+    def used(self, v: int) -> None:
+        self.bench.used = v
 
     def documents(self) -> pl.DataFrame:
         keep = self.domains < self.n
@@ -59,35 +60,15 @@ class Fit:
             {
                 "doc_id": np.asarray(self.ids)[keep],
                 "domain": self.domains[keep],
-                "n_tokens": self.corpus.lengths[keep].astype(np.int64),
+                "n_tokens": self.bench.corpus.lengths[keep].astype(np.int64),
             }
         )
 
     def proxy(self, w: np.ndarray, seed: int) -> dict:
-        key = (generator.mixture_id(w), seed)
-        if key not in self.trials:
-            train = self.corpus.sample(np.append(w, 0.0), BUDGET, seed, MAX_EPOCHS, POOL_SHARE)
-            docs = ngram.document_losses(train, self.corpus.targets, self.corpus.vocab_size, 3)
-            self.trials[key] = {
-                **{k: float(nll.sum() / n.sum()) for k, (nll, n) in docs.items()},
-                "documents": {k: {"nll": nll, "tokens": n} for k, (nll, n) in docs.items()},
-            }
-        self.used += 1
-        return self.trials[key]
+        return self.bench.proxy(w, seed)
 
     def judge(self, w: np.ndarray) -> float:
-        key = generator.mixture_id(w)
-        if key not in self.judged:
-            b, runs = self.b, []
-            for i in range(b.judge_samples):
-                rows = sampling.draw(
-                    self.domains, self.corpus.lengths, np.append(w, 0.0), JUDGE_TOKENS, 10_000 + i
-                )
-                lm = ngram.KneserNey(b.judge_vocab, 4).fit([b.judge_docs[r] for r in rows])
-                scored = {k: lm.log_prob(v) for k, v in b.judge_eval.items()}
-                runs.append(objective({k: -lp / n for k, (lp, n) in scored.items()}, OBJ))
-            self.judged[key] = float(np.mean(runs))
-        return self.judged[key]
+        return objective(self.bench.judge(w), OBJ)
 
     def allowed(self) -> dict[str, np.ndarray]:
         """Natural and uniform (off the grid, as judged), where the bound lets the pipeline train them."""
@@ -117,20 +98,21 @@ def reuse_search(
     seed: int,
     reuse_rounds: tuple[int, ...] = REUSE_ROUNDS,
     hedges: tuple[str, ...] = verify.REUSE_HEDGES,
+    first_round_per_domain: int = REUSE_FIRST_ROUND_PER_DOMAIN,
+    replicates: int = bs.FINAL.reuse_replicates,
+    block: bool = True,
 ) -> tuple[np.ndarray, int, dict]:
     """The pipeline's reuse search (assets/search_frame.py, then rounds and final_mixture)."""
     table = domain_map.overlap(old.documents(), new.documents())
     classes = domain_map.classify(table, new.n)
     previous = domain_map.translate(old_final[None], table, old.tokens, new.n).weights[0]
-    frame = Frame.build(new.n, block=domain_map.frozen_block(classes, previous))
+    frame = Frame.build(new.n, block=domain_map.frozen_block(classes, previous) if block else None)
     t = domain_map.translate(old_x, table, old.tokens, new.n)
     xs, ys, own = t.weights[t.clean], np.asarray(old_y)[t.clean], np.zeros(int(t.clean.sum()), dtype=bool)
     new.used, model = 0, None
     p = generator.ProposalSettings("lcb", POOL)
     schedule = (
-        generator.round_schedule(list(reuse_rounds), frame.k, bs.FIRST_ROUND_PER_DOMAIN)
-        if frame.k > 1
-        else []
+        generator.round_schedule(list(reuse_rounds), frame.k, first_round_per_domain) if frame.k > 1 else []
     )
     for r in range(len(schedule)):
         step = rounds.propose_round(
@@ -141,7 +123,7 @@ def reuse_search(
         own = np.append(own, np.ones(len(step.weights), dtype=bool))
         model = surrogate.fit(xs, ys, surrogate.SurrogateSettings(seed=seed))
     first = {verify.PREVIOUS: previous}
-    final = dataclasses.replace(bs.FINAL, replicates=bs.FINAL.reuse_replicates)
+    final = dataclasses.replace(bs.FINAL, replicates=replicates)
     if model is None:
         short = verify.shortlist(first, np.zeros((0, new.n)), np.zeros(0), 0, True, new.allowed())
     else:
@@ -188,7 +170,7 @@ def clustered(b: Bench, ids: list[str], keep: np.ndarray, seed: int = 42) -> np.
 
 
 def task(args) -> list[dict]:
-    update, seed, held_out, arriving, reuse_rounds, hedges, only_reuse = args
+    update, seed, held_out, arriving, reuse_rounds, hedges, only_reuse, first_round, replicates, block = args
     began = time.perf_counter()
     b = Bench("demo", 0)
     docs = read_parquet(WORK / "search_targets" / "demo" / "documents.parquet")
@@ -208,9 +190,11 @@ def task(args) -> list[dict]:
     old_final, old_x, old_y, old_used = full_search(old, seed)
     chosen = {}
     chosen["reuse"], reuse_used, info = reuse_search(
-        old, new, old_final, old_x, old_y, seed, reuse_rounds, hedges
+        old, new, old_final, old_x, old_y, seed, reuse_rounds, hedges, first_round, replicates, block
     )
     info["reuse_rounds"] = " ".join(map(str, reuse_rounds))
+    info["reuse_replicates"], info["reuse_first_round_per_domain"] = replicates, first_round
+    info["reuse_block"] = block
     if only_reuse:
         return [
             {
@@ -267,6 +251,9 @@ def main() -> None:
     ap.add_argument("--arriving", default="shard-0007")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--reuse-rounds", type=int, nargs="+", default=list(REUSE_ROUNDS))
+    ap.add_argument("--reuse-first-round-per-domain", type=int, default=REUSE_FIRST_ROUND_PER_DOMAIN)
+    ap.add_argument("--reuse-replicates", type=int, default=bs.FINAL.reuse_replicates)
+    ap.add_argument("--no-block", action="store_true", help="search every domain (no frozen block)")
     ap.add_argument("--hedges", nargs="+", default=list(verify.REUSE_HEDGES), help="the SE rule's order")
     ap.add_argument("--only-reuse", action="store_true", help="only the reuse search (an ablation)")
     ap.add_argument("--out", default="bench/results/reuse.csv")
@@ -280,6 +267,9 @@ def main() -> None:
             tuple(args.reuse_rounds),
             tuple(args.hedges),
             args.only_reuse,
+            args.reuse_first_round_per_domain,
+            args.reuse_replicates,
+            not args.no_block,
         )
         for u in args.updates
         for s in args.seeds

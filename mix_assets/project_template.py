@@ -28,7 +28,8 @@ def template(input_path: str, text_column: str, id_column: str | None, searches:
             f"    repeat_as_run: true   # proxies repeat each domain as the real run would\n"
             f"    max_epochs: 15        # no domain repeated more often than this in that run\n"
             f"    fixed_weights: {{}}     # super-cluster id -> weight in every mixture, e.g. {{3: 0.1}}\n"
-            f"    reuse: null           # an earlier search to build on after the corpus changed\n"
+            f"    reuse: null           # an earlier search to build on after the corpus changed; a search\n"
+            f"      # with reuse and no rounds / first_round_per_domain of its own runs rounds [10, 10]\n"
         )
     return (
         "# mix_assets project file: `mix-assets validate` checks it; docs/configuration.md explains it.\n"

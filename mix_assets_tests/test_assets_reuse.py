@@ -6,10 +6,9 @@ import json
 
 import numpy as np
 import polars as pl
-from dagster import SkipReason, build_sensor_context
+from dagster import SkipReason
 
 from mix_assets.core.domains import mixture_id, weight_columns
-from mix_assets.definitions import defs
 from mix_assets.resources import Searches, SearchSettings
 from mix_assets.sensors import corpus_update_sensor
 from mix_assets_tests.conftest import metadata
@@ -40,25 +39,18 @@ def weights(p, table: str, search: str) -> np.ndarray:
     return rows.select(weight_columns(len(meta(p, search)["labels"]))).to_numpy()
 
 
-def update_tick(p):
-    ctx = build_sensor_context(
-        instance=p.instance,
-        resources={k: p.resources[k] for k in ("searches", "storage")},
-        definitions=defs,
-    )
-    return corpus_update_sensor(ctx)
-
-
 def test_a_refit_that_merges_two_domains_searches_only_the_merged_one_and_the_block(searcher):
     p = searcher(rounds=[10])
     finish_first(p, 5)
-    assert isinstance(update_tick(p), SkipReason)  # the search still mixes the current domains
+    assert isinstance(p.tick(corpus_update_sensor), SkipReason)  # the search still mixes the current domains
     # the same Ward tree cut one higher: two super-clusters merge, the other three are unchanged
     p.run(["merged_clusters"], config={"merged_clusters": {"config": {"n_super_clusters": 4}}})
     # the sensor adds the update, a reuse search of demo that search_rounds_sensor then runs
-    [added] = update_tick(p).dynamic_partitions_requests
+    [added] = p.tick(corpus_update_sensor).dynamic_partitions_requests
     assert added.partition_keys == ["demo_u1"] and p.resources["searches"].get("demo_u1").reuse == "demo"
-    switch(p, "update", reuse="demo", rounds=[6])
+    # the reuse defaults: two rounds as written, the second guided (here 4 and 3 trials)
+    assert p.resources["searches"].get("demo_u1").first_round_per_domain == 0
+    switch(p, "update", reuse="demo", rounds=[4, 3], first_round_per_domain=0)
     result = p.run_search(["search_targets"])
     [check] = result.get_asset_check_evaluations()
     m = meta(p, "update")
@@ -70,11 +62,12 @@ def test_a_refit_that_merges_two_domains_searches_only_the_merged_one_and_the_bl
     assert len(merged) == 1 and len(m["frame"]["labels"]) == 2  # the block's share and the merged domain
     p.targets_ready = True
     result = p.run_round(p.key(0))
-    assert metadata(result, "proxy_trials")["ran_now"] == 6  # the round, nothing else (no baselines)
+    assert metadata(result, "proxy_trials")["ran_now"] == 4  # the round, nothing else (no baselines)
     assert metadata(result, "predictor")["prior_evidence_rows"] == m["reuse"]["prior_evidence"]
-    trained = p.table("mixture_candidates").filter(
-        (pl.col("search") == "update") & (pl.col("kind") == "dirichlet")
-    )
+    result = p.run_round(p.key(1))  # guided by the surrogate of both searches' trials
+    assert metadata(result, "proxy_trials")["ran_now"] == 3
+    trained = p.table("mixture_candidates").filter(pl.col("search") == "update")
+    assert set(trained["kind"]) - {"dirichlet"}  # round 1's proposals come from the surrogate
     w = trained.select(weight_columns(4)).to_numpy()
     ids, ratio = list(block), np.array(list(block.values()))
     share = w[:, ids].sum(axis=1, keepdims=True)
@@ -82,8 +75,9 @@ def test_a_refit_that_merges_two_domains_searches_only_the_merged_one_and_the_bl
     assert np.ptp(w[:, merged[0]]) > 0.1  # the merged domain's weight is what varies
     result = p.run_search(["final_mixture"], config=FINAL)
     summary = metadata(result, "final_mixture")["mixture"]
-    assert summary["cost"]["search_trials"] == 6 and summary["reuse"]["search"] == "demo"
-    assert summary["replicates"] == 2 and {"natural", "uniform"} <= set(summary["evaluation"])
+    assert summary["cost"]["search_trials"] == 7 and summary["reuse"]["search"] == "demo"
+    # a reuse search measures its short list once (FinalSettings.reuse_replicates), whatever `replicates` says
+    assert summary["replicates"] == 1 and {"natural", "uniform"} <= set(summary["evaluation"])
     short = {mixture_id(w) for w in weights(p, "final_candidates", "update")}
     assert mixture_id(np.array(m["reuse"]["previous_weights"])) in short  # the earlier mixture, measured
     p.run_search(["run_report"])
