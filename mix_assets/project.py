@@ -74,8 +74,15 @@ MOVED = {
 # these 0.011 on seeds they were not chosen on (bench/README.md, "Mixture reuse")
 REUSE_ROUNDS = (10, 10)
 REUSE_FIRST_ROUND_PER_DOMAIN = 0
+
 # what must match for an earlier search's trials to be evidence for this one's objective
 REUSE_SAME = ("targets", "text_column", "direction", "eval_fraction", "backend", "token_budget", "seed")
+
+
+def reuse_defaults() -> dict[str, Any]:
+    """The fields a reuse search takes unless the project file sets them for it (the update
+    searches that corpus_update_sensor adds always take them)."""
+    return {"rounds": list(REUSE_ROUNDS), "first_round_per_domain": REUSE_FIRST_ROUND_PER_DOMAIN}
 
 
 class SearchFields(Strict):
@@ -173,10 +180,10 @@ class SearchFields(Strict):
 
     @model_validator(mode="after")
     def _reuse_budget(self) -> Any:
-        if self.reuse is not None and "rounds" not in self.model_fields_set:
-            self.rounds = list(REUSE_ROUNDS)
-        if self.reuse is not None and "first_round_per_domain" not in self.model_fields_set:
-            self.first_round_per_domain = REUSE_FIRST_ROUND_PER_DOMAIN
+        if self.reuse is not None:
+            for field, value in reuse_defaults().items():
+                if field not in self.model_fields_set:
+                    setattr(self, field, value)
         return self
 
     @field_validator("backend")

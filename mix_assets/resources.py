@@ -237,8 +237,7 @@ class Searches(ConfigurableResource):
             return self.searches[base].model_copy(
                 update={
                     "reuse": base if n == 1 else update_name(base, n - 1),
-                    "rounds": list(project_file.REUSE_ROUNDS),
-                    "first_round_per_domain": project_file.REUSE_FIRST_ROUND_PER_DOMAIN,
+                    **project_file.reuse_defaults(),
                 }
             )
         if name not in self.searches:
