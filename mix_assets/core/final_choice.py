@@ -73,7 +73,7 @@ def optimum(
     frame: Frame | None = None,
 ) -> np.ndarray:
     """The surrogate's optimum over a pool, in the frame's coordinates when there is one."""
-    fr = None if frame is None or frame.is_identity else frame
+    fr = Frame.in_effect(frame)
     if fr is not None and fr.k < 2:  # nothing left to choose: the frame's one mixture
         return fr.expand(np.ones((1, fr.k)))[0]
     best = generator.best_mixture(

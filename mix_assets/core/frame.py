@@ -79,6 +79,11 @@ class Frame:
     def is_identity(self) -> bool:
         return self.k == self.n and not self.pinned and np.array_equal(self.basis, np.eye(self.n))
 
+    @staticmethod
+    def in_effect(frame: Frame | None) -> Frame | None:
+        """`frame` where it changes what a search may propose; None for no frame or the identity."""
+        return None if frame is None or frame.is_identity else frame
+
     def problems(self, bound: np.ndarray | None = None) -> list[str]:
         """Why no mixture can respect the pins (empty when one can): each naming the domain."""
         out = [

@@ -78,7 +78,7 @@ def propose_round(
     if not 0 <= r < len(schedule):
         raise ValueError(f"round {r} is beyond the schedule {schedule}")
     m, rseed = schedule[r], round_seed(seed, r)
-    fr = None if frame is None or frame.is_identity else frame
+    fr = Frame.in_effect(frame)
     bound = generator.upper_bounds(tokens, run_tokens, gen.max_epochs)
     space, x, y, pred = tokens, np.asarray(tried_x), np.asarray(tried_y), predict
     if fr is not None:
