@@ -169,8 +169,8 @@ def clustered(b: Bench, ids: list[str], keep: np.ndarray, seed: int = 42) -> np.
     return np.where(keep, supers[cluster], -1)
 
 
-def task(args) -> list[dict]:
-    update, seed, held_out, arriving, reuse_rounds, hedges, only_reuse, first_round, replicates, block = args
+def task(job: tuple[str, int, argparse.Namespace]) -> list[dict]:
+    update, seed, a = job
     began = time.perf_counter()
     b = Bench("demo", 0)
     docs = read_parquet(WORK / "search_targets" / "demo" / "documents.parquet")
@@ -179,23 +179,36 @@ def task(args) -> list[dict]:
         truth = pl.DataFrame({"doc_id": ids}).join(
             pl.read_parquet("data/eval/true_domains.parquet"), on="doc_id", how="left", maintain_order="left"
         )
-        keep = ~truth["domain"].is_in(list(held_out)).to_numpy()
+        keep = ~truth["domain"].is_in(list(a.held_out)).to_numpy()
         old = Fit(b, "old", clustered(b, ids, keep), ids)
         new = Fit(b, "new", clustered(b, ids, np.ones(len(ids), dtype=bool)), ids)
     else:
         meta = read_json(WORK / "search_targets" / "demo" / "meta.json")
-        keep = docs["shard"].to_numpy() != meta["shards"].index(arriving)
+        keep = docs["shard"].to_numpy() != meta["shards"].index(a.arriving)
         demo = docs["super_cluster"].to_numpy()
         old, new = Fit(b, "old", np.where(keep, demo, -1), ids), Fit(b, "new", demo, ids)
     old_final, old_x, old_y, old_used = full_search(old, seed)
     chosen = {}
     chosen["reuse"], reuse_used, info = reuse_search(
-        old, new, old_final, old_x, old_y, seed, reuse_rounds, hedges, first_round, replicates, block
+        old,
+        new,
+        old_final,
+        old_x,
+        old_y,
+        seed,
+        tuple(a.reuse_rounds),
+        tuple(a.hedges),
+        a.reuse_first_round_per_domain,
+        a.reuse_replicates,
+        not a.no_block,
     )
-    info["reuse_rounds"] = " ".join(map(str, reuse_rounds))
-    info["reuse_replicates"], info["reuse_first_round_per_domain"] = replicates, first_round
-    info["reuse_block"] = block
-    if only_reuse:
+    info["reuse_rounds"] = " ".join(map(str, a.reuse_rounds))
+    info["reuse_replicates"], info["reuse_first_round_per_domain"] = (
+        a.reuse_replicates,
+        a.reuse_first_round_per_domain,
+    )
+    info["reuse_block"] = not a.no_block
+    if a.only_reuse:
         return [
             {
                 "update": update,
@@ -258,22 +271,7 @@ def main() -> None:
     ap.add_argument("--only-reuse", action="store_true", help="only the reuse search (an ablation)")
     ap.add_argument("--out", default="bench/results/reuse.csv")
     args = ap.parse_args()
-    jobs = [
-        (
-            u,
-            s,
-            tuple(args.held_out),
-            args.arriving,
-            tuple(args.reuse_rounds),
-            tuple(args.hedges),
-            args.only_reuse,
-            args.reuse_first_round_per_domain,
-            args.reuse_replicates,
-            not args.no_block,
-        )
-        for u in args.updates
-        for s in args.seeds
-    ]
+    jobs = [(u, s, args) for u in args.updates for s in args.seeds]
     with ProcessPoolExecutor(args.workers) as pool:
         rows = [r for part in pool.map(task, jobs) for r in part]
     df = pl.DataFrame(rows)
