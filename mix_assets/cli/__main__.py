@@ -1,0 +1,3 @@
+from mix_assets.cli import main
+
+raise SystemExit(main())
