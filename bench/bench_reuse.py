@@ -11,9 +11,10 @@ already mixed:
   same super-clusters (the demo's), with no refit.
 Per update and seed: `reuse` (core.domain_map + core.frame as the pipeline's reuse search: the
 earlier trials that translate cleanly as prior evidence, unchanged domains frozen as one block,
-rounds of REUSE_ROUNDS, the verified short list with the earlier mixture on it), `full` (the default
-search from scratch on the updated corpus), `random` at the reuse's trials (search + verification),
-natural and uniform; each judged on the evaluation part of the mix objective.
+rounds of REUSE_ROUNDS with round 0 around the earlier mixture, the verified short list with the
+earlier mixture on it), `full` (the default search from scratch on the updated corpus), `random` at
+the reuse's trials (search + verification), natural and uniform; each judged on the evaluation part
+of the mix objective.
     python bench/bench_reuse.py [--seeds 0 1 ... 9] [--workers 2] [--out bench/results/reuse.csv]
 """
 
@@ -36,6 +37,7 @@ from mix_assets.project import REUSE_FIRST_ROUND_PER_DOMAIN, REUSE_ROUNDS
 
 OBJ = search_cuts.OBJECTIVES["mix"]
 GEN, TOTAL = generator.GeneratorSettings(max_epochs=MAX_EPOCHS), float(JUDGE_TOKENS)
+MAP = domain_map.MapSettings()
 
 
 class Fit:
@@ -101,26 +103,41 @@ def reuse_search(
     first_round_per_domain: int = REUSE_FIRST_ROUND_PER_DOMAIN,
     replicates: int = bs.FINAL.reuse_replicates,
     block: bool = True,
+    mapping: domain_map.MapSettings = MAP,
+    concentration: float = generator.ProposalSettings.reuse_concentration,
 ) -> tuple[np.ndarray, int, dict]:
     """The pipeline's reuse search (assets/search_frame.py, then rounds and final_mixture)."""
     table = domain_map.overlap(old.documents(), new.documents())
     classes = domain_map.classify(table, new.n)
     previous = domain_map.translate(old_final[None], table, old.tokens, new.n).weights[0]
     frame = Frame.build(new.n, block=domain_map.frozen_block(classes, previous) if block else None)
-    t = domain_map.translate(old_x, table, old.tokens, new.n)
+    t = domain_map.translate(old_x, table, old.tokens, new.n, mapping)
     xs, ys, own = t.weights[t.clean], np.asarray(old_y)[t.clean], np.zeros(int(t.clean.sum()), dtype=bool)
     new.used, model = 0, None
-    p = generator.ProposalSettings("lcb", POOL)
+    p = generator.ProposalSettings("lcb", POOL, reuse_concentration=concentration)
     schedule = (
         generator.round_schedule(list(reuse_rounds), frame.k, first_round_per_domain) if frame.k > 1 else []
     )
     for r in range(len(schedule)):
-        step = rounds.propose_round(
-            r, schedule, new.tokens, TOTAL, GEN, seed, p, True, xs, ys, model and model.predict, False, frame
-        )
-        xs = np.vstack([xs, step.weights])
-        ys = np.append(ys, [objective(new.proxy(w, seed), OBJ) for w in step.weights])
-        own = np.append(own, np.ones(len(step.weights), dtype=bool))
+        weights = rounds.propose_round(
+            r,
+            schedule,
+            new.tokens,
+            TOTAL,
+            GEN,
+            seed,
+            p,
+            True,
+            xs,
+            ys,
+            model and model.predict,
+            False,
+            frame,
+            previous if concentration else None,
+        ).weights
+        xs = np.vstack([xs, weights])
+        ys = np.append(ys, [objective(new.proxy(w, seed), OBJ) for w in weights])
+        own = np.append(own, np.ones(len(weights), dtype=bool))
         model = surrogate.fit(xs, ys, surrogate.SurrogateSettings(seed=seed))
     first = {verify.PREVIOUS: previous}
     final = dataclasses.replace(bs.FINAL, replicates=replicates)
@@ -201,13 +218,16 @@ def task(job: tuple[str, int, argparse.Namespace]) -> list[dict]:
         a.reuse_first_round_per_domain,
         a.reuse_replicates,
         not a.no_block,
+        domain_map.MapSettings(clean=a.clean),
+        a.reuse_concentration,
     )
     info["reuse_rounds"] = " ".join(map(str, a.reuse_rounds))
     info["reuse_replicates"], info["reuse_first_round_per_domain"] = (
         a.reuse_replicates,
         a.reuse_first_round_per_domain,
     )
-    info["reuse_block"] = not a.no_block
+    info["reuse_block"], info["clean"] = not a.no_block, a.clean
+    info["reuse_concentration"] = a.reuse_concentration
     if a.only_reuse:
         return [
             {
@@ -267,6 +287,13 @@ def main() -> None:
     ap.add_argument("--reuse-first-round-per-domain", type=int, default=REUSE_FIRST_ROUND_PER_DOMAIN)
     ap.add_argument("--reuse-replicates", type=int, default=bs.FINAL.reuse_replicates)
     ap.add_argument("--no-block", action="store_true", help="search every domain (no frozen block)")
+    ap.add_argument("--clean", type=float, default=domain_map.MapSettings.clean, help="MapSettings.clean")
+    ap.add_argument(
+        "--reuse-concentration",
+        type=float,
+        default=generator.ProposalSettings.reuse_concentration,
+        help="round 0 draws Dirichlet(c x earlier mixture); 0: around the token prior",
+    )
     ap.add_argument("--hedges", nargs="+", default=list(verify.REUSE_HEDGES), help="the SE rule's order")
     ap.add_argument("--only-reuse", action="store_true", help="only the reuse search (an ablation)")
     ap.add_argument("--out", default="bench/results/reuse.csv")

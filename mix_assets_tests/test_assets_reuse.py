@@ -67,12 +67,14 @@ def test_a_refit_that_merges_two_domains_searches_only_the_merged_one_and_the_bl
     result = p.run_round(p.key(1))  # guided by the surrogate of both searches' trials
     assert metadata(result, "proxy_trials")["ran_now"] == 3
     trained = p.table("mixture_candidates").filter(pl.col("search") == "update")
-    assert set(trained["kind"]) - {"dirichlet"}  # round 1's proposals come from the surrogate
+    kinds = {r: set(trained.filter(pl.col("round") == p.key(r))["kind"]) for r in (0, 1)}
+    # round 0 around the earlier mixture; round 1 from the surrogate
+    assert kinds[0] == {"near_previous"} and kinds[1] <= {"lcb", "local"}, kinds
     w = trained.select(weight_columns(4)).to_numpy()
     ids, ratio = list(block), np.array(list(block.values()))
     share = w[:, ids].sum(axis=1, keepdims=True)
     assert np.abs(w[:, ids] - share * ratio / ratio.sum()).max() <= 4e-4  # the block's ratio, kept
-    assert np.ptp(w[:, merged[0]]) > 0.1  # the merged domain's weight is what varies
+    assert np.ptp(w[:, merged[0]]) > 0.05  # the merged domain's weight is what varies (0.16 here)
     result = p.run_search(["final_mixture"], config=FINAL)
     summary = metadata(result, "final_mixture")["mixture"]
     assert summary["cost"]["search_trials"] == 7 and summary["reuse"]["search"] == "demo"

@@ -67,3 +67,21 @@ def test_impossible_pins_are_refused_naming_the_domain():
     ]
     tight = generator.upper_bounds(TOKENS, 20_000.0, 15.0)  # the free domains cannot fill what is left
     assert "can hold at most" in Frame.build(5, pins={0: 0.1}).problems(tight)[0]
+
+
+def test_a_reuse_round_zero_draws_around_the_earlier_mixture_inside_the_frame():
+    block = {0: 0.6, 1: 0.4}
+    frame = Frame.build(5, pins={3: 0.05}, block=block)
+    # the earlier mixture, translated: the new domain 4 had no weight in it
+    previous = frame.project(np.array([[0.42, 0.28, 0.25, 0.05, 0.0]]))[0]
+    p = generator.ProposalSettings()
+    near = rounds.propose_round(
+        0, [10, 6], TOKENS, RUN, GEN, 1, p, True, [], [], None, False, frame, previous
+    )
+    wide = rounds.propose_round(0, [10, 6], TOKENS, RUN, GEN, 1, p, True, [], [], frame=frame)
+    assert near.kinds == ["near_previous"] * 10 and len({tuple(w) for w in near.weights}) == 10
+    honours(frame, near.weights, block)
+    # nearer the earlier mixture than the token prior's spread, by a margin no rounding can flip
+    dist = lambda w: np.abs(w - previous).sum(axis=1).mean()  # noqa: E731
+    assert dist(near.weights) < 0.5 * dist(wide.weights[:-2])
+    assert (near.weights[:, 4] > 0).any()  # a domain the earlier mixture left out is tried

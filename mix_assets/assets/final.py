@@ -14,6 +14,7 @@ from mix_assets.assets.search_state import (
     frame_of,
     generator_settings,
     load_meta,
+    previous_mixture,
     run_tokens,
     schedule_of,
 )
@@ -68,7 +69,7 @@ def final_mixture(
     baselines = rounds.baselines(tokens, bound, frame=frame)
     for kind in sorted(set(rounds.BASELINES) - set(baselines)):
         context.log.warning(f"{kind} baseline skipped: it breaks the max-epochs bound")
-    first = {PREVIOUS: frame.project(np.asarray(reuse["previous_weights"]))[0]} if reuse else {}
+    first = {PREVIOUS: previous_mixture(meta)} if reuse else {}
     mean = model.mean if model else (lambda w: np.full(len(w), np.nan))
     short = final_choice.short_list(
         mean, x, y, tokens, total, gen, search.seed, search.minimize, baselines, settings, frame, own, first

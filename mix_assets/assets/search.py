@@ -19,6 +19,7 @@ from mix_assets.assets.search_state import (
     frame_of,
     generator_settings,
     load_meta,
+    previous_mixture,
     round_candidates,
     run_tokens,
     schedule_of,
@@ -56,8 +57,9 @@ def load_predictor(storage: ProjectStorage, key: str, previous: str) -> surrogat
 @asset(
     **ROUND_ASSET,
     deps=["search_targets"],
-    code_version="4",
-    description="Round 0: Dirichlet mixtures around the token prior; later rounds: the surrogate's best of "
+    code_version="5",
+    description="Round 0: Dirichlet mixtures around the token prior (a reuse search's: around the earlier "
+    "mixture); later rounds: the surrogate's best of "
     "a large pool by a "
     "confidence bound, spread by k-means, plus local steps around the best measured mixture. Bounded at "
     "target_tokens.",
@@ -97,6 +99,7 @@ def mixture_candidates(
         # a reuse search's short list measures natural and uniform anyway: its few trials go to the frame
         with_baselines=config.baselines and not meta.get("reuse"),
         frame=frame,
+        centre=previous_mixture(meta),
     )
     weights, kinds = proposal.weights, proposal.kinds
     if r == 0 and config.baselines:

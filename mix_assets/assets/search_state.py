@@ -35,6 +35,13 @@ def frame_of(meta: dict) -> Frame:
     return Frame.from_json(meta.get("frame"), len(meta["labels"]))
 
 
+def previous_mixture(meta: dict) -> np.ndarray | None:
+    """A reuse search's earlier mixture in its domains, pins imposed: what its round 0 draws around
+    and its short list measures. None for a search from scratch."""
+    reuse = meta.get("reuse")
+    return frame_of(meta).project(np.asarray(reuse["previous_weights"]))[0] if reuse else None
+
+
 def schedule_of(meta: dict, search: SearchSettings) -> list[int]:
     """Trials per round over the coordinates the search explores; none when its frame leaves one
     mixture (a reuse search where only domains were removed: renormalise and verify)."""

@@ -141,6 +141,9 @@ class ProposalSettings:
     local_share: float = 0.125  # this share of the picks (at least one) are local steps
     local_concentration: float = 200.0  # Dirichlet(c * w_best): a step of a few points of weight
     local_draws: int = 256  # local steps drawn; the best by acquisition are kept
+    # round 0 of a reuse search: Dirichlet(c x earlier mixture) in the frame's coordinates, a spread
+    # of some ten points of weight; the earlier trials already cover the simplex (bench/README.md)
+    reuse_concentration: float = 30.0
 
     def __post_init__(self):
         if self.proposal not in ("lcb", "climb"):

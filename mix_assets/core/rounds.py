@@ -1,9 +1,10 @@
 """The round step of a search (METHODS §7): what round r proposes from the trials scored so far.
 
-Round 0 draws Dirichlet mixtures around the token prior, plus the natural and uniform baselines;
-a later round asks the surrogate fitted on every earlier trial for its best untried mixtures
-(generator.propose). The `mixture_candidates` asset and the search benches both call
-`propose_round`, so what a bench measures is what the pipeline runs."""
+Round 0 draws Dirichlet mixtures around the token prior, plus the natural and uniform baselines (a
+reuse search's round 0 draws around the earlier search's mixture instead); a later round asks the
+surrogate fitted on every earlier trial for its best untried mixtures (generator.propose). The
+`mixture_candidates` asset and the search benches both call `propose_round`, so what a bench
+measures is what the pipeline runs."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ Predict = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 @dataclass(frozen=True)
 class Proposal:
     """One round's candidates: weights (rows x domains), the surrogate's predicted mean and std for
-    each (NaN in round 0) and what proposed it (dirichlet, natural, uniform, lcb, local, predicted)."""
+    each (NaN in round 0) and what proposed it (dirichlet, near_previous, natural, uniform, lcb, local,
+    predicted)."""
 
     weights: np.ndarray
     predicted: np.ndarray
@@ -70,11 +72,13 @@ def propose_round(
     predict: Predict | None = None,
     with_baselines: bool = True,
     frame: Frame | None = None,
+    centre: np.ndarray | None = None,
 ) -> Proposal:
     """Round r's candidates. `tried_x`/`tried_y` are every earlier trial that scored, `predict` the
     surrogate fitted on them (needed from round 1); `proposal.kappa` is round 1's, and it turns to
     -kappa by the last round (generator.round_kappa). A `frame` (pins, a frozen block) makes the
-    generator and the proposals work on its coordinates; every candidate then lies in it."""
+    generator and the proposals work on its coordinates; every candidate then lies in it. A `centre`
+    (a reuse search's earlier mixture, in this search's domains) makes round 0 draw around it."""
     if not 0 <= r < len(schedule):
         raise ValueError(f"round {r} is beyond the schedule {schedule}")
     m, rseed = schedule[r], round_seed(seed, r)
@@ -91,8 +95,14 @@ def propose_round(
         pred = None if predict is None else (lambda c: predict(fr.expand(c)))
     exclude = {mixture_id(w, gen.grid) for w in x} if len(y) else set()
     if r == 0:
-        weights = generator.generate(space, m, run_tokens, gen, rseed, exclude)
-        kinds = ["dirichlet"] * m
+        if centre is None:
+            weights, kinds = generator.generate(space, m, run_tokens, gen, rseed, exclude), ["dirichlet"] * m
+        else:
+            c = np.asarray(centre, dtype=np.float64)[None, :]
+            weights = around(
+                fr.reduce(c)[0][0] if fr else c[0], space, m, run_tokens, gen, proposal, rseed, exclude
+            )
+            kinds = ["near_previous"] * len(weights)
         if fr is not None:
             weights, kinds = _expanded(fr, weights, kinds, bound)
         if with_baselines:
@@ -112,6 +122,24 @@ def propose_round(
         weights, mean, std = full[keep], mean[keep], std[keep]
         kinds = [k for k, ok in zip(kinds, keep) if ok]
     return Proposal(weights, mean, std, kinds)
+
+
+def around(
+    centre: np.ndarray,
+    tokens: np.ndarray,
+    m: int,
+    run_tokens: float,
+    gen: generator.GeneratorSettings,
+    p: generator.ProposalSettings,
+    seed: int,
+    exclude: set[str],
+) -> np.ndarray:
+    """Up to m distinct bounded mixtures drawn from Dirichlet(reuse_concentration x centre), a
+    domain the centre leaves out at a small weight (generator.local_steps), none of them in `exclude`."""
+    draws = generator.local_steps(centre, tokens, 64 * m, run_tokens, gen, p.reuse_concentration, seed)
+    fresh = [i for i, w in enumerate(draws) if mixture_id(w, gen.grid) not in exclude]
+    _, first = np.unique(draws[fresh], axis=0, return_index=True)
+    return draws[np.array(fresh, dtype=np.int64)[np.sort(first)]][:m]
 
 
 def _kept(weights: np.ndarray, bound: np.ndarray) -> np.ndarray:
