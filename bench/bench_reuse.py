@@ -133,7 +133,7 @@ def reuse_search(
             model and model.predict,
             False,
             frame,
-            previous if concentration else None,
+            previous,
         ).weights
         xs = np.vstack([xs, weights])
         ys = np.append(ys, [objective(new.proxy(w, seed), OBJ) for w in weights])

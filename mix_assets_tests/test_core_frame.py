@@ -85,3 +85,9 @@ def test_a_reuse_round_zero_draws_around_the_earlier_mixture_inside_the_frame():
     dist = lambda w: np.abs(w - previous).sum(axis=1).mean()  # noqa: E731
     assert dist(near.weights) < 0.5 * dist(wide.weights[:-2])
     assert (near.weights[:, 4] > 0).any()  # a domain the earlier mixture left out is tried
+    # reuse_concentration 0: round 0 around the token prior again, the earlier mixture ignored
+    prior = generator.ProposalSettings(reuse_concentration=0)
+    again = rounds.propose_round(
+        0, [10, 6], TOKENS, RUN, GEN, 1, prior, True, [], [], None, False, frame, previous
+    )
+    np.testing.assert_array_equal(again.weights, wide.weights[:-2])

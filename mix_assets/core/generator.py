@@ -142,12 +142,15 @@ class ProposalSettings:
     local_concentration: float = 200.0  # Dirichlet(c * w_best): a step of a few points of weight
     local_draws: int = 256  # local steps drawn; the best by acquisition are kept
     # round 0 of a reuse search: Dirichlet(c x earlier mixture) in the frame's coordinates, a spread
-    # of some ten points of weight; the earlier trials already cover the simplex (bench/README.md)
+    # of some ten points of weight; the earlier trials already cover the simplex (bench/README.md).
+    # 0 draws around the token prior, as a search from scratch does
     reuse_concentration: float = 30.0
 
     def __post_init__(self):
         if self.proposal not in ("lcb", "climb"):
             raise ValueError(f"proposal must be 'lcb' or 'climb', not {self.proposal!r}")
+        if self.reuse_concentration < 0:
+            raise ValueError(f"reuse_concentration must be 0 or more, got {self.reuse_concentration}")
 
 
 def round_schedule(proxies_per_round: list[int], n_domains: int, first_round_per_domain: int) -> list[int]:

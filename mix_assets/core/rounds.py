@@ -78,7 +78,8 @@ def propose_round(
     surrogate fitted on them (needed from round 1); `proposal.kappa` is round 1's, and it turns to
     -kappa by the last round (generator.round_kappa). A `frame` (pins, a frozen block) makes the
     generator and the proposals work on its coordinates; every candidate then lies in it. A `centre`
-    (a reuse search's earlier mixture, in this search's domains) makes round 0 draw around it."""
+    (a reuse search's earlier mixture, in this search's domains) makes round 0 draw around it, unless
+    `proposal.reuse_concentration` is 0."""
     if not 0 <= r < len(schedule):
         raise ValueError(f"round {r} is beyond the schedule {schedule}")
     m, rseed = schedule[r], round_seed(seed, r)
@@ -95,7 +96,7 @@ def propose_round(
         pred = None if predict is None else (lambda c: predict(fr.expand(c)))
     exclude = {mixture_id(w, gen.grid) for w in x} if len(y) else set()
     if r == 0:
-        if centre is None:
+        if centre is None or proposal.reuse_concentration == 0:
             weights, kinds = generator.generate(space, m, run_tokens, gen, rseed, exclude), ["dirichlet"] * m
         else:
             c = np.asarray(centre, dtype=np.float64)[None, :]
