@@ -70,8 +70,9 @@ MOVED = {
 # variants), the second guided by a surrogate that has the earlier trials too; with a short list
 # measured once, a reuse stays within a quarter of a full search's trainings. Its round 0 is not
 # spread out per domain (first_round_per_domain 0): the earlier trials already cover the simplex.
-# On the refit update one round of 12 with the list measured twice was 0.021 behind a full search,
-# these 0.011 on seeds they were not chosen on (bench/README.md, "Mixture reuse")
+# On the refit update one round of 12 with the list measured twice was 0.021 behind a full search;
+# these rounds, with round 0 drawn around the earlier mixture (core.rounds), are level with it
+# (-0.004 ± 0.004 over 20 seeds; bench/README.md, "Mixture reuse")
 REUSE_ROUNDS = (10, 10)
 REUSE_FIRST_ROUND_PER_DOMAIN = 0
 
